@@ -1,0 +1,74 @@
+// Command hoist autoscales applications and the machines under them.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hoist/hoist/examples"
+	"github.com/hoist/hoist/internal/config"
+)
+
+// exitError carries an exit code out of a command without printing usage.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func main() {
+	root := newRootCmd()
+	if err := root.Execute(); err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) {
+			fmt.Fprintln(os.Stderr, ee.err)
+			os.Exit(ee.code)
+		}
+		fmt.Fprintln(os.Stderr, "hoist:", err)
+		os.Exit(1)
+	}
+}
+
+func newRootCmd() *cobra.Command {
+	var verbose bool
+	root := &cobra.Command{
+		Use:   "hoist",
+		Short: "Autoscale applications and the machines under them",
+		Long: `hoist scales an application's replicas first and the machines under them
+second, in one control loop driven by a descriptor file. With no descriptor it
+runs the built-in quickstart on a simulated cluster.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRun: func(cmd *cobra.Command, args []string) {
+			level := slog.LevelWarn
+			if verbose {
+				level = slog.LevelDebug
+			}
+			slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+		},
+	}
+	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log debug messages to stderr")
+	root.AddCommand(newRunCmd(), newSimCmd(), newValidateCmd(), newPlanCmd())
+	for _, extra := range extraCommands {
+		root.AddCommand(extra())
+	}
+	return root
+}
+
+// extraCommands are added by other files of this package (one per feature).
+var extraCommands []func() *cobra.Command
+
+// loadConfig reads the descriptor at path, or the built-in quickstart when
+// path is empty.
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return config.Parse(examples.QuickstartName, examples.Quickstart)
+	}
+	return config.Load(path)
+}

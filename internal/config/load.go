@@ -1,0 +1,298 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// FieldError is one problem in a descriptor, located at a line and column.
+type FieldError struct {
+	File string
+	Line int
+	Col  int
+	Path string // e.g. apps[1].policies[0].target
+	Msg  string
+}
+
+func (e *FieldError) Error() string {
+	loc := e.File
+	if loc == "" {
+		loc = "<descriptor>"
+	}
+	if e.Path == "" {
+		return fmt.Sprintf("%s:%d:%d: %s", loc, e.Line, e.Col, e.Msg)
+	}
+	return fmt.Sprintf("%s:%d:%d: %s: %s", loc, e.Line, e.Col, e.Path, e.Msg)
+}
+
+// Errors is every problem found in a descriptor, in file order.
+type Errors []*FieldError
+
+func (es Errors) Error() string {
+	msgs := make([]string, len(es))
+	for i, e := range es {
+		msgs[i] = e.Error()
+	}
+	return strings.Join(msgs, "\n")
+}
+
+// maxDescriptor bounds what Parse reads: a descriptor is a few KiB, never megabytes.
+const maxDescriptor = 4 << 20
+
+// Load reads, checks and completes the descriptor at path.
+func Load(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read descriptor: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxDescriptor+1))
+	if err != nil {
+		return nil, fmt.Errorf("read descriptor %s: %w", path, err)
+	}
+	return Parse(path, data)
+}
+
+// Parse checks and completes a descriptor. name is used in error messages. On
+// failure the error is an Errors listing every problem found.
+func Parse(name string, data []byte) (*Config, error) {
+	if len(data) > maxDescriptor {
+		return nil, Errors{{File: name, Line: 1, Col: 1, Msg: "descriptor larger than 4 MiB"}}
+	}
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, Errors{{File: name, Line: 1, Col: 1, Msg: "descriptor is empty"}}
+		}
+		return nil, Errors{syntaxError(name, err)}
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, Errors{{File: name, Line: extra.Line, Col: extra.Column, Msg: "only one YAML document is allowed"}}
+	}
+	w := &walker{file: name, pos: map[string]*yaml.Node{}}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	w.walk(root, reflect.TypeOf(Config{}), "")
+	if len(w.errs) > 0 {
+		return nil, w.sorted()
+	}
+	var cfg Config
+	if err := root.Decode(&cfg); err != nil {
+		// The walk checks every field, so this is a bug or an exotic input
+		// (anchors and merges); still report it where we can.
+		return nil, Errors{syntaxError(name, err)}
+	}
+	cfg.File = name
+	cfg.SetDefaults()
+	for _, p := range cfg.check() {
+		w.errAt(p.path, p.msg)
+	}
+	if len(w.errs) > 0 {
+		return nil, w.sorted()
+	}
+	return &cfg, nil
+}
+
+// syntaxError turns a yaml library error ("yaml: line 3: ...") into a located error.
+func syntaxError(file string, err error) *FieldError {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 1
+	if strings.HasPrefix(msg, "line ") {
+		rest := msg[len("line "):]
+		if i := strings.Index(rest, ":"); i > 0 {
+			if n, convErr := strconv.Atoi(rest[:i]); convErr == nil {
+				line = n
+				msg = strings.TrimSpace(rest[i+1:])
+			}
+		}
+	}
+	return &FieldError{File: file, Line: line, Col: 1, Msg: msg}
+}
+
+// walker checks the YAML tree against the Go types before decoding, so that
+// every unknown field and every ill-typed value is reported with its position,
+// not only the first one.
+type walker struct {
+	file string
+	errs Errors
+	pos  map[string]*yaml.Node // path -> node, for semantic errors
+}
+
+func (w *walker) add(n *yaml.Node, path, msg string) {
+	w.errs = append(w.errs, &FieldError{File: w.file, Line: n.Line, Col: n.Column, Path: path, Msg: msg})
+}
+
+// errAt reports msg at the node of path, or of its closest ancestor that exists.
+func (w *walker) errAt(path, msg string) {
+	p := path
+	for {
+		if n, ok := w.pos[p]; ok {
+			w.errs = append(w.errs, &FieldError{File: w.file, Line: n.Line, Col: n.Column, Path: path, Msg: msg})
+			return
+		}
+		if p == "" {
+			w.errs = append(w.errs, &FieldError{File: w.file, Line: 1, Col: 1, Path: path, Msg: msg})
+			return
+		}
+		p = parentPath(p)
+	}
+}
+
+func (w *walker) sorted() Errors {
+	sort.SliceStable(w.errs, func(i, j int) bool {
+		if w.errs[i].Line != w.errs[j].Line {
+			return w.errs[i].Line < w.errs[j].Line
+		}
+		return w.errs[i].Col < w.errs[j].Col
+	})
+	return w.errs
+}
+
+func parentPath(p string) string {
+	i := strings.LastIndexAny(p, ".[")
+	if i < 0 {
+		return ""
+	}
+	return p[:i]
+}
+
+var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+
+func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	w.pos[path] = n
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return // an empty value leaves the field at its zero value
+	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		if err := n.Decode(reflect.New(t).Interface()); err != nil {
+			w.add(n, path, err.Error())
+		}
+		return
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		w.walk(n, t.Elem(), path)
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			w.add(n, path, "must be a mapping of fields")
+			return
+		}
+		fields := yamlFields(t)
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Value == "<<" {
+				w.add(k, path, "YAML merge keys are not supported")
+				continue
+			}
+			sub := join(path, k.Value)
+			if seen[k.Value] {
+				w.add(k, sub, "field given twice")
+				continue
+			}
+			seen[k.Value] = true
+			ft, ok := fields[k.Value]
+			if !ok {
+				w.add(k, sub, "unknown field (known: "+strings.Join(sortedKeys(fields), ", ")+")")
+				continue
+			}
+			w.walk(v, ft, sub)
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			w.add(n, path, "must be a list")
+			return
+		}
+		for i, item := range n.Content {
+			w.walk(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
+		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			w.add(n, path, "must be a mapping")
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Kind != yaml.ScalarNode {
+				w.add(k, path, "keys must be plain strings")
+				continue
+			}
+			w.walk(v, t.Elem(), join(path, k.Value))
+		}
+	default:
+		if n.Kind != yaml.ScalarNode {
+			w.add(n, path, "must be "+kindName(t))
+			return
+		}
+		if err := n.Decode(reflect.New(t).Interface()); err != nil {
+			w.add(n, path, fmt.Sprintf("must be %s, not %q", kindName(t), n.Value))
+		}
+	}
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func kindName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	}
+	return "a " + t.Kind().String()
+}
+
+// yamlFields maps the YAML keys of a struct type to their field types.
+func yamlFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		out[name] = f.Type
+	}
+	return out
+}
+
+func sortedKeys(m map[string]reflect.Type) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

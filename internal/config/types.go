@@ -1,0 +1,267 @@
+// Package config is hoist's descriptor: the YAML file that declares the pools of
+// machines, the applications that run on them and the policies that scale them.
+// Parsing is strict (unknown fields are errors) and every error names the file,
+// the line, the column and the field.
+package config
+
+import (
+	"time"
+)
+
+// Config is a whole descriptor.
+type Config struct {
+	Controller Controller `yaml:"controller"`
+	Sim        Sim        `yaml:"sim"`
+	Pools      []Pool     `yaml:"pools"`
+	Apps       []App      `yaml:"apps"`
+
+	// File is where the descriptor was read from ("" when built in code).
+	File string `yaml:"-"`
+}
+
+// Controller tunes the control loop itself.
+type Controller struct {
+	// Interval between two ticks of the loop (default 10s).
+	Interval Duration `yaml:"interval"`
+	// DryRun decides and records but never acts.
+	DryRun bool `yaml:"dry_run"`
+	// DrainTimeout bounds how long a node may stay draining before the drain is
+	// cancelled and the node returned to service (default 10m).
+	DrainTimeout Duration `yaml:"drain_timeout"`
+	// BootTimeout bounds how long a machine may take from the order to a ready
+	// node before it is declared failed and destroyed (default 10m).
+	BootTimeout Duration `yaml:"boot_timeout"`
+}
+
+// Sim configures the simulated cluster (provider "sim").
+type Sim struct {
+	// Start is the virtual clock's first instant (RFC 3339, default 2026-01-05T00:00:00Z, a Monday).
+	Start string `yaml:"start"`
+	// ContainerStart is how long a task takes from assigned to running (default 3s).
+	ContainerStart Duration `yaml:"container_start"`
+	// Duration is how long `hoist sim` runs when no trace sets it (default 1h).
+	Duration Duration `yaml:"duration"`
+}
+
+// Pool is a group of identical machines from one provider.
+type Pool struct {
+	Name     string `yaml:"name"`
+	Provider string `yaml:"provider"` // sim | local | command
+	Min      int    `yaml:"min"`
+	Max      int    `yaml:"max"`
+	// Machine is the shape of every machine of the pool.
+	Machine Shape `yaml:"machine"`
+	// BootTime is how long a simulated machine takes to join (default 60s).
+	BootTime Duration `yaml:"boot_time"`
+	// ScaleDown says when a node is unneeded.
+	ScaleDown ScaleDown `yaml:"scale_down"`
+	// Cooldown after adding machines before any node of the pool may be removed (default 5m).
+	Cooldown Duration `yaml:"cooldown"`
+
+	Local   *LocalProvider   `yaml:"local,omitempty"`
+	Command *CommandProvider `yaml:"command,omitempty"`
+}
+
+// ScaleDown is the rule for a node to be removed: its reserved share (the larger of
+// CPU and memory) stays below Below for For, and its tasks fit on the other nodes.
+type ScaleDown struct {
+	Below    float64  `yaml:"below"` // share in (0,1], default 0.5
+	For      Duration `yaml:"for"`   // default 5m
+	Disabled bool     `yaml:"disabled"`
+}
+
+// LocalProvider configures machines as network namespaces running their own dockerd.
+type LocalProvider struct {
+	Prefix string `yaml:"prefix"`
+	Subnet string `yaml:"subnet"`
+}
+
+// CommandProvider drives the operator's own scripts.
+type CommandProvider struct {
+	Create  string   `yaml:"create"`
+	Destroy string   `yaml:"destroy"`
+	List    string   `yaml:"list"`
+	Timeout Duration `yaml:"timeout"`
+	Retries int      `yaml:"retries"`
+}
+
+// Shape is an amount of CPU and memory: a machine's size or a task's resources.
+type Shape struct {
+	CPUs   float64 `yaml:"cpus"`
+	Memory Bytes   `yaml:"memory"`
+}
+
+// App is a scalable application: one Swarm service.
+type App struct {
+	Name      string            `yaml:"name"`
+	Image     string            `yaml:"image"`
+	Pools     []string          `yaml:"pools"`
+	Resources Resources         `yaml:"resources"`
+	Replicas  Replicas          `yaml:"replicas"`
+	Cooldown  Cooldown          `yaml:"cooldown"`
+	Policies  []Policy          `yaml:"policies"`
+	SLO       SLO               `yaml:"slo"`
+	Load      *Workload         `yaml:"load,omitempty"`
+	Port      int               `yaml:"port"`
+	Env       []string          `yaml:"env"`
+	Args      []string          `yaml:"args"`
+	OnAnomaly string            `yaml:"on_anomaly"`
+	Balancer  *Balancer         `yaml:"balancer,omitempty"`
+	Labels    map[string]string `yaml:"labels"`
+}
+
+// Balancer asks for a load balancer in front of the app (see internal/balancer).
+type Balancer struct {
+	Algorithm string `yaml:"algorithm"`
+	Port      int    `yaml:"port"`
+}
+
+// Resources are a task's limits and reservations, as `docker service create
+// --limit-cpu --reserve-cpu ...` takes them.
+type Resources struct {
+	Limits       Shape `yaml:"limits"`
+	Reservations Shape `yaml:"reservations"`
+}
+
+// Replicas bounds an app's replica count.
+type Replicas struct {
+	Min int `yaml:"min"`
+	Max int `yaml:"max"`
+}
+
+// Cooldown is the minimum time after a scale action before the next one in the
+// same direction.
+type Cooldown struct {
+	Up   Duration `yaml:"up"`
+	Down Duration `yaml:"down"`
+}
+
+// SLO is what the app promises its users; the simulator and the benchmark count
+// the time it is broken.
+type SLO struct {
+	// LatencyP95 is the 95th percentile latency not to exceed (default 500ms).
+	LatencyP95 Duration `yaml:"latency_p95"`
+}
+
+// Policy types.
+const (
+	PolicyTarget    = "target"
+	PolicyThreshold = "threshold"
+	PolicySchedule  = "schedule"
+)
+
+// Policy is one rule that recommends a replica count (target, threshold) or sets
+// the bounds (schedule). Fields apply to the types named in their comment.
+type Policy struct {
+	Type string `yaml:"type"`
+	// Metric is a built-in metric: cpu, memory (percent of the limit, or of the
+	// reservation without one), rps (requests/s per replica), latency_p95 (ms).
+	Metric string `yaml:"metric"`
+	// Query is a PromQL query whose value is compared instead of a built-in metric.
+	Query string `yaml:"query"`
+	// Window is how far back the metric is averaged (default: the tick interval).
+	Window Duration `yaml:"window"`
+
+	// target: desired = ceil(current x value / target), unless within tolerance.
+	Target    float64   `yaml:"target"`
+	Tolerance *float64  `yaml:"tolerance"`
+	ScaleUp   *Behavior `yaml:"scale_up"`
+	ScaleDown *Behavior `yaml:"scale_down"`
+
+	// threshold: above Upper for For: +StepUp; below Lower for For: -StepDown.
+	Upper    float64  `yaml:"upper"`
+	Lower    *float64 `yaml:"lower"`
+	For      Duration `yaml:"for"`
+	DownFor  Duration `yaml:"down_for"`
+	StepUp   int      `yaml:"step_up"`
+	StepDown int      `yaml:"step_down"`
+
+	// schedule: windows of the week that set min and/or max.
+	Timezone string   `yaml:"timezone"`
+	Windows  []Window `yaml:"windows"`
+}
+
+// Behavior limits how fast a target policy moves in one direction, as
+// Kubernetes HPA's behavior field does.
+type Behavior struct {
+	// Stabilization: scale-up takes the lowest, scale-down the highest
+	// recommendation of this window.
+	Stabilization *Duration `yaml:"stabilization"`
+	// At most MaxPercent % or MaxReplicas replicas (whichever allows more) per Period.
+	MaxPercent  float64  `yaml:"max_percent"`
+	MaxReplicas int      `yaml:"max_replicas"`
+	Period      Duration `yaml:"period"`
+}
+
+// Window is a weekly time window, e.g. weekdays 08:00-20:00.
+type Window struct {
+	Days  []string `yaml:"days"`  // mon..sun; empty means every day
+	Start string   `yaml:"start"` // HH:MM
+	End   string   `yaml:"end"`   // HH:MM, may be before Start to cross midnight
+	Min   *int     `yaml:"min"`
+	Max   *int     `yaml:"max"`
+}
+
+// Workload is the simulator's model of an app's traffic and cost.
+type Workload struct {
+	// CPUPerRequest is the CPU time one request costs (default 20ms).
+	CPUPerRequest Duration `yaml:"cpu_per_request"`
+	// Queue is how many requests a replica holds before dropping (default 100).
+	Queue int `yaml:"queue"`
+	// Pattern is the offered load over time, unless a trace is given.
+	Pattern *Pattern `yaml:"pattern"`
+	// Trace replays a CSV file instead.
+	Trace *Trace `yaml:"trace"`
+}
+
+// Pattern shapes.
+const (
+	ShapeConstant = "constant"
+	ShapeStep     = "step"
+	ShapeRamp     = "ramp"
+	ShapeSine     = "sine"
+	ShapeSpike    = "spike"
+)
+
+// Pattern is a synthetic load shape in requests/s.
+type Pattern struct {
+	Shape string  `yaml:"shape"`
+	Base  float64 `yaml:"base"`
+	Peak  float64 `yaml:"peak"`
+	// At is when the change starts (step, ramp, spike).
+	At Duration `yaml:"at"`
+	// Duration is how long the high part lasts (step, spike), the ramp's length
+	// (ramp) or the period (sine). Zero for a step means it never ends.
+	Duration Duration `yaml:"duration"`
+}
+
+// Trace is a CSV load trace.
+type Trace struct {
+	File   string   `yaml:"file"`
+	Column string   `yaml:"column"`
+	Step   Duration `yaml:"step"`
+	Peak   float64  `yaml:"peak"`
+}
+
+// Interval returns the tick interval.
+func (c *Config) Interval() time.Duration { return c.Controller.Interval.D() }
+
+// Pool returns the pool named name.
+func (c *Config) Pool(name string) (*Pool, bool) {
+	for i := range c.Pools {
+		if c.Pools[i].Name == name {
+			return &c.Pools[i], true
+		}
+	}
+	return nil, false
+}
+
+// App returns the app named name.
+func (c *Config) App(name string) (*App, bool) {
+	for i := range c.Apps {
+		if c.Apps[i].Name == name {
+			return &c.Apps[i], true
+		}
+	}
+	return nil, false
+}

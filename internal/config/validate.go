@@ -1,0 +1,525 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Defaults applied by SetDefaults.
+const (
+	DefaultInterval       = 10 * time.Second
+	DefaultDrainTimeout   = 10 * time.Minute
+	DefaultBootTimeout    = 10 * time.Minute
+	DefaultBootTime       = 60 * time.Second
+	DefaultScaleDownFor   = 5 * time.Minute
+	DefaultScaleDownBelow = 0.5
+	DefaultPoolCooldown   = 5 * time.Minute
+	DefaultTolerance      = 0.1
+	DefaultDownStabilize  = 5 * time.Minute
+	DefaultRatePeriod     = 15 * time.Second
+	DefaultLatencySLO     = 500 * time.Millisecond
+	DefaultCPUPerRequest  = 20 * time.Millisecond
+	DefaultQueue          = 100
+	DefaultContainerStart = 3 * time.Second
+	DefaultSimStart       = "2026-01-05T00:00:00Z"
+)
+
+// Anomaly responses (App.OnAnomaly).
+const (
+	OnAnomalyNone  = ""
+	OnAnomalyHold  = "hold_scale_up"
+	OnAnomalyAlert = "alert_only"
+)
+
+// Metrics built into hoist (the collector and the simulator provide them).
+var BuiltinMetrics = []string{"cpu", "memory", "rps", "latency_p95"}
+
+// Providers known to hoist.
+var Providers = []string{"sim", "local", "command"}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+var weekdays = map[string]time.Weekday{
+	"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday, "wed": time.Wednesday,
+	"thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday,
+}
+
+// Weekday parses "mon".."sun".
+func Weekday(s string) (time.Weekday, bool) {
+	d, ok := weekdays[strings.ToLower(s)]
+	return d, ok
+}
+
+// SetDefaults fills every unset field that has a default. It is idempotent.
+func (c *Config) SetDefaults() {
+	if c.Controller.Interval == 0 {
+		c.Controller.Interval = Duration(DefaultInterval)
+	}
+	if c.Controller.DrainTimeout == 0 {
+		c.Controller.DrainTimeout = Duration(DefaultDrainTimeout)
+	}
+	if c.Controller.BootTimeout == 0 {
+		c.Controller.BootTimeout = Duration(DefaultBootTimeout)
+	}
+	if c.Sim.Start == "" {
+		c.Sim.Start = DefaultSimStart
+	}
+	if c.Sim.ContainerStart == 0 {
+		c.Sim.ContainerStart = Duration(DefaultContainerStart)
+	}
+	if c.Sim.Duration == 0 {
+		c.Sim.Duration = Duration(time.Hour)
+	}
+	for i := range c.Pools {
+		c.Pools[i].SetDefaults()
+	}
+	for i := range c.Apps {
+		c.Apps[i].SetDefaults()
+	}
+}
+
+// SetDefaults fills a pool's unset fields.
+func (p *Pool) SetDefaults() {
+	if p.Provider == "" {
+		p.Provider = "sim"
+	}
+	if p.BootTime == 0 && p.Provider == "sim" {
+		p.BootTime = Duration(DefaultBootTime)
+	}
+	if p.ScaleDown.Below == 0 {
+		p.ScaleDown.Below = DefaultScaleDownBelow
+	}
+	if p.ScaleDown.For == 0 {
+		p.ScaleDown.For = Duration(DefaultScaleDownFor)
+	}
+	if p.Cooldown == 0 {
+		p.Cooldown = Duration(DefaultPoolCooldown)
+	}
+}
+
+// SetDefaults fills an app's unset fields.
+func (a *App) SetDefaults() {
+	if a.SLO.LatencyP95 == 0 {
+		a.SLO.LatencyP95 = Duration(DefaultLatencySLO)
+	}
+	if a.Replicas.Min == 0 {
+		a.Replicas.Min = 1
+	}
+	if a.Replicas.Max == 0 {
+		a.Replicas.Max = a.Replicas.Min
+	}
+	if a.Load != nil {
+		if a.Load.CPUPerRequest == 0 {
+			a.Load.CPUPerRequest = Duration(DefaultCPUPerRequest)
+		}
+		if a.Load.Queue == 0 {
+			a.Load.Queue = DefaultQueue
+		}
+	}
+	if a.Balancer != nil && a.Balancer.Algorithm == "" {
+		a.Balancer.Algorithm = "leastconn"
+	}
+	for i := range a.Policies {
+		p := &a.Policies[i]
+		switch p.Type {
+		case PolicyTarget:
+			if p.Tolerance == nil {
+				t := DefaultTolerance
+				p.Tolerance = &t
+			}
+			if p.ScaleUp == nil {
+				// Kubernetes HPA's default: double or add 4 pods per 15 s, no stabilisation.
+				zero := Duration(0)
+				p.ScaleUp = &Behavior{Stabilization: &zero, MaxPercent: 100, MaxReplicas: 4, Period: Duration(DefaultRatePeriod)}
+			}
+			if p.ScaleDown == nil {
+				d := Duration(DefaultDownStabilize)
+				p.ScaleDown = &Behavior{Stabilization: &d, MaxPercent: 100, Period: Duration(DefaultRatePeriod)}
+			}
+			for _, b := range []*Behavior{p.ScaleUp, p.ScaleDown} {
+				if b.Period == 0 {
+					b.Period = Duration(DefaultRatePeriod)
+				}
+				if b.Stabilization == nil {
+					zero := Duration(0)
+					b.Stabilization = &zero
+				}
+			}
+		case PolicyThreshold:
+			if p.StepUp == 0 {
+				p.StepUp = 1
+			}
+			if p.StepDown == 0 {
+				p.StepDown = 1
+			}
+			if p.DownFor == 0 {
+				p.DownFor = p.For
+			}
+		case PolicySchedule:
+			if p.Timezone == "" {
+				p.Timezone = "UTC"
+			}
+		}
+	}
+}
+
+// problem is a semantic error at a path.
+type problem struct {
+	path string
+	msg  string
+}
+
+type checker struct{ probs []problem }
+
+func (c *checker) add(path, format string, args ...any) {
+	c.probs = append(c.probs, problem{path, fmt.Sprintf(format, args...)})
+}
+
+// Validate checks a descriptor built in code (or after SetDefaults); errors
+// carry the field's path but no position.
+func (c *Config) Validate() error {
+	probs := c.check()
+	if len(probs) == 0 {
+		return nil
+	}
+	errs := make(Errors, len(probs))
+	for i, p := range probs {
+		errs[i] = &FieldError{File: c.File, Path: p.path, Msg: p.msg}
+	}
+	return errs
+}
+
+func (c *Config) check() []problem {
+	var ck checker
+	if c.Controller.Interval.D() < 100*time.Millisecond {
+		ck.add("controller.interval", "must be at least 100ms")
+	}
+	if _, err := time.Parse(time.RFC3339, c.Sim.Start); err != nil {
+		ck.add("sim.start", "must be an RFC 3339 time such as %s", DefaultSimStart)
+	}
+	if len(c.Pools) == 0 {
+		ck.add("pools", "at least one pool is required")
+	}
+	pools := map[string]*Pool{}
+	for i := range c.Pools {
+		p := &c.Pools[i]
+		path := fmt.Sprintf("pools[%d]", i)
+		p.check(&ck, path)
+		if p.Name != "" {
+			if _, dup := pools[p.Name]; dup {
+				ck.add(path+".name", "pool %q is declared twice", p.Name)
+			}
+			pools[p.Name] = p
+		}
+	}
+	apps := map[string]bool{}
+	for i := range c.Apps {
+		a := &c.Apps[i]
+		path := fmt.Sprintf("apps[%d]", i)
+		a.check(&ck, path, pools)
+		if a.Name != "" {
+			if apps[a.Name] {
+				ck.add(path+".name", "app %q is declared twice", a.Name)
+			}
+			apps[a.Name] = true
+		}
+	}
+	return ck.probs
+}
+
+func (p *Pool) check(ck *checker, path string) {
+	switch {
+	case p.Name == "":
+		ck.add(path+".name", "is required")
+	case !nameRE.MatchString(p.Name):
+		ck.add(path+".name", "%q must be lowercase letters, digits and '-'", p.Name)
+	}
+	if !contains(Providers, p.Provider) {
+		ck.add(path+".provider", "%q is not a provider (one of %s)", p.Provider, strings.Join(Providers, ", "))
+	}
+	if p.Min < 0 {
+		ck.add(path+".min", "must be >= 0")
+	}
+	if p.Max < 1 {
+		ck.add(path+".max", "must be >= 1")
+	}
+	if p.Min > p.Max && p.Max >= 1 {
+		ck.add(path+".min", "min %d is greater than max %d", p.Min, p.Max)
+	}
+	if p.Machine.CPUs <= 0 {
+		ck.add(path+".machine.cpus", "must be > 0")
+	}
+	if p.Machine.Memory <= 0 {
+		ck.add(path+".machine.memory", "must be > 0")
+	}
+	if p.ScaleDown.Below <= 0 || p.ScaleDown.Below > 1 {
+		ck.add(path+".scale_down.below", "must be a share in (0, 1]")
+	}
+	switch p.Provider {
+	case "local":
+		if p.Command != nil {
+			ck.add(path+".command", "only for provider command")
+		}
+	case "command":
+		if p.Command == nil {
+			ck.add(path+".command", "is required for provider command")
+		} else {
+			if p.Command.Create == "" {
+				ck.add(path+".command.create", "is required")
+			}
+			if p.Command.Destroy == "" {
+				ck.add(path+".command.destroy", "is required")
+			}
+			if p.Command.List == "" {
+				ck.add(path+".command.list", "is required")
+			}
+			if p.Command.Retries < 0 {
+				ck.add(path+".command.retries", "must be >= 0")
+			}
+		}
+		if p.Local != nil {
+			ck.add(path+".local", "only for provider local")
+		}
+	case "sim":
+		if p.Local != nil {
+			ck.add(path+".local", "only for provider local")
+		}
+		if p.Command != nil {
+			ck.add(path+".command", "only for provider command")
+		}
+	}
+}
+
+// Check validates one app against the pools it may use; the API uses it for
+// apps deployed at run time. Paths are relative to the app ("replicas.min").
+func (a *App) Check(pools map[string]*Pool) []error {
+	var ck checker
+	a.check(&ck, "", pools)
+	out := make([]error, len(ck.probs))
+	for i, p := range ck.probs {
+		out[i] = &FieldError{Path: strings.TrimPrefix(p.path, "."), Msg: p.msg}
+	}
+	return out
+}
+
+func (a *App) check(ck *checker, path string, pools map[string]*Pool) {
+	switch {
+	case a.Name == "":
+		ck.add(path+".name", "is required")
+	case !nameRE.MatchString(a.Name):
+		ck.add(path+".name", "%q must be lowercase letters, digits and '-'", a.Name)
+	}
+	if len(a.Pools) == 0 {
+		ck.add(path+".pools", "at least one pool is required")
+	}
+	for j, name := range a.Pools {
+		if _, ok := pools[name]; !ok {
+			ck.add(fmt.Sprintf("%s.pools[%d]", path, j), "no pool named %q", name)
+		}
+	}
+	if a.Replicas.Min < 1 {
+		ck.add(path+".replicas.min", "must be >= 1")
+	}
+	if a.Replicas.Max < a.Replicas.Min {
+		ck.add(path+".replicas.max", "max %d is less than min %d", a.Replicas.Max, a.Replicas.Min)
+	}
+	r := a.Resources
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"limits.cpus", r.Limits.CPUs}, {"reservations.cpus", r.Reservations.CPUs}} {
+		if f.v < 0 {
+			ck.add(path+".resources."+f.name, "must be >= 0")
+		}
+	}
+	if r.Limits.CPUs > 0 && r.Reservations.CPUs > r.Limits.CPUs {
+		ck.add(path+".resources.reservations.cpus", "reservation %g is above the limit %g", r.Reservations.CPUs, r.Limits.CPUs)
+	}
+	if r.Limits.Memory > 0 && r.Reservations.Memory > r.Limits.Memory {
+		ck.add(path+".resources.reservations.memory", "reservation %s is above the limit %s", r.Reservations.Memory, r.Limits.Memory)
+	}
+	// A reservation no machine can hold would leave tasks pending forever.
+	fitsSome := false
+	for _, name := range a.Pools {
+		if p, ok := pools[name]; ok && p.Machine.CPUs >= r.Reservations.CPUs && p.Machine.Memory >= r.Reservations.Memory {
+			fitsSome = true
+		}
+	}
+	if !fitsSome && len(a.Pools) > 0 && len(pools) > 0 {
+		ck.add(path+".resources.reservations", "%g CPUs / %s fit no machine of pools %s", r.Reservations.CPUs, r.Reservations.Memory, strings.Join(a.Pools, ", "))
+	}
+	if a.Port < 0 || a.Port > 65535 {
+		ck.add(path+".port", "must be a TCP port")
+	}
+	switch a.OnAnomaly {
+	case OnAnomalyNone, OnAnomalyHold, OnAnomalyAlert:
+	default:
+		ck.add(path+".on_anomaly", "%q is not one of hold_scale_up, alert_only", a.OnAnomaly)
+	}
+	if a.Balancer != nil {
+		switch a.Balancer.Algorithm {
+		case "leastconn", "roundrobin", "source", "random":
+		default:
+			ck.add(path+".balancer.algorithm", "%q is not one of leastconn, roundrobin, source, random", a.Balancer.Algorithm)
+		}
+		if a.Balancer.Port < 0 || a.Balancer.Port > 65535 {
+			ck.add(path+".balancer.port", "must be a TCP port")
+		}
+	}
+	if a.Load != nil {
+		a.Load.check(ck, path+".load")
+	}
+	for j := range a.Policies {
+		a.Policies[j].check(ck, fmt.Sprintf("%s.policies[%d]", path, j))
+	}
+}
+
+func (l *Workload) check(ck *checker, path string) {
+	if l.Queue < 0 {
+		ck.add(path+".queue", "must be >= 0")
+	}
+	if l.Pattern != nil && l.Trace != nil {
+		ck.add(path+".trace", "give either pattern or trace, not both")
+	}
+	if p := l.Pattern; p != nil {
+		switch p.Shape {
+		case ShapeConstant, ShapeStep, ShapeRamp, ShapeSine, ShapeSpike:
+		default:
+			ck.add(path+".pattern.shape", "%q is not one of constant, step, ramp, sine, spike", p.Shape)
+		}
+		if p.Base < 0 {
+			ck.add(path+".pattern.base", "must be >= 0")
+		}
+		if p.Peak < 0 {
+			ck.add(path+".pattern.peak", "must be >= 0")
+		}
+		if (p.Shape == ShapeSine || p.Shape == ShapeRamp || p.Shape == ShapeSpike) && p.Duration == 0 {
+			ck.add(path+".pattern.duration", "must be > 0 for a %s", p.Shape)
+		}
+	}
+	if t := l.Trace; t != nil {
+		if t.File == "" {
+			ck.add(path+".trace.file", "is required")
+		}
+		if t.Peak < 0 {
+			ck.add(path+".trace.peak", "must be >= 0")
+		}
+	}
+}
+
+func (p *Policy) check(ck *checker, path string) {
+	needsMetric := func() {
+		switch {
+		case p.Metric != "" && p.Query != "":
+			ck.add(path+".query", "give either metric or query, not both")
+		case p.Metric == "" && p.Query == "":
+			ck.add(path+".metric", "is required (one of %s), or a query", strings.Join(BuiltinMetrics, ", "))
+		case p.Metric != "" && !contains(BuiltinMetrics, p.Metric):
+			ck.add(path+".metric", "%q is not a built-in metric (one of %s)", p.Metric, strings.Join(BuiltinMetrics, ", "))
+		}
+	}
+	notFor := func(field string, set bool) {
+		if set {
+			ck.add(path+"."+field, "is not used by a %s policy", p.Type)
+		}
+	}
+	switch p.Type {
+	case PolicyTarget:
+		needsMetric()
+		if p.Target <= 0 {
+			ck.add(path+".target", "must be > 0")
+		}
+		if p.Tolerance != nil && (*p.Tolerance < 0 || *p.Tolerance >= 1) {
+			ck.add(path+".tolerance", "must be in [0, 1)")
+		}
+		for name, b := range map[string]*Behavior{"scale_up": p.ScaleUp, "scale_down": p.ScaleDown} {
+			if b == nil {
+				continue
+			}
+			if b.MaxPercent < 0 {
+				ck.add(path+"."+name+".max_percent", "must be >= 0")
+			}
+			if b.MaxReplicas < 0 {
+				ck.add(path+"."+name+".max_replicas", "must be >= 0")
+			}
+			if b.MaxPercent == 0 && b.MaxReplicas == 0 {
+				ck.add(path+"."+name, "set max_percent or max_replicas: this forbids every change")
+			}
+		}
+		notFor("upper", p.Upper != 0)
+		notFor("lower", p.Lower != nil)
+		notFor("windows", len(p.Windows) > 0)
+	case PolicyThreshold:
+		needsMetric()
+		if p.Lower == nil {
+			ck.add(path+".lower", "is required")
+		} else if *p.Lower >= p.Upper {
+			ck.add(path+".lower", "lower %g must be below upper %g", *p.Lower, p.Upper)
+		}
+		if p.StepUp < 0 {
+			ck.add(path+".step_up", "must be >= 1")
+		}
+		if p.StepDown < 0 {
+			ck.add(path+".step_down", "must be >= 1")
+		}
+		notFor("target", p.Target != 0)
+		notFor("windows", len(p.Windows) > 0)
+	case PolicySchedule:
+		if _, err := time.LoadLocation(p.Timezone); err != nil {
+			ck.add(path+".timezone", "unknown time zone %q", p.Timezone)
+		}
+		if len(p.Windows) == 0 {
+			ck.add(path+".windows", "at least one window is required")
+		}
+		for k, w := range p.Windows {
+			wp := fmt.Sprintf("%s.windows[%d]", path, k)
+			for d, day := range w.Days {
+				if _, ok := Weekday(day); !ok {
+					ck.add(fmt.Sprintf("%s.days[%d]", wp, d), "%q is not a day (mon..sun)", day)
+				}
+			}
+			if _, ok := ClockMinutes(w.Start); !ok {
+				ck.add(wp+".start", "must be HH:MM")
+			}
+			if _, ok := ClockMinutes(w.End); !ok {
+				ck.add(wp+".end", "must be HH:MM")
+			}
+			if w.Min == nil && w.Max == nil {
+				ck.add(wp, "set min, max or both")
+			}
+			if w.Min != nil && *w.Min < 1 {
+				ck.add(wp+".min", "must be >= 1")
+			}
+			if w.Min != nil && w.Max != nil && *w.Min > *w.Max {
+				ck.add(wp+".min", "min %d is greater than max %d", *w.Min, *w.Max)
+			}
+		}
+		notFor("metric", p.Metric != "")
+		notFor("query", p.Query != "")
+		notFor("target", p.Target != 0)
+	case "":
+		ck.add(path+".type", "is required (target, threshold or schedule)")
+	default:
+		ck.add(path+".type", "%q is not one of target, threshold, schedule", p.Type)
+	}
+}
+
+// ClockMinutes parses "HH:MM" into minutes after midnight.
+func ClockMinutes(s string) (int, bool) {
+	t, err := time.Parse("15:04", s)
+	if err != nil {
+		return 0, false
+	}
+	return t.Hour()*60 + t.Minute(), true
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,319 @@
+// Package engine is hoist's control loop: observe the cluster, decide replicas
+// first and machines second, act, and record every decision with its reason.
+// The decision itself (decide.go) is a pure function over a Snapshot; all I/O
+// goes through the small interfaces below, so the same engine drives Docker
+// Swarm and the simulator.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hoist/hoist/internal/clock"
+	"github.com/hoist/hoist/internal/cluster"
+	"github.com/hoist/hoist/internal/config"
+	"github.com/hoist/hoist/internal/events"
+)
+
+// Orchestrator runs apps as services on a cluster of nodes.
+//
+// Every method is idempotent: the engine may repeat a call after a restart or
+// a timeout, and a repeated call must not do the work twice.
+type Orchestrator interface {
+	// State reports the services, their live tasks (desired state running:
+	// pending, starting or running) and every node.
+	State(ctx context.Context) (cluster.State, error)
+	// Scale sets a service's replica count.
+	Scale(ctx context.Context, service string, replicas int) error
+	// Deploy creates the service for app with replicas tasks, or updates it.
+	Deploy(ctx context.Context, app config.App, replicas int) error
+	// Remove deletes a service; removing a missing one is not an error.
+	Remove(ctx context.Context, service string) error
+	// Drain stops placing tasks on a node and moves its tasks away.
+	Drain(ctx context.Context, nodeID string) error
+	// Activate returns a drained node to service.
+	Activate(ctx context.Context, nodeID string) error
+	// RemoveNode takes a node out of the cluster; a missing node is not an error.
+	RemoveNode(ctx context.Context, nodeID string) error
+}
+
+// Provider makes and destroys the machines of one pool.
+//
+// The engine names every machine before it asks for it and records the name
+// first, so Create must be idempotent by name: creating a name that exists
+// returns that machine. That is what makes "never ordered twice" hold across
+// crashes. Destroying a machine that does not exist is not an error.
+type Provider interface {
+	Create(ctx context.Context, name string) (cluster.Machine, error)
+	Destroy(ctx context.Context, name string) error
+	// List returns the pool's machines as the provider sees them.
+	List(ctx context.Context) ([]cluster.Machine, error)
+}
+
+// ErrNoData is returned by a MetricSource that has no value for a query. It
+// never leads to a scale-down.
+var ErrNoData = errors.New("no data")
+
+// MetricQuery asks for one figure about an app.
+type MetricQuery struct {
+	App string
+	// Metric is a built-in metric name (cpu, memory, rps, latency_p95), or
+	// Query a PromQL expression.
+	Metric string
+	Query  string
+	// Window is the span the value is averaged over.
+	Window time.Duration
+}
+
+// MetricSource gives the values policies compare to their targets.
+type MetricSource interface {
+	// Value returns the figure, or an error wrapping ErrNoData when there is none.
+	Value(ctx context.Context, q MetricQuery) (float64, error)
+}
+
+// Store keeps machine records across restarts.
+type Store interface {
+	Machines(ctx context.Context) ([]cluster.MachineRecord, error)
+	PutMachine(ctx context.Context, r cluster.MachineRecord) error
+}
+
+// Recorder receives events.
+type Recorder interface {
+	Record(e events.Event) events.Event
+}
+
+// Deps are what the engine observes and drives.
+type Deps struct {
+	Orchestrator Orchestrator
+	Providers    map[string]Provider // by pool name
+	Metrics      MetricSource
+	Clock        clock.Clock
+	Store        Store
+	Events       Recorder
+	Logger       *slog.Logger
+	// Async runs slow machine operations (create, drain, destroy) in the
+	// background so one slow provider never blocks the loop. The simulator runs
+	// them inline to stay deterministic.
+	Async bool
+	// ExtraApps adds apps that are not in the descriptor (registered through
+	// the API, or services that opt in by labels).
+	ExtraApps func(cluster.State) []config.App
+	// Guard may hold an app's scale-up (the anomaly detector does).
+	Guard Guard
+}
+
+// Guard can veto scale-ups of an app, e.g. while its metrics look anomalous.
+type Guard interface {
+	// HoldScaleUp reports whether scaling app up must wait, and why.
+	HoldScaleUp(app string, now time.Time) (bool, string)
+}
+
+// Engine is the control loop. Methods are safe for concurrent use.
+type Engine struct {
+	mu       sync.Mutex
+	cfg      *config.Config
+	d        Deps
+	mem      *memory
+	records  map[string]*cluster.MachineRecord
+	busy     map[string]bool // machines with a provider call under way
+	wg       sync.WaitGroup
+	last     *Plan
+	lastSnap *Snapshot
+	loaded   bool
+	seq      int
+}
+
+// New makes an engine for cfg.
+func New(cfg *config.Config, d Deps) (*Engine, error) {
+	if d.Orchestrator == nil || d.Metrics == nil || d.Store == nil || d.Events == nil {
+		return nil, errors.New("engine: orchestrator, metrics, store and events are required")
+	}
+	if d.Clock == nil {
+		d.Clock = clock.Real{}
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	for _, p := range cfg.Pools {
+		if _, ok := d.Providers[p.Name]; !ok {
+			return nil, fmt.Errorf("engine: no provider for pool %q", p.Name)
+		}
+	}
+	return &Engine{cfg: cfg, d: d, mem: newMemory(), records: map[string]*cluster.MachineRecord{}, busy: map[string]bool{}}, nil
+}
+
+// Config returns the descriptor in use.
+func (e *Engine) Config() *config.Config {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.cfg
+}
+
+// SetConfig swaps the descriptor (reload). Pools must keep their providers.
+func (e *Engine) SetConfig(cfg *config.Config) error {
+	for _, p := range cfg.Pools {
+		if _, ok := e.d.Providers[p.Name]; !ok {
+			return fmt.Errorf("engine: no provider for pool %q", p.Name)
+		}
+	}
+	e.mu.Lock()
+	e.cfg = cfg
+	e.mu.Unlock()
+	return nil
+}
+
+// Tick runs one observe, decide, act round and returns what it decided.
+func (e *Engine) Tick(ctx context.Context) (*Plan, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	start := time.Now()
+	snap, err := e.observe(ctx)
+	if err != nil {
+		// No decision on a partial view: no scale-down on missing data.
+		e.holdEvent("engine", events.Event{Kind: events.EngineError, Reason: "observe failed, no decision this tick: " + err.Error()}, "observe")
+		return nil, err
+	}
+	e.mem.clear("engine")
+	plan := decide(e.cfg, snap, e.mem)
+	e.act(ctx, snap, plan)
+	plan.Took = time.Since(start)
+	e.last, e.lastSnap = plan, snap
+	return plan, nil
+}
+
+// Plan decides on the current state without acting or changing the engine's
+// memory: a dry run with reasons.
+func (e *Engine) Plan(ctx context.Context) (*Plan, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	snap, err := e.observe(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return decide(e.cfg, snap, e.mem.clone()), nil
+}
+
+// Last returns the last tick's plan and snapshot (nil before the first tick).
+func (e *Engine) Last() (*Plan, *Snapshot) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.last, e.lastSnap
+}
+
+// Wait blocks until background machine operations have finished.
+func (e *Engine) Wait() { e.wg.Wait() }
+
+// Machines returns copies of the machine records, sorted by name.
+func (e *Engine) Machines() []cluster.MachineRecord {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]cluster.MachineRecord, 0, len(e.records))
+	for _, r := range e.records {
+		out = append(out, r.Clone())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// ErrNotCancellable is returned when a machine is not in a phase that can return to service.
+var ErrNotCancellable = errors.New("machine is not selected or draining")
+
+// CancelDrain asks a selected or draining machine to return to service; the
+// next tick reactivates its node.
+func (e *Engine) CancelDrain(ctx context.Context, name string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r, ok := e.records[name]
+	if !ok {
+		return fmt.Errorf("machine %q: %w", name, ErrUnknownMachine)
+	}
+	if r.Phase != cluster.PhaseSelected && r.Phase != cluster.PhaseDraining {
+		return fmt.Errorf("machine %q is %s: %w", name, r.Phase, ErrNotCancellable)
+	}
+	r.Cancel = true
+	return e.d.Store.PutMachine(ctx, r.Clone())
+}
+
+// ErrUnknownMachine is returned for a machine hoist has no record of.
+var ErrUnknownMachine = errors.New("unknown machine")
+
+// RequestPoolChange asks for a manual change of a pool's machine count (API,
+// Occopus-style scaleup/scaledown), applied at once within min and max. It
+// returns the target count after clamping.
+func (e *Engine) RequestPoolChange(ctx context.Context, pool string, target int, reason string) (int, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p, ok := e.cfg.Pool(pool)
+	if !ok {
+		return 0, fmt.Errorf("pool %q: %w", pool, ErrUnknownPool)
+	}
+	clamped := min(max(target, p.Min), p.Max)
+	now := e.d.Clock.Now()
+	active := 0
+	for _, r := range e.records {
+		if r.Pool == pool && r.Phase.Counts() {
+			active++
+		}
+	}
+	ev := events.Event{Time: now, Kind: events.PoolScaleUp, Pool: pool, From: active, To: clamped,
+		Reason: fmt.Sprintf("manual: %s (asked %d, bounds %d..%d)", reason, target, p.Min, p.Max)}
+	switch {
+	case clamped > active:
+		if e.cfg.Controller.DryRun {
+			ev.DryRun = true
+			e.d.Events.Record(ev)
+			return clamped, nil
+		}
+		e.d.Events.Record(ev)
+		e.order(ctx, pool, clamped-active, now)
+	case clamped < active:
+		ev.Kind = events.PoolScaleDown
+		e.d.Events.Record(ev)
+		// Prefer the emptiest ready machines; the drain moves their tasks.
+		e.mem.manualRemove[pool] += active - clamped
+	default:
+		ev.Kind = events.PoolHold
+		ev.Reason += ": nothing to do"
+		e.d.Events.Record(ev)
+	}
+	return clamped, nil
+}
+
+// ErrUnknownPool is returned for a pool not in the descriptor.
+var ErrUnknownPool = errors.New("unknown pool")
+
+// loadRecords reads the store once, on the first tick: the engine's own map is
+// the working copy afterwards, and every change is written through.
+func (e *Engine) loadRecords(ctx context.Context) error {
+	if e.loaded {
+		return nil
+	}
+	recs, err := e.d.Store.Machines(ctx)
+	if err != nil {
+		return fmt.Errorf("load machine records: %w", err)
+	}
+	for i := range recs {
+		r := recs[i]
+		e.records[r.Name] = &r
+	}
+	e.loaded = true
+	return nil
+}
+
+// holdEvent records ev once per distinct key for subject, so a condition that
+// lasts many ticks is one event, not thousands.
+func (e *Engine) holdEvent(subject string, ev events.Event, key string) {
+	if e.mem.holds[subject] == key {
+		return
+	}
+	e.mem.holds[subject] = key
+	if ev.Time.IsZero() {
+		ev.Time = e.d.Clock.Now()
+	}
+	e.d.Events.Record(ev)
+}
