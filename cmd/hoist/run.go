@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"sort"
@@ -39,6 +40,10 @@ type Runtime struct {
 	// Sim is set when the cluster is simulated.
 	Sim *sim.Stack
 }
+
+// httpRoutes are mounted on the --listen server (API, dashboard, /metrics,
+// webhooks); files of this package append to it.
+var httpRoutes []func(rt *Runtime, mux *http.ServeMux)
 
 // runHooks start things beside the loop (servers); each returns when ctx ends.
 // Other files of this package append to it.

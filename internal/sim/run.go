@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hoist/hoist/internal/cluster"
 	"github.com/hoist/hoist/internal/config"
 	"github.com/hoist/hoist/internal/engine"
 	"github.com/hoist/hoist/internal/events"
@@ -22,7 +23,6 @@ type Stack struct {
 	Cluster *Cluster
 	Engine  *engine.Engine
 	Events  *events.Memory
-	Store   *store.Memory
 }
 
 // StackOptions configure NewStack.
@@ -35,8 +35,12 @@ type StackOptions struct {
 	Guard engine.Guard
 	// Metrics replaces the simulator as metric source (tests, Prometheus).
 	Metrics engine.MetricSource
-	// Recorder receives events in place of Events (Events still keeps them).
+	// Recorder receives events in place of Events.
 	Recorder engine.Recorder
+	// Store keeps machine records (default: in memory).
+	Store engine.Store
+	// ExtraApps adds apps beyond the descriptor's (registered through the API).
+	ExtraApps func(cluster.State) []config.App
 }
 
 // NewStack builds a simulated cluster and an engine on it.
@@ -48,7 +52,11 @@ func NewStack(cfg *config.Config, opt StackOptions) (*Stack, error) {
 	if opt.EventLimit == 0 {
 		opt.EventLimit = 100_000
 	}
-	s := &Stack{Cluster: c, Events: events.NewMemory(opt.EventLimit), Store: store.NewMemory()}
+	s := &Stack{Cluster: c, Events: events.NewMemory(opt.EventLimit)}
+	var st engine.Store = store.NewMemory()
+	if opt.Store != nil {
+		st = opt.Store
+	}
 	var metrics engine.MetricSource = c
 	if opt.Metrics != nil {
 		metrics = opt.Metrics
@@ -59,7 +67,7 @@ func NewStack(cfg *config.Config, opt StackOptions) (*Stack, error) {
 	}
 	s.Engine, err = engine.New(cfg, engine.Deps{
 		Orchestrator: c, Providers: c.Providers(), Metrics: metrics, Clock: c,
-		Store: s.Store, Events: rec, Logger: opt.Logger, Guard: opt.Guard,
+		Store: st, Events: rec, Logger: opt.Logger, Guard: opt.Guard, ExtraApps: opt.ExtraApps,
 	})
 	if err != nil {
 		return nil, err
