@@ -129,7 +129,13 @@ type walker struct {
 	file string
 	errs Errors
 	pos  map[string]*yaml.Node // path -> node, for semantic errors
+	// aliases counts alias expansions: nested aliases can make a small file
+	// expand exponentially ("billion laughs"), so there is a budget.
+	aliases int
 }
+
+// maxAliases bounds alias expansions in one descriptor.
+const maxAliases = 1000
 
 func (w *walker) add(n *yaml.Node, path, msg string) {
 	w.errs = append(w.errs, &FieldError{File: w.file, Line: n.Line, Col: n.Column, Path: path, Msg: msg})
@@ -173,6 +179,13 @@ var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
 
 func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		w.aliases++
+		if w.aliases > maxAliases {
+			if w.aliases == maxAliases+1 {
+				w.add(n, path, "too many YAML aliases")
+			}
+			return
+		}
 		n = n.Alias
 	}
 	w.pos[path] = n

@@ -1,0 +1,102 @@
+package capacity
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/hoist/hoist/internal/cluster"
+)
+
+const gib = 1 << 30
+
+func r(milli, gibs int64) cluster.Resources { return cluster.Resources{MilliCPU: milli, Memory: gibs * gib} }
+
+func TestPack(t *testing.T) {
+	shape := r(2000, 4) // 2 CPUs, 4 GiB
+	cases := []struct {
+		name      string
+		bins      []Bin
+		items     []cluster.Resources
+		want      int
+		wantUnfit []int
+		placed    int
+	}{
+		{"nothing pending", nil, nil, 0, nil, 0},
+		// 5 tasks of 0.5 CPU: 4 fit a machine, the 5th needs a second one.
+		{"five halves", nil, rep(r(500, 1), 5), 2, nil, 0},
+		// Memory is the binding dimension: 3 x 1.5 GiB need 2 machines of 4 GiB.
+		{"memory binds", nil, rep(cluster.Resources{MilliCPU: 100, Memory: 3 * gib / 2}, 3), 2, nil, 0},
+		// Existing free room is used first: 1 CPU free holds 2 of the 4 halves.
+		{"existing room first", []Bin{{ID: "n1", Free: r(1000, 2)}}, rep(r(500, 1), 4), 1, nil, 2},
+		// A booting machine is a whole empty bin: nothing new to order.
+		{"machine in flight", []Bin{{ID: "machine:m1", Free: shape}}, rep(r(500, 1), 4), 0, nil, 4},
+		// A task bigger than the shape is never ordered for.
+		{"fits no shape", nil, []cluster.Resources{r(3000, 1), r(500, 1)}, 1, []int{0}, 0},
+		// First fit decreasing: 1.5 + 0.5 share a machine, 1 + 1 another (3 would be naive).
+		{"decreasing order", nil, []cluster.Resources{r(1000, 1), r(500, 1), r(1000, 1), r(1500, 1)}, 2, nil, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res := Pack(shape, tc.bins, tc.items)
+			if res.NewMachines != tc.want {
+				t.Errorf("new machines = %d, want %d", res.NewMachines, tc.want)
+			}
+			if !reflect.DeepEqual(res.Unfit, tc.wantUnfit) {
+				t.Errorf("unfit = %v, want %v", res.Unfit, tc.wantUnfit)
+			}
+			if len(res.Placed) != tc.placed {
+				t.Errorf("placed in existing bins = %d, want %d", len(res.Placed), tc.placed)
+			}
+		})
+	}
+}
+
+func rep(x cluster.Resources, n int) []cluster.Resources {
+	out := make([]cluster.Resources, n)
+	for i := range out {
+		out[i] = x
+	}
+	return out
+}
+
+func TestRemovable(t *testing.T) {
+	cap2 := r(2000, 4)
+	node := func(id string, tasks ...cluster.Resources) Node {
+		var res cluster.Resources
+		for _, x := range tasks {
+			res = res.Add(x)
+		}
+		return Node{ID: id, Capacity: cap2, Tasks: tasks, Reserved: res, Receives: true}
+	}
+	half := r(500, 1)
+	cases := []struct {
+		name  string
+		nodes []Node
+		cands []string
+		limit int
+		want  []string
+	}{
+		// n2's one task fits on n1.
+		{"one moves", []Node{node("n1", half, half), node("n2", half)}, []string{"n2"}, 5, []string{"n2"}},
+		// Both n2 and n3 are light, but n1 has room for only one of them.
+		{"room for one", []Node{node("n1", half, half, half), node("n2", half), node("n3", half)}, []string{"n2", "n3"}, 5, []string{"n2"}},
+		// An empty node always goes, even where nothing has room.
+		{"empty", []Node{node("n1", half, half, half, half), node("n2")}, []string{"n2"}, 5, []string{"n2"}},
+		// The limit (never below min) wins.
+		{"limit", []Node{node("n1"), node("n2"), node("n3")}, []string{"n2", "n3"}, 1, []string{"n2"}},
+		// n2's task moves onto n3, which then must stay: never both.
+		{"not onto each other", []Node{node("n1", half, half, half, half), node("n2", half), node("n3", half)}, []string{"n2", "n3"}, 5, []string{"n2"}},
+		// A node that does not receive (draining) offers no room.
+		{"non-receiving", []Node{{ID: "n1", Capacity: cap2, Receives: false}, node("n2", half)}, []string{"n2"}, 5, nil},
+		// A task too big for any other node's free room pins its node.
+		{"pinned", []Node{node("n1", r(1600, 1)), node("n2", r(1000, 1))}, []string{"n2"}, 5, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Removable(tc.nodes, tc.cands, tc.limit)
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,185 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+const minimal = `
+pools:
+  - name: workers
+    machine: {cpus: 2, memory: 4GiB}
+    max: 3
+apps:
+  - name: web
+    pools: [workers]
+    replicas: {min: 1, max: 4}
+    resources:
+      reservations: {cpus: 0.5, memory: 256MiB}
+    policies:
+      - type: target
+        metric: cpu
+        target: 60
+`
+
+func TestParseMinimalAppliesDefaults(t *testing.T) {
+	cfg, err := Parse("min.yaml", []byte(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Interval(); got != DefaultInterval {
+		t.Errorf("interval = %v, want %v", got, DefaultInterval)
+	}
+	p := cfg.Pools[0]
+	if p.Provider != "sim" || p.BootTime.D() != DefaultBootTime || p.ScaleDown.Below != 0.5 || p.ScaleDown.For.D() != DefaultScaleDownFor {
+		t.Errorf("pool defaults not applied: %+v", p)
+	}
+	if p.Machine.Memory != 4<<30 {
+		t.Errorf("memory = %d, want 4GiB", p.Machine.Memory)
+	}
+	pol := cfg.Apps[0].Policies[0]
+	if *pol.Tolerance != 0.1 || pol.ScaleDown.Stabilization.D() != 5*time.Minute || pol.ScaleUp.MaxReplicas != 4 || pol.ScaleUp.MaxPercent != 100 {
+		t.Errorf("HPA defaults not applied: tol %v down %+v up %+v", *pol.Tolerance, pol.ScaleDown, pol.ScaleUp)
+	}
+}
+
+// The broken descriptor has one error per problem, each located exactly.
+func TestValidateLocatesEveryError(t *testing.T) {
+	data, err := os.ReadFile("testdata/broken.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Parse("testdata/broken.yaml", data)
+	var errs Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("want Errors, got %v", err)
+	}
+	// Structural errors come first, alone: semantic checks need a well-typed tree.
+	want := []string{
+		"testdata/broken.yaml:3:3: controller.tick: unknown field",
+		"testdata/broken.yaml:9:32: pools[0].machine.memory: must be a memory size such as 512MiB or 4GiB",
+	}
+	if len(errs) != len(want) {
+		t.Fatalf("got %d errors, want %d:\n%v", len(errs), len(want), err)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(errs[i].Error(), w) {
+			t.Errorf("error %d = %q, want prefix %q", i, errs[i].Error(), w)
+		}
+	}
+
+	// Fix the structure: now every semantic error shows.
+	fixed := strings.Replace(strings.Replace(string(data), "  tick: 5s\n", "", 1), "lots", "4GiB", 1)
+	_, err = Parse("broken.yaml", []byte(fixed))
+	if !errors.As(err, &errs) {
+		t.Fatalf("want Errors, got %v", err)
+	}
+	want = []string{
+		"broken.yaml:6:10: pools[0].min: min 3 is greater than max 2",
+		"broken.yaml:18:22: apps[1].pools[1]: no pool named \"nowhere\"",
+		"broken.yaml:23:17: apps[1].policies[0].target: must be > 0",
+		"broken.yaml:27:16: apps[1].policies[1].lower: lower 80 must be below upper 20",
+		"broken.yaml:28:15: apps[1].policies[2].type: \"bogus\" is not one of target, threshold, schedule",
+	}
+	got := make([]string, len(errs))
+	for i, e := range errs {
+		got[i] = e.Error()
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	cases := []struct {
+		name, yaml, want string
+	}{
+		{"empty", "", "x.yaml:1:1: descriptor is empty"},
+		{"syntax", "pools: [\n", "x.yaml:1:1: did not find expected node content"},
+		{"syntax with line", "pools:\n  - a: 1\n b: 2\n", "x.yaml:2:1: did not find expected key"},
+		{"two documents", minimal + "---\npools: []\n", "only one YAML document"},
+		{"no pools", "apps: []\n", "pools: at least one pool is required"},
+		{"wrong type", strings.Replace(minimal, "max: 3", "max: three", 1), "pools[0].max: must be an integer, not \"three\""},
+		{"list expected", strings.Replace(minimal, "pools: [workers]", "pools: workers", 1), "apps[0].pools: must be a list"},
+		{"bad duration", minimal + "controller: {interval: soon}\n", "controller.interval: must be a duration"},
+		{"duplicate field", strings.Replace(minimal, "max: 3", "max: 3\n    max: 4", 1), "pools[0].max: field given twice"},
+		{"duplicate app", minimal + `  - name: web
+    pools: [workers]
+`, "apps[1].name: app \"web\" is declared twice"},
+		{"reservation fits no machine", strings.Replace(minimal, "cpus: 0.5", "cpus: 3", 1), "apps[0].resources.reservations: 3 CPUs / 256MiB fit no machine of pools workers"},
+		{"unknown metric", strings.Replace(minimal, "metric: cpu", "metric: disk", 1), "apps[0].policies[0].metric: \"disk\" is not a built-in metric"},
+		{"metric and query", strings.Replace(minimal, "metric: cpu", "metric: cpu\n        query: up", 1), "apps[0].policies[0].query: give either metric or query, not both"},
+		{"field of another policy type", strings.Replace(minimal, "target: 60", "target: 60\n        upper: 3", 1), "apps[0].policies[0].upper: is not used by a target policy"},
+		{"schedule window", minimal + `      - type: schedule
+        windows: [{days: [funday], start: "25:00", end: "10:00"}]
+`, "apps[0].policies[1].windows[0].days[0]: \"funday\" is not a day"},
+		{"bad pool name", strings.Replace(minimal, "name: workers", "name: Workers_1", 1), "pools[0].name: \"Workers_1\" must be lowercase"},
+		{"command provider needs scripts", strings.Replace(minimal, "max: 3", "max: 3\n    provider: command", 1), "pools[0].command: is required for provider command"},
+		{"negative duration", minimal + "controller: {interval: -5s}\n", "controller.interval: must not be negative"},
+		{"merge keys", "x: &a {}\npools:\n  - <<: *a\n", "YAML merge keys are not supported"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("x.yaml", []byte(tc.yaml))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestQuickstartIsValid(t *testing.T) {
+	if _, err := Load("../../examples/quickstart.yaml"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestParseBytes(t *testing.T) {
+	cases := map[string]Bytes{"512MiB": 512 << 20, "4GiB": 4 << 30, "1G": 1e9, "100": 100, "1.5Gi": 3 << 29, "2k": 2000}
+	for in, want := range cases {
+		got, err := ParseBytes(in)
+		if err != nil || got != want {
+			t.Errorf("ParseBytes(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "lots", "-1MiB", "NaN", "1e400"} {
+		if _, err := ParseBytes(bad); err == nil {
+			t.Errorf("ParseBytes(%q) accepted", bad)
+		}
+	}
+}
+
+// FuzzParse: any input gives a config or located errors, never a panic, and a
+// config that parses passes validation again (defaults are idempotent).
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(minimal))
+	if b, err := os.ReadFile("../../examples/quickstart.yaml"); err == nil {
+		f.Add(b)
+	}
+	if b, err := os.ReadFile("testdata/broken.yaml"); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte("pools: [{name: a, max: 1, machine: {cpus: 1, memory: 1}}]\napps: [{name: b, pools: [a], policies: [{type: schedule, windows: [{start: '23:00', end: '01:00', min: 2}]}]}]"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse("fuzz.yaml", data)
+		if err != nil {
+			var errs Errors
+			if !errors.As(err, &errs) || len(errs) == 0 {
+				t.Fatalf("error is not a located Errors: %v", err)
+			}
+			for _, e := range errs {
+				if e.Line < 1 || e.Col < 1 || e.File != "fuzz.yaml" {
+					t.Fatalf("error without a position: %+v", e)
+				}
+			}
+			return
+		}
+		cfg.SetDefaults()
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("parsed config fails validation after SetDefaults: %v", err)
+		}
+	})
+}
