@@ -9,7 +9,9 @@ import (
 
 const gib = 1 << 30
 
-func r(milli, gibs int64) cluster.Resources { return cluster.Resources{MilliCPU: milli, Memory: gibs * gib} }
+func r(milli, gibs int64) cluster.Resources {
+	return cluster.Resources{MilliCPU: milli, Memory: gibs * gib}
+}
 
 func TestPack(t *testing.T) {
 	shape := r(2000, 4) // 2 CPUs, 4 GiB
