@@ -181,6 +181,7 @@ func (e *Engine) Tick(ctx context.Context) (*Plan, error) {
 	e.mem.clear("engine")
 	plan := decide(e.cfg, snap, e.mem)
 	e.act(ctx, snap, plan)
+	e.prune(snap.Time)
 	plan.Took = time.Since(start)
 	e.last, e.lastSnap = plan, snap
 	return plan, nil
@@ -217,6 +218,19 @@ func (e *Engine) Machines() []cluster.MachineRecord {
 		out = append(out, r.Clone())
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Existing counts, per pool, the machines that may still exist at the provider.
+func (e *Engine) Existing() map[string]int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := map[string]int{}
+	for _, r := range e.records {
+		if r.Phase.Exists() {
+			out[r.Pool]++
+		}
+	}
 	return out
 }
 
@@ -286,6 +300,20 @@ func (e *Engine) RequestPoolChange(ctx context.Context, pool string, target int,
 
 // ErrUnknownPool is returned for a pool not in the descriptor.
 var ErrUnknownPool = errors.New("unknown pool")
+
+// keepDestroyed is how long a destroyed machine stays in the working set (the
+// store keeps its history for good).
+const keepDestroyed = time.Hour
+
+// prune drops long-destroyed machines from the working set so the decision
+// does not slow down as machines come and go over weeks.
+func (e *Engine) prune(now time.Time) {
+	for name, r := range e.records {
+		if r.Phase == cluster.PhaseDestroyed && now.Sub(r.Since) > keepDestroyed && !e.busy[name] {
+			delete(e.records, name)
+		}
+	}
+}
 
 // loadRecords reads the store once, on the first tick: the engine's own map is
 // the working copy afterwards, and every change is written through.

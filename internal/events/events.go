@@ -177,7 +177,12 @@ func (m *Memory) List(f Filter) []Event {
 	defer m.mu.Unlock()
 	var out []Event
 	n := len(m.buf)
-	for i := 0; i < n; i++ {
+	// Sequence numbers are consecutive in the ring: skip straight past AfterSeq.
+	start := 0
+	if oldest := m.seq - uint64(n) + 1; f.AfterSeq >= oldest && n > 0 {
+		start = int(f.AfterSeq - oldest + 1)
+	}
+	for i := start; i < n; i++ {
 		e := m.buf[(m.head+i)%n]
 		if f.Match(e) {
 			out = append(out, e)

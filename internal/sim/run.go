@@ -150,6 +150,7 @@ func (s *Stack) Run(ctx context.Context, opt RunOptions) (*Result, error) {
 type safety struct {
 	cfg        *config.Config
 	ordered    map[string]bool
+	lastSeq    uint64
 	violations []string
 }
 
@@ -164,18 +165,17 @@ func (c *safety) after(s *Stack, p *engine.Plan) {
 			c.violations = append(c.violations, fmt.Sprintf("%s: app %s desired %d outside %d..%d", p.Time.Format(time.RFC3339), d.App, d.Desired, d.Min, d.Max))
 		}
 	}
-	exists := map[string]int{}
-	for _, r := range s.Engine.Machines() {
-		if r.Phase.Exists() {
-			exists[r.Pool]++
-		}
-	}
+	exists := s.Engine.Existing()
 	for _, pc := range c.cfg.Pools {
 		if exists[pc.Name] > pc.Max {
 			c.violations = append(c.violations, fmt.Sprintf("%s: pool %s has %d machines, max %d", p.Time.Format(time.RFC3339), pc.Name, exists[pc.Name], pc.Max))
 		}
 	}
-	for _, e := range s.Events.List(events.Filter{Kinds: []events.Kind{events.MachineOrdered}, Since: p.Time}) {
+	for _, e := range s.Events.List(events.Filter{AfterSeq: c.lastSeq}) {
+		c.lastSeq = e.Seq
+		if e.Kind != events.MachineOrdered {
+			continue
+		}
 		if c.ordered[e.Machine] {
 			c.violations = append(c.violations, fmt.Sprintf("%s: machine %s ordered twice", p.Time.Format(time.RFC3339), e.Machine))
 		}

@@ -180,10 +180,12 @@ func ParseCSV(r io.Reader, column string, step time.Duration) (*Series, error) {
 	}
 	cr := csv.NewReader(r)
 	cr.ReuseRecord = true
-	head, err := cr.Read()
+	rec, err := cr.Read()
 	if err != nil {
 		return nil, fmt.Errorf("header: %w", err)
 	}
+	head := append([]string(nil), rec...) // the reader reuses its record
+
 	col := len(head) - 1
 	if column != "" {
 		col = -1
