@@ -1,0 +1,105 @@
+package nab
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+// realDir returns the NAB corpus directory ($HOIST_NAB_DATA, or the shared
+// data folder next to the repository). The tests skip without it, except in
+// CI (CI=true), where its absence is a failure.
+func realDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("HOIST_NAB_DATA")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "..", "shared", "data", "nab")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "labels", "combined_windows.json")); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("NAB corpus missing in CI: %v", err)
+		}
+		t.Skipf("NAB corpus not found (%v); set HOIST_NAB_DATA", err)
+	}
+	return dir
+}
+
+func TestRealCorpusShape(t *testing.T) {
+	c, err := Load(realDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Files) != 58 || c.Windows() != 116 {
+		t.Fatalf("%d files, %d windows; want 58 and 116", len(c.Files), c.Windows())
+	}
+	want := []Profile{
+		{Name: "standard", TP: 1, FN: 1, FP: 0.11},
+		{Name: "reward_low_FP", TP: 1, FN: 1, FP: 0.22},
+		{Name: "reward_low_FN", TP: 1, FN: 2, FP: 0.11},
+	}
+	if !reflect.DeepEqual(c.Profiles, want) {
+		t.Fatalf("profiles %+v", c.Profiles)
+	}
+	for _, p := range c.Profiles {
+		if got := c.Normalize(c.nullScore(p), p); got != 0 {
+			t.Errorf("%s: null scores %v", p.Name, got)
+		}
+		if got := c.Normalize(c.perfectScore(p), p); !near(got, 100) {
+			t.Errorf("%s: perfect scores %v", p.Name, got)
+		}
+	}
+}
+
+// TestRealCorpusScores scores every detector (only "records" with -short)
+// against floors a little under the measured scores (docs/anomaly.md). The
+// ensemble, which anomaly.Default names (see the anomaly tests), must beat
+// Numenta HTM's published 70.10 on the standard profile.
+func TestRealCorpusScores(t *testing.T) {
+	dir := realDir(t)
+	names := DefaultNames()
+	if testing.Short() {
+		names = []string{"records", Null}
+	}
+	results, err := Run(dir, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	floor := map[string]float64{ // standard profile
+		"ensemble": 70.1, "records": 69, "relentropy": 50, "knn": 45, "robustz": 35,
+	}
+	for _, r := range results {
+		t.Logf("%-10s standard %6.2f  reward_low_FP %6.2f  reward_low_FN %6.2f",
+			r.Detector, r.Score("standard"), r.Score("reward_low_FP"), r.Score("reward_low_FN"))
+		if len(r.Scores) != 3 {
+			t.Fatalf("%s: %d profile scores", r.Detector, len(r.Scores))
+		}
+		if r.Detector == Null {
+			for _, s := range r.Scores {
+				if s.Score != 0 {
+					t.Errorf("null scores %v on %s", s.Score, s.Profile)
+				}
+			}
+			continue
+		}
+		if got := r.Score("standard"); got < floor[r.Detector] {
+			t.Errorf("%s: standard score %.2f below %.2f", r.Detector, got, floor[r.Detector])
+		}
+	}
+}
+
+func TestRealCorpusDeterministic(t *testing.T) {
+	dir := realDir(t)
+	names := []string{"records", "relentropy"}
+	first, err := Run(dir, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := Run(dir, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(first, second) {
+		t.Fatalf("two runs differ:\n%+v\n%+v", first, second)
+	}
+}

@@ -1,0 +1,160 @@
+package nab
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+
+	"github.com/hoist/hoist/internal/anomaly"
+)
+
+// Null is the name of the detector that never fires; it scores 0 on every
+// profile by definition of the normalisation.
+const Null = "null"
+
+// Result is one detector's NAB scores, one per profile in corpus order.
+type Result struct {
+	Detector string
+	Scores   []ProfileScore
+}
+
+// Score returns the normalised score under the named profile (0 if absent).
+func (r Result) Score(profile string) float64 {
+	for _, s := range r.Scores {
+		if s.Profile == profile {
+			return s.Score
+		}
+	}
+	return 0
+}
+
+// jsonLine fixes the key order of Result's JSON form.
+type jsonLine struct {
+	Detector    string  `json:"detector"`
+	Standard    float64 `json:"standard"`
+	RewardLowFP float64 `json:"reward_low_FP"`
+	RewardLowFN float64 `json:"reward_low_FN"`
+}
+
+func round2(x float64) float64 { return math.Round(x*100) / 100 }
+
+// MarshalJSON renders {"detector", "standard", "reward_low_FP",
+// "reward_low_FN"} with scores rounded to 2 decimals.
+func (r Result) MarshalJSON() ([]byte, error) {
+	return json.Marshal(jsonLine{
+		Detector:    r.Detector,
+		Standard:    round2(r.Score("standard")),
+		RewardLowFP: round2(r.Score("reward_low_FP")),
+		RewardLowFN: round2(r.Score("reward_low_FN")),
+	})
+}
+
+// DefaultNames is every registered detector plus the null detector.
+func DefaultNames() []string {
+	return append(anomaly.Names(), Null)
+}
+
+// Run loads the corpus in dir and scores the named detectors (DefaultNames
+// when names is empty), in the order given.
+func Run(dir string, names []string) ([]Result, error) {
+	c, err := Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	if len(names) == 0 {
+		names = DefaultNames()
+	}
+	out := make([]Result, 0, len(names))
+	for _, name := range names {
+		r, err := c.Evaluate(name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// nullDetector never fires.
+type nullDetector struct{}
+
+func (nullDetector) Score(float64) float64 { return 0 }
+func (nullDetector) Reset()                {}
+
+func newDetector(name string) (anomaly.Detector, error) {
+	if name == Null {
+		return nullDetector{}, nil
+	}
+	return anomaly.New(name)
+}
+
+// Evaluate runs a fresh detector of the given name over every file and
+// picks the best corpus-wide threshold per profile.
+func (c *Corpus) Evaluate(name string) (Result, error) {
+	if _, err := newDetector(name); err != nil {
+		return Result{}, fmt.Errorf("nab: %w", err)
+	}
+	return c.EvaluateFunc(name, func() anomaly.Detector {
+		d, _ := newDetector(name) // validated above
+		return d
+	})
+}
+
+// EvaluateFunc is Evaluate for detectors made by mk (one per file),
+// reported under name.
+func (c *Corpus) EvaluateFunc(name string, mk func() anomaly.Detector) (Result, error) {
+	scores, err := c.Detect(mk)
+	if err != nil {
+		return Result{}, fmt.Errorf("nab: detector %s: %w", name, err)
+	}
+	ps, err := c.Sweep(scores)
+	if err != nil {
+		return Result{}, fmt.Errorf("nab: detector %s: %w", name, err)
+	}
+	return Result{Detector: name, Scores: ps}, nil
+}
+
+// Detect streams every file through its own detector from mk and returns
+// the scores per file and row. Files run on a bounded pool of workers; each
+// result lands in its own slot, so the output does not depend on
+// scheduling.
+func (c *Corpus) Detect(mk func() anomaly.Detector) ([][]float64, error) {
+	scores := make([][]float64, len(c.Files))
+	errs := make([]error, len(c.Files))
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(c.Files)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				scores[i], errs[i] = detectFile(mk(), c.Files[i].Values)
+			}
+		}()
+	}
+	for i := range c.Files {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", c.Files[i].Name, err)
+		}
+	}
+	return scores, nil
+}
+
+func detectFile(d anomaly.Detector, values []float64) ([]float64, error) {
+	out := make([]float64, len(values))
+	for i, v := range values {
+		s := d.Score(v)
+		if math.IsNaN(s) || s < 0 || s > 1 {
+			return nil, fmt.Errorf("score %v at row %d is outside [0, 1]", s, i)
+		}
+		out[i] = s
+	}
+	return out, nil
+}
