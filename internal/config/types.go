@@ -31,6 +31,21 @@ type Controller struct {
 	// BootTimeout bounds how long a machine may take from the order to a ready
 	// node before it is declared failed and destroyed (default 10m).
 	BootTimeout Duration `yaml:"boot_timeout"`
+	// Anomaly configures the detectors that watch every app's load (see
+	// apps[].on_anomaly).
+	Anomaly Anomaly `yaml:"anomaly"`
+}
+
+// Anomaly configures online anomaly detection on each app's metric streams.
+type Anomaly struct {
+	// Detector names the detector (default "default", the best on NAB).
+	Detector string `yaml:"detector"`
+	// Hold is how long an anomaly holds an app's scale-ups (default 5m). After
+	// a hold, the app is not held again for as long, so a real, sustained
+	// rise always scales.
+	Hold Duration `yaml:"hold"`
+	// Threshold is the score that counts as an anomaly (default 0.5).
+	Threshold float64 `yaml:"threshold"`
 }
 
 // Sim configures the simulated cluster (provider "sim").

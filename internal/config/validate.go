@@ -63,6 +63,15 @@ func (c *Config) SetDefaults() {
 	if c.Controller.BootTimeout == 0 {
 		c.Controller.BootTimeout = Duration(DefaultBootTimeout)
 	}
+	if c.Controller.Anomaly.Detector == "" {
+		c.Controller.Anomaly.Detector = "default"
+	}
+	if c.Controller.Anomaly.Hold == 0 {
+		c.Controller.Anomaly.Hold = Duration(5 * time.Minute)
+	}
+	if c.Controller.Anomaly.Threshold == 0 {
+		c.Controller.Anomaly.Threshold = 0.5
+	}
 	if c.Sim.Start == "" {
 		c.Sim.Start = DefaultSimStart
 	}
@@ -195,6 +204,9 @@ func (c *Config) check() []problem {
 	var ck checker
 	if c.Controller.Interval.D() < 100*time.Millisecond {
 		ck.add("controller.interval", "must be at least 100ms")
+	}
+	if t := c.Controller.Anomaly.Threshold; t <= 0 || t > 1 {
+		ck.add("controller.anomaly.threshold", "must be in (0, 1]")
 	}
 	if _, err := time.Parse(time.RFC3339, c.Sim.Start); err != nil {
 		ck.add("sim.start", "must be an RFC 3339 time such as %s", DefaultSimStart)

@@ -109,6 +109,9 @@ type Deps struct {
 
 // Guard can veto scale-ups of an app, e.g. while its metrics look anomalous.
 type Guard interface {
+	// Observe is called once per tick, before the decision, with the apps and
+	// their running replicas; window is the tick interval.
+	Observe(ctx context.Context, now time.Time, apps []config.App, running map[string]int, window time.Duration)
 	// HoldScaleUp reports whether scaling app up must wait, and why.
 	HoldScaleUp(app string, now time.Time) (bool, string)
 }
@@ -172,7 +175,7 @@ func (e *Engine) Tick(ctx context.Context) (*Plan, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	start := time.Now()
-	snap, err := e.observe(ctx)
+	snap, err := e.observe(ctx, true)
 	if err != nil {
 		// No decision on a partial view: no scale-down on missing data.
 		e.holdEvent("engine", events.Event{Kind: events.EngineError, Reason: "observe failed, no decision this tick: " + err.Error()}, "observe")
@@ -192,7 +195,7 @@ func (e *Engine) Tick(ctx context.Context) (*Plan, error) {
 func (e *Engine) Plan(ctx context.Context) (*Plan, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	snap, err := e.observe(ctx)
+	snap, err := e.observe(ctx, false)
 	if err != nil {
 		return nil, err
 	}

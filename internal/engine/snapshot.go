@@ -118,8 +118,9 @@ func (m *memory) clone() *memory {
 
 // observe gathers a Snapshot. Any orchestrator error fails the whole tick; a
 // provider or metric error is kept in the snapshot so the decision can hold
-// what depends on it.
-func (e *Engine) observe(ctx context.Context) (*Snapshot, error) {
+// what depends on it. feed is false for dry runs, which must not feed the
+// guard's detectors a second value for the same tick.
+func (e *Engine) observe(ctx context.Context, feed bool) (*Snapshot, error) {
 	if err := e.loadRecords(ctx); err != nil {
 		return nil, err
 	}
@@ -156,6 +157,9 @@ func (e *Engine) observe(ctx context.Context) (*Snapshot, error) {
 		if t.State == cluster.TaskRunning {
 			running[t.Service]++
 		}
+	}
+	if e.d.Guard != nil && feed {
+		e.d.Guard.Observe(ctx, now, s.Apps, running, e.cfg.Interval())
 	}
 	for _, a := range s.Apps {
 		samples := make([]Sample, len(a.Policies))

@@ -14,6 +14,7 @@ import (
 	"github.com/hoist/hoist/internal/config"
 	"github.com/hoist/hoist/internal/engine"
 	"github.com/hoist/hoist/internal/events"
+	"github.com/hoist/hoist/internal/guard"
 	"github.com/hoist/hoist/internal/store"
 )
 
@@ -23,6 +24,8 @@ type Stack struct {
 	Cluster *Cluster
 	Engine  *engine.Engine
 	Events  *events.Memory
+	// Guard watches every app's load for anomalies (nil when StackOptions.Guard replaced it).
+	Guard *guard.Guard
 }
 
 // StackOptions configure NewStack.
@@ -31,7 +34,7 @@ type StackOptions struct {
 	// EventLimit bounds the events kept in memory (default 100,000).
 	EventLimit int
 	Logger     *slog.Logger
-	// Guard, if set, may hold scale-ups (anomaly detection).
+	// Guard replaces the default anomaly guard (internal/guard).
 	Guard engine.Guard
 	// Metrics replaces the simulator as metric source (tests, Prometheus).
 	Metrics engine.MetricSource
@@ -64,6 +67,13 @@ func NewStack(cfg *config.Config, opt StackOptions) (*Stack, error) {
 	var rec engine.Recorder = s.Events
 	if opt.Recorder != nil {
 		rec = opt.Recorder
+	}
+	if opt.Guard == nil {
+		g, err := guard.New(cfg.Controller.Anomaly, metrics, rec)
+		if err != nil {
+			return nil, err
+		}
+		s.Guard, opt.Guard = g, g
 	}
 	s.Engine, err = engine.New(cfg, engine.Deps{
 		Orchestrator: c, Providers: c.Providers(), Metrics: metrics, Clock: c,

@@ -1,0 +1,176 @@
+// Package guard watches every app's load with an online anomaly detector and,
+// for apps that ask for it, holds scale-ups while the load looks anomalous:
+// Elascale's guard against economic denial of service, where an attack makes
+// the autoscaler buy machines. The hold is bounded, so a real, sustained
+// rise still scales.
+package guard
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hoist/hoist/internal/anomaly"
+	"github.com/hoist/hoist/internal/config"
+	"github.com/hoist/hoist/internal/engine"
+	"github.com/hoist/hoist/internal/events"
+)
+
+var _ engine.Guard = (*Guard)(nil)
+
+// Streams are the metrics each app's detectors watch, as totals over the
+// app's running replicas (a per-replica figure jumps at every scale event,
+// which is not an anomaly of the load). Every stream's anomalies are events;
+// the first stream with data drives holds: the request rate is the load
+// itself, while CPU is the app's answer to it and moves when hoist scales.
+var Streams = []string{"rps", "cpu"}
+
+// Guard feeds detectors and answers the engine's HoldScaleUp.
+type Guard struct {
+	mu      sync.Mutex
+	cfg     config.Anomaly
+	metrics engine.MetricSource
+	events  engine.Recorder
+	apps    map[string]*appState
+	// lastFed avoids feeding twice at one instant (a dry-run plan observes too).
+	lastFed time.Time
+}
+
+type appState struct {
+	streams   map[string]*stream
+	holdUntil time.Time // scale-ups held until then
+	calmUntil time.Time // no new hold until then (bounds the share of time held)
+	anomalies int
+	last      Anomaly
+}
+
+type stream struct {
+	det   anomaly.Detector
+	score float64
+}
+
+// Anomaly is one detection.
+type Anomaly struct {
+	Time   time.Time `json:"time"`
+	App    string    `json:"app"`
+	Metric string    `json:"metric"`
+	Value  float64   `json:"value"`
+	Score  float64   `json:"score"`
+}
+
+// New makes a guard. metrics gives the streams; events receives anomalies.
+func New(cfg config.Anomaly, metrics engine.MetricSource, rec engine.Recorder) (*Guard, error) {
+	if _, err := anomaly.New(cfg.Detector); err != nil {
+		return nil, fmt.Errorf("controller.anomaly.detector: %w", err)
+	}
+	return &Guard{cfg: cfg, metrics: metrics, events: rec, apps: map[string]*appState{}}, nil
+}
+
+// Observe feeds one value of every stream of every app to its detector,
+// records anomalies as events and starts holds. running gives each app's
+// running replicas. Call once per tick, before the engine decides.
+func (g *Guard) Observe(ctx context.Context, now time.Time, apps []config.App, running map[string]int, window time.Duration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !now.After(g.lastFed) {
+		return
+	}
+	g.lastFed = now
+	for _, a := range apps {
+		st := g.app(a.Name)
+		n := running[a.Name]
+		driver := ""
+		for _, m := range Streams {
+			s := st.streams[m]
+			if s == nil {
+				det, _ := anomaly.New(g.cfg.Detector)
+				s = &stream{det: det}
+				st.streams[m] = s
+			}
+			v := 0.0
+			if n > 0 {
+				per, err := g.metrics.Value(ctx, engine.MetricQuery{App: a.Name, Metric: m, Window: window})
+				if err != nil {
+					continue // a gap is not a value; the detector waits
+				}
+				v = per * float64(n)
+			}
+			if driver == "" {
+				driver = m
+			}
+			s.score = s.det.Score(v)
+			if s.score < g.cfg.Threshold {
+				continue
+			}
+			st.anomalies++
+			st.last = Anomaly{Time: now, App: a.Name, Metric: m, Value: v, Score: s.score}
+			reason := fmt.Sprintf("%s total %.3g scored %.2f (threshold %.2f)", m, v, s.score, g.cfg.Threshold)
+			switch {
+			case a.OnAnomaly != config.OnAnomalyHold:
+				reason += ": alert only"
+			case m != driver:
+				reason += ": alert only (holds follow " + driver + ")"
+			case now.Before(st.holdUntil):
+				reason += ": hold already running"
+			case now.Before(st.calmUntil):
+				reason += fmt.Sprintf(": not held, the last hold ended less than %s ago", g.cfg.Hold)
+			default:
+				st.holdUntil = now.Add(g.cfg.Hold.D())
+				st.calmUntil = st.holdUntil.Add(g.cfg.Hold.D())
+				reason += fmt.Sprintf(": scale-ups held for %s", g.cfg.Hold)
+			}
+			g.events.Record(events.Event{Time: now, Kind: events.AppAnomaly, App: a.Name, Reason: reason,
+				Inputs: map[string]float64{m: v, "score": s.score}})
+		}
+	}
+}
+
+func (g *Guard) app(name string) *appState {
+	st, ok := g.apps[name]
+	if !ok {
+		st = &appState{streams: map[string]*stream{}}
+		g.apps[name] = st
+	}
+	return st
+}
+
+// HoldScaleUp implements engine.Guard.
+func (g *Guard) HoldScaleUp(app string, now time.Time) (bool, string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	st, ok := g.apps[app]
+	if !ok || !now.Before(st.holdUntil) {
+		return false, ""
+	}
+	return true, fmt.Sprintf("%s looked anomalous at %s (score %.2f), hold for %s more",
+		st.last.Metric, st.last.Time.UTC().Format("15:04:05"), st.last.Score, st.holdUntil.Sub(now).Round(time.Second))
+}
+
+// Status is an app's current detector state, for metrics and the dashboard.
+type Status struct {
+	App       string             `json:"app"`
+	Scores    map[string]float64 `json:"scores"`
+	Anomalies int                `json:"anomalies"`
+	HeldUntil time.Time          `json:"held_until,omitempty"`
+	Last      *Anomaly           `json:"last,omitempty"`
+}
+
+// Status returns every app's detector state.
+func (g *Guard) Status() []Status {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]Status, 0, len(g.apps))
+	for name, st := range g.apps {
+		s := Status{App: name, Scores: map[string]float64{}, Anomalies: st.anomalies, HeldUntil: st.holdUntil}
+		for m, x := range st.streams {
+			s.Scores[m] = x.score
+		}
+		if st.anomalies > 0 {
+			last := st.last
+			s.Last = &last
+		}
+		out = append(out, s)
+	}
+	return out
+}
