@@ -7,20 +7,16 @@ import (
 	"testing"
 )
 
-// realDir returns the NAB corpus directory ($HOIST_NAB_DATA, or the shared
-// data folder next to the repository). The tests skip without it, except in
-// CI (CI=true), where its absence is a failure.
+// realDir returns the NAB corpus directory: $HOIST_NAB_DATA, or the copy kept
+// in the repository (testdata/nab). Its absence is a failure.
 func realDir(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv("HOIST_NAB_DATA")
 	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "data", "nab")
+		dir = filepath.Join("..", "..", "testdata", "nab")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "labels", "combined_windows.json")); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("NAB corpus missing in CI: %v", err)
-		}
-		t.Skipf("NAB corpus not found (%v); set HOIST_NAB_DATA", err)
+		t.Fatalf("NAB corpus missing: %v", err)
 	}
 	return dir
 }
