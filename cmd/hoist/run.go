@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/hoist/hoist/internal/config"
 	"github.com/hoist/hoist/internal/engine"
@@ -49,6 +50,14 @@ var httpRoutes []func(rt *Runtime, mux *http.ServeMux)
 // Other files of this package append to it.
 var runHooks []func(ctx context.Context, rt *Runtime, opt *runOptions, w io.Writer) error
 
+// runFlags add flags to `hoist run`; other files of this package append to it.
+var runFlags []func(f *pflag.FlagSet, opt *runOptions)
+
+// simHooks prepare the simulated stack (durable state, registered apps):
+// each may change the options before the stack is built, and returns what to
+// call once the Runtime exists and when the run ends (either may be nil).
+var simHooks []func(cfg *config.Config, opt *runOptions, so *sim.StackOptions) (attach func(*Runtime), done func(), err error)
+
 func newRunCmd() *cobra.Command {
 	opt := &runOptions{extra: map[string]string{}}
 	cmd := &cobra.Command{
@@ -78,6 +87,9 @@ Ctrl-C stops cleanly.`,
 	f.StringVar(&opt.listen, "listen", "", "address for the API, dashboard and /metrics (e.g. 127.0.0.1:8080)")
 	f.StringVar(&opt.data, "data", "", "directory for durable state (events, apps, machines)")
 	f.StringVar(&opt.tokens, "tokens", "", "file of API tokens, one 'ROLE TOKEN' a line")
+	for _, add := range runFlags {
+		add(f, opt)
+	}
 	return cmd
 }
 
@@ -110,11 +122,28 @@ func runSimulated(ctx context.Context, cfg *config.Config, opt *runOptions, w io
 	if opt.speed <= 0 {
 		return fmt.Errorf("--speed must be > 0")
 	}
-	stack, err := sim.NewStack(cfg, sim.StackOptions{})
+	var so sim.StackOptions
+	var attach []func(*Runtime)
+	for _, h := range simHooks {
+		a, done, err := h(cfg, opt, &so)
+		if err != nil {
+			return err
+		}
+		if done != nil {
+			defer done()
+		}
+		if a != nil {
+			attach = append(attach, a)
+		}
+	}
+	stack, err := sim.NewStack(cfg, so)
 	if err != nil {
 		return err
 	}
 	rt := &Runtime{Config: cfg, Engine: stack.Engine, Events: stack.Events, Sim: stack}
+	for _, a := range attach {
+		a(rt)
+	}
 	errc := make(chan error, len(runHooks))
 	for _, h := range runHooks {
 		go func() { errc <- h(ctx, rt, opt, w) }()
