@@ -94,6 +94,9 @@ type Node struct {
 	Reserved cluster.Resources
 	// Receives: other nodes may place moved tasks here (ready and active).
 	Receives bool
+	// Ceiling, when set, is the most the node may hold after receiving moved
+	// tasks (a consolidation keeps headroom); zero means its capacity.
+	Ceiling cluster.Resources
 }
 
 // Removable returns the candidates, in the order given, that can go together:
@@ -104,43 +107,55 @@ func Removable(nodes []Node, candidates []string, limit int) []string {
 	if limit <= 0 {
 		return nil
 	}
-	free := map[string]cluster.Resources{}
-	byID := map[string]Node{}
+	free := make(map[string]cluster.Resources, len(nodes))
+	byID := make(map[string]*Node, len(nodes))
 	var receivers []string
-	for _, n := range nodes {
+	for i := range nodes {
+		n := &nodes[i]
 		byID[n.ID] = n
 		if n.Receives {
-			free[n.ID] = n.Capacity.Sub(n.Reserved)
+			room := n.Capacity
+			if !n.Ceiling.IsZero() {
+				room = n.Ceiling
+			}
+			free[n.ID] = room.Sub(n.Reserved)
 			receivers = append(receivers, n.ID)
 		}
 	}
 	gone := map[string]bool{}
 	var out []string
+	var undo []placement
 	for _, c := range candidates {
 		if len(out) >= limit {
 			break
 		}
 		n, ok := byID[c]
-		if !ok {
+		if !ok || gone[c] {
 			continue
 		}
-		trial := map[string]cluster.Resources{}
-		for id, f := range free {
-			trial[id] = f
-		}
-		if fitsElsewhere(n, receivers, trial, gone, c) {
-			free = trial
+		undo = undo[:0]
+		if fitsElsewhere(n, receivers, free, gone, &undo) {
 			gone[c] = true
 			delete(free, c)
 			out = append(out, c)
+			continue
+		}
+		for _, p := range undo { // put the room back
+			free[p.node] = free[p.node].Add(p.r)
 		}
 	}
 	return out
 }
 
+type placement struct {
+	node string
+	r    cluster.Resources
+}
+
 // fitsElsewhere places n's tasks, largest first, first-fit into the receivers
-// other than n and the nodes already going, updating free.
-func fitsElsewhere(n Node, receivers []string, free map[string]cluster.Resources, gone map[string]bool, self string) bool {
+// other than n and the nodes already going, taking the room from free and
+// logging each placement in undo so a failed attempt can be rolled back.
+func fitsElsewhere(n *Node, receivers []string, free map[string]cluster.Resources, gone map[string]bool, undo *[]placement) bool {
 	tasks := append([]cluster.Resources(nil), n.Tasks...)
 	sort.SliceStable(tasks, func(a, b int) bool {
 		return tasks[a].Share(n.Capacity) > tasks[b].Share(n.Capacity)
@@ -148,11 +163,12 @@ func fitsElsewhere(n Node, receivers []string, free map[string]cluster.Resources
 	for _, t := range tasks {
 		placed := false
 		for _, id := range receivers {
-			if id == self || gone[id] {
+			if id == n.ID || gone[id] {
 				continue
 			}
-			if free[id].Fits(t) {
-				free[id] = free[id].Sub(t)
+			if f := free[id]; f.Fits(t) {
+				free[id] = f.Sub(t)
+				*undo = append(*undo, placement{id, t})
 				placed = true
 				break
 			}

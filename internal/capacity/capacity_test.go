@@ -90,6 +90,11 @@ func TestRemovable(t *testing.T) {
 		{"not onto each other", []Node{node("n1", half, half, half, half), node("n2", half), node("n3", half)}, []string{"n2", "n3"}, 5, []string{"n2"}},
 		// A node that does not receive (draining) offers no room.
 		{"non-receiving", []Node{{ID: "n1", Capacity: cap2, Receives: false}, node("n2", half)}, []string{"n2"}, 5, nil},
+		// A ceiling keeps headroom: n2's task would push n1 to 100 %, above 80 %.
+		{"ceiling", []Node{{ID: "n1", Capacity: cap2, Reserved: r(1500, 1), Tasks: []cluster.Resources{r(1500, 1)}, Receives: true, Ceiling: r(1600, 4)}, node("n2", half)}, []string{"n2"}, 5, nil},
+		// A failed candidate gives its room back: n3 fails (its 1.5 fits
+		// nowhere), then n4 still finds the room n3 had tried to take.
+		{"rollback", []Node{node("n1", r(1000, 1)), node("n3", r(1500, 1), r(400, 0)), node("n4", r(1000, 1))}, []string{"n3", "n4"}, 5, []string{"n4"}},
 		// A task too big for any other node's free room pins its node.
 		{"pinned", []Node{node("n1", r(1600, 1)), node("n2", r(1000, 1))}, []string{"n2"}, 5, nil},
 	}
