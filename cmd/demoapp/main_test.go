@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hoist/hoist/internal/collector"
+)
+
+func TestServeCountsAndBurns(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := newHandler(5*time.Millisecond, reg)
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	get := func(path string) (int, string) {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	// Before any request the counter is exported (a rate needs a first sample).
+	_, m := get("/metrics")
+	if req, _, ok := collector.ParseMetrics(m); !ok || req != 0 {
+		t.Fatalf("fresh metrics: requests %v, found %v", req, ok)
+	}
+	code, body := get("/?work=30ms")
+	if code != 200 || !strings.Contains(body, "30ms") {
+		t.Fatalf("GET / = %d %q", code, body)
+	}
+	if code, _ := get("/?work=forever"); code != 400 {
+		t.Errorf("bad work: %d", code)
+	}
+	get("/")
+	_, m = get("/metrics")
+	req, buckets, ok := collector.ParseMetrics(m)
+	if !ok || req != 3 { // two served, one refused
+		t.Fatalf("requests = %v (found %v); metrics:\n%s", req, ok, m)
+	}
+	if buckets["+Inf"] != 2 || buckets["0.005"] != 0 {
+		t.Errorf("latency buckets = %v: the 30ms and 5ms requests took at least their work", buckets)
+	}
+}
+
+func TestBurnSpendsCPUTime(t *testing.T) {
+	wall := time.Now()
+	burn(25 * time.Millisecond)
+	if took := time.Since(wall); took < 25*time.Millisecond {
+		t.Errorf("burn(25ms) returned after %s", took)
+	}
+}
+
+func TestLoadReachesEveryAddress(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok\n")
+	}))
+	defer srv.Close()
+	target := strings.TrimPrefix(srv.URL, "http://")
+	var out strings.Builder
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := load(ctx, &out, []string{"--target", target, "--concurrency", "2", "--duration", "300ms", "--report", "1h"}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "replicas=1 127.0.0.1=") || strings.Contains(out.String(), " ok=0 ") {
+		t.Errorf("report %q", out.String())
+	}
+	if err := load(ctx, &out, []string{"--target", "no-port"}); err == nil {
+		t.Error("a target without a port was accepted")
+	}
+}

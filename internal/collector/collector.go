@@ -1,0 +1,467 @@
+package collector
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hoist/hoist/internal/cluster"
+	"github.com/hoist/hoist/internal/engine"
+)
+
+var _ engine.MetricSource = (*Collector)(nil)
+
+// StateSource gives the cluster's services, tasks and nodes
+// (engine.Orchestrator fits).
+type StateSource interface {
+	State(ctx context.Context) (cluster.State, error)
+}
+
+// Reporter is a node's agent: over HTTP, or in-process for the manager's own
+// node.
+type Reporter interface {
+	Report(ctx context.Context) (Report, error)
+}
+
+// Options configure a Collector.
+type Options struct {
+	State StateSource
+	// AgentPort is where agents listen on their node's address (default 9101).
+	AgentPort int
+	// Interval between two scrapes (default 2s).
+	Interval time.Duration
+	// Keep is how long samples are kept: the longest window a policy may ask
+	// for (default 15m).
+	Keep time.Duration
+	// Local answers for the node hoist runs on (its own dockerd), which has
+	// no agent of its own; LocalNode is that node's ID.
+	Local     Reporter
+	LocalNode string
+	HTTP      *http.Client
+	Logger    *slog.Logger
+}
+
+// Collector scrapes every node's agent and answers metric queries.
+type Collector struct {
+	opt Options
+	log *slog.Logger
+
+	mu       sync.Mutex
+	state    cluster.State
+	samples  map[string][]ContainerStats // task ID -> samples, oldest first
+	lastSeen map[string]time.Time        // task ID
+	nodes    map[string]*NodeUsage       // node ID
+}
+
+// NodeUsage is one node's reservations and usage.
+type NodeUsage struct {
+	NodeID   string            `json:"node_id"`
+	Machine  string            `json:"machine,omitempty"`
+	Addr     string            `json:"addr,omitempty"`
+	Capacity cluster.Resources `json:"capacity"`
+	Reserved cluster.Resources `json:"reserved"`
+	// CPU is cores in use by task containers; Memory their working set.
+	CPU      float64   `json:"cpu"`
+	Memory   int64     `json:"memory"`
+	Tasks    int       `json:"tasks"`
+	Scraped  time.Time `json:"scraped,omitempty"`
+	Error    string    `json:"error,omitempty"`
+	prevCPU  map[string]ContainerStats
+	hasAgent bool
+}
+
+// New returns a collector; Run makes it scrape.
+func New(opt Options) *Collector {
+	if opt.AgentPort == 0 {
+		opt.AgentPort = 9101
+	}
+	if opt.Interval == 0 {
+		opt.Interval = 2 * time.Second
+	}
+	if opt.Keep == 0 {
+		opt.Keep = 15 * time.Minute
+	}
+	if opt.HTTP == nil {
+		opt.HTTP = &http.Client{Timeout: 4 * time.Second}
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Collector{opt: opt, log: opt.Logger, samples: map[string][]ContainerStats{},
+		lastSeen: map[string]time.Time{}, nodes: map[string]*NodeUsage{}}
+}
+
+// Run scrapes every Interval until ctx ends.
+func (c *Collector) Run(ctx context.Context) error {
+	t := time.NewTicker(c.opt.Interval)
+	defer t.Stop()
+	for {
+		c.Scrape(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Scrape reads the cluster state and every node's agent once.
+func (c *Collector) Scrape(ctx context.Context) {
+	st, err := c.opt.State.State(ctx)
+	if err != nil {
+		c.log.Warn("collector: cluster state", "err", err)
+		return
+	}
+	type result struct {
+		node cluster.Node
+		rep  Report
+		err  error
+	}
+	results := make(chan result, len(st.Nodes))
+	var wg sync.WaitGroup
+	for _, n := range st.Nodes {
+		if !n.Ready {
+			continue
+		}
+		var r Reporter
+		switch {
+		case c.opt.Local != nil && n.ID == c.opt.LocalNode:
+			r = c.opt.Local
+		case n.Addr != "" && n.Addr != "0.0.0.0":
+			r = &httpReporter{hc: c.opt.HTTP, url: "http://" + net.JoinHostPort(n.Addr, strconv.Itoa(c.opt.AgentPort)) + "/v1/stats"}
+		default:
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sctx, cancel := context.WithTimeout(ctx, c.opt.Interval*2)
+			defer cancel()
+			rep, err := r.Report(sctx)
+			results <- result{n, rep, err}
+		}()
+	}
+	wg.Wait()
+	close(results)
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.state = st
+	reserved := st.Reserved()
+	live := map[string]bool{}
+	for _, n := range st.Nodes {
+		live[n.ID] = true
+		u := c.nodes[n.ID]
+		if u == nil {
+			u = &NodeUsage{NodeID: n.ID, prevCPU: map[string]ContainerStats{}}
+			c.nodes[n.ID] = u
+		}
+		u.Machine, u.Addr, u.Capacity, u.Reserved = n.Machine, n.Addr, n.Capacity, reserved[n.ID]
+	}
+	for id := range c.nodes {
+		if !live[id] {
+			delete(c.nodes, id)
+		}
+	}
+	for r := range results {
+		u := c.nodes[r.node.ID]
+		if r.err != nil {
+			u.Error = r.err.Error()
+			continue
+		}
+		u.Error, u.Scraped, u.hasAgent = "", now, true
+		cpu, mem := 0.0, int64(0)
+		prev := u.prevCPU
+		u.prevCPU = map[string]ContainerStats{}
+		for _, cs := range r.rep.Containers {
+			if cs.TaskID == "" {
+				continue
+			}
+			c.add(cs, now)
+			mem += cs.Memory
+			if p, ok := prev[cs.TaskID]; ok {
+				if v, ok := cpuRate(p, cs); ok {
+					cpu += v
+				}
+			}
+			u.prevCPU[cs.TaskID] = cs
+		}
+		u.CPU, u.Memory, u.Tasks = cpu, mem, len(r.rep.Containers)
+	}
+	for id, seen := range c.lastSeen {
+		if now.Sub(seen) > c.opt.Keep {
+			delete(c.lastSeen, id)
+			delete(c.samples, id)
+		}
+	}
+}
+
+func (c *Collector) add(cs ContainerStats, now time.Time) {
+	s := c.samples[cs.TaskID]
+	if n := len(s); n > 0 && !cs.Time.After(s[n-1].Time) {
+		return // the same reading twice
+	}
+	s = append(s, cs)
+	cut := 0
+	for cut < len(s) && now.Sub(s[cut].Time) > c.opt.Keep {
+		cut++
+	}
+	c.samples[cs.TaskID] = s[cut:]
+	c.lastSeen[cs.TaskID] = now
+}
+
+type httpReporter struct {
+	hc  *http.Client
+	url string
+}
+
+func (h *httpReporter) Report(ctx context.Context) (Report, error) {
+	var rep Report
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.url, nil)
+	if err != nil {
+		return rep, err
+	}
+	resp, err := h.hc.Do(req)
+	if err != nil {
+		return rep, fmt.Errorf("agent: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return rep, fmt.Errorf("agent %s: %s: %s", h.url, resp.Status, b)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&rep); err != nil {
+		return rep, fmt.Errorf("agent %s: bad report: %w", h.url, err)
+	}
+	return rep, nil
+}
+
+func cpuRate(a, b ContainerStats) (float64, bool) {
+	dt := b.Time.Sub(a.Time).Seconds()
+	if dt <= 0 || b.CPUNanos < a.CPUNanos {
+		return 0, false
+	}
+	return float64(b.CPUNanos-a.CPUNanos) / 1e9 / dt, true
+}
+
+// ErrUnknownMetric is returned for a metric the collector does not provide.
+var ErrUnknownMetric = errors.New("unknown metric")
+
+// Value implements engine.MetricSource: for the app's running tasks, over the
+// window: cpu and memory as percent of the limit (or the reservation without
+// one), rps per replica, latency_p95 in milliseconds.
+func (c *Collector) Value(_ context.Context, q engine.MetricQuery) (float64, error) {
+	if q.Query != "" {
+		return 0, fmt.Errorf("the built-in collector does not run PromQL: %w", engine.ErrNoData)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var svc *cluster.Service
+	for i := range c.state.Services {
+		if c.state.Services[i].Name == q.App {
+			svc = &c.state.Services[i]
+		}
+	}
+	if svc == nil {
+		return 0, fmt.Errorf("no service %s yet: %w", q.App, engine.ErrNoData)
+	}
+	win := q.Window
+	if win < 2*c.opt.Interval {
+		win = 2 * c.opt.Interval
+	}
+	return value(q.Metric, *svc, c.state.Tasks, c.samples, time.Now(), win+c.opt.Interval)
+}
+
+// value computes one metric from the samples (pure, for tests).
+func value(metric string, svc cluster.Service, tasks []cluster.Task, samples map[string][]ContainerStats, now time.Time, win time.Duration) (float64, error) {
+	from := now.Add(-win)
+	var sum float64
+	n := 0
+	buckets := map[float64]float64{}
+	for _, t := range tasks {
+		if t.Service != svc.Name || t.State != cluster.TaskRunning {
+			continue
+		}
+		var in []ContainerStats
+		for _, s := range samples[t.ID] {
+			if !s.Time.Before(from) {
+				in = append(in, s)
+			}
+		}
+		if len(in) == 0 {
+			continue
+		}
+		first, last := in[0], in[len(in)-1]
+		switch metric {
+		case "cpu":
+			base := svc.Limit.MilliCPU
+			if base == 0 {
+				base = svc.Reservation.MilliCPU
+			}
+			if base == 0 {
+				base = 1000 // no limit, no reservation: percent of one core
+			}
+			r, ok := cpuRate(first, last)
+			if !ok || len(in) < 2 {
+				continue
+			}
+			sum += 100 * r / (float64(base) / 1000)
+			n++
+		case "memory":
+			base := svc.Limit.Memory
+			if base == 0 {
+				base = svc.Reservation.Memory
+			}
+			if base == 0 {
+				return 0, fmt.Errorf("%s has no memory limit or reservation to compare to: %w", svc.Name, engine.ErrNoData)
+			}
+			var m float64
+			for _, s := range in {
+				m += float64(s.Memory)
+			}
+			sum += 100 * m / float64(len(in)) / float64(base)
+			n++
+		case "rps":
+			dt := last.Time.Sub(first.Time).Seconds()
+			if !first.HasRequests || !last.HasRequests || dt <= 0 || last.Requests < first.Requests {
+				continue
+			}
+			sum += (last.Requests - first.Requests) / dt
+			n++
+		case "latency_p95":
+			if len(in) < 2 {
+				continue
+			}
+			for le, v := range last.Latency {
+				b, err := strconv.ParseFloat(le, 64)
+				if err != nil {
+					continue
+				}
+				d := v - first.Latency[le]
+				if d >= 0 {
+					buckets[b] += d
+				}
+			}
+			n++
+		default:
+			return 0, fmt.Errorf("%q: %w", metric, ErrUnknownMetric)
+		}
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("no %s samples of %s in the last %s: %w", metric, svc.Name, win.Round(time.Second), engine.ErrNoData)
+	}
+	if metric == "latency_p95" {
+		q, ok := quantile(0.95, buckets)
+		if !ok {
+			return 0, fmt.Errorf("no request of %s in the last %s: %w", svc.Name, win.Round(time.Second), engine.ErrNoData)
+		}
+		return q * 1000, nil
+	}
+	return sum / float64(n), nil
+}
+
+// quantile is Prometheus' histogram_quantile over cumulative buckets.
+func quantile(q float64, buckets map[float64]float64) (float64, bool) {
+	les := make([]float64, 0, len(buckets))
+	for le := range buckets {
+		les = append(les, le)
+	}
+	sort.Float64s(les)
+	if len(les) == 0 {
+		return 0, false
+	}
+	total := buckets[les[len(les)-1]]
+	if total <= 0 {
+		return 0, false
+	}
+	rank := q * total
+	prevLe, prevCount := 0.0, 0.0
+	for _, le := range les {
+		c := buckets[le]
+		if c >= rank {
+			if math.IsInf(le, 1) {
+				return prevLe, true // above the last finite bucket: its bound
+			}
+			if c == prevCount {
+				return le, true
+			}
+			return prevLe + (le-prevLe)*(rank-prevCount)/(c-prevCount), true
+		}
+		prevLe, prevCount = le, c
+	}
+	return prevLe, true
+}
+
+// Nodes returns every node's reservations and usage.
+func (c *Collector) Nodes() []NodeUsage {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]NodeUsage, 0, len(c.nodes))
+	for _, u := range c.nodes {
+		v := *u
+		v.prevCPU = nil
+		if !u.hasAgent && v.Error == "" {
+			v.Error = "no agent answered"
+		}
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].NodeID < out[j].NodeID })
+	return out
+}
+
+// TaskUsage is one task's latest figures.
+type TaskUsage struct {
+	TaskID  string  `json:"task_id"`
+	Service string  `json:"service"`
+	CPU     float64 `json:"cpu"` // cores, over the last two samples
+	Memory  int64   `json:"memory"`
+	RPS     float64 `json:"rps,omitempty"`
+}
+
+// Tasks returns every task's latest usage.
+func (c *Collector) Tasks() []TaskUsage {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []TaskUsage
+	for id, s := range c.samples {
+		if len(s) == 0 {
+			continue
+		}
+		last := s[len(s)-1]
+		u := TaskUsage{TaskID: id, Service: last.Service, Memory: last.Memory}
+		if len(s) > 1 {
+			prev := s[len(s)-2]
+			u.CPU, _ = cpuRate(prev, last)
+			if dt := last.Time.Sub(prev.Time).Seconds(); last.HasRequests && dt > 0 && last.Requests >= prev.Requests {
+				u.RPS = (last.Requests - prev.Requests) / dt
+			}
+		}
+		out = append(out, u)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].TaskID < out[j].TaskID })
+	return out
+}
+
+// Handler serves the collector's view: /nodes and /tasks as JSON.
+func (c *Collector) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /nodes", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(c.Nodes())
+	})
+	mux.HandleFunc("GET /tasks", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(c.Tasks())
+	})
+	return mux
+}
