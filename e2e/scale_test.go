@@ -39,16 +39,21 @@ apps:
       limits: {cpus: 0.5, memory: 128MiB}
       reservations: {cpus: 0.4, memory: 64MiB}
     replicas: {min: 2, max: 6}
-    cooldown: {up: 0s, down: 5s}
+    cooldown: {up: 60s, down: 5s}
     policies:
-      # A low target: on a shared 2-core host the replicas never reach their
-      # limit, and the point here is the machines, not the policy.
-      - type: target
+      # MiCADO style: CPU above 40 % of the limit for 4 s adds 4 replicas at
+      # once; below 10 % for 6 s removes 4. One step each way, so that the
+      # machines' answer to the pending tasks is one step too (a target
+      # policy would grow in several steps as the first windows fill up).
+      - type: threshold
         metric: cpu
-        target: 5
+        upper: 40
+        lower: 10
+        for: 4s
+        down_for: 6s
+        step_up: 4
+        step_down: 4
         window: 4s
-        scale_up: {stabilization: 0s, max_percent: 200, max_replicas: 4, period: 5s}
-        scale_down: {stabilization: 10s, max_percent: 100, period: 5s}
 `
 
 // observer polls the swarm and the machines' state directories and notes
