@@ -25,6 +25,7 @@ import (
 	"github.com/hoist/hoist/internal/config"
 	"github.com/hoist/hoist/internal/engine"
 	"github.com/hoist/hoist/internal/events"
+	"github.com/hoist/hoist/internal/guard"
 	"github.com/hoist/hoist/internal/provider/command"
 	"github.com/hoist/hoist/internal/provider/local"
 	"github.com/hoist/hoist/internal/store"
@@ -159,8 +160,17 @@ func runSwarm(ctx context.Context, cfg *config.Config, opt *runOptions, w io.Wri
 	collCtx, stopColl := context.WithCancel(ctx)
 	defer stopColl()
 	go parts.coll.Run(collCtx)
+	// Built-in metrics from the collector, `query:` policies from Prometheus.
+	metricSrc, _, err := promMetricSource(cfg, parts.coll)
+	if err != nil {
+		return err
+	}
+	grd, err := guard.New(cfg.Controller.Anomaly, metricSrc, rec)
+	if err != nil {
+		return err
+	}
 	eng, err := engine.New(cfg, engine.Deps{
-		Orchestrator: parts.orch, Providers: parts.providers, Metrics: parts.coll,
+		Orchestrator: parts.orch, Providers: parts.providers, Metrics: metricSrc, Guard: grd,
 		Store: st, Events: rec, Logger: log, Async: true,
 		ExtraApps: func(s cluster.State) []config.App {
 			return append(d.catalog.ExtraApps(s), swarm.AppsFromLabels(s)...)
@@ -288,7 +298,11 @@ func planSwarm(cmd *cobra.Command, c any) (*engine.Plan, error) {
 	parts.coll.Scrape(ctx)
 	time.Sleep(2 * time.Second)
 	parts.coll.Scrape(ctx)
-	eng, err := engine.New(cfg, engine.Deps{Orchestrator: parts.orch, Providers: parts.providers, Metrics: parts.coll,
+	metricSrc, _, err := promMetricSource(cfg, parts.coll)
+	if err != nil {
+		return nil, err
+	}
+	eng, err := engine.New(cfg, engine.Deps{Orchestrator: parts.orch, Providers: parts.providers, Metrics: metricSrc,
 		Store: store.NewMemory(), Events: mem, ExtraApps: swarm.AppsFromLabels})
 	if err != nil {
 		return nil, err

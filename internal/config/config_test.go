@@ -82,7 +82,7 @@ func TestValidateLocatesEveryError(t *testing.T) {
 		"broken.yaml:18:22: apps[1].pools[1]: no pool named \"nowhere\"",
 		"broken.yaml:23:17: apps[1].policies[0].target: must be > 0",
 		"broken.yaml:27:16: apps[1].policies[1].lower: lower 80 must be below upper 20",
-		"broken.yaml:28:15: apps[1].policies[2].type: \"bogus\" is not one of target, threshold, schedule",
+		"broken.yaml:28:15: apps[1].policies[2].type: \"bogus\" is not one of target, threshold, schedule, alert",
 	}
 	got := make([]string, len(errs))
 	for i, e := range errs {

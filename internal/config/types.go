@@ -14,6 +14,8 @@ type Config struct {
 	Sim        Sim        `yaml:"sim"`
 	Pools      []Pool     `yaml:"pools"`
 	Apps       []App      `yaml:"apps"`
+	// Prometheus: queries, per-app alert rules and the alert webhook (see prometheus.go).
+	Prometheus Prometheus `yaml:"prometheus"`
 
 	// File is where the descriptor was read from ("" when built in code).
 	File string `yaml:"-"`
@@ -75,6 +77,8 @@ type Pool struct {
 
 	Local   *LocalProvider   `yaml:"local,omitempty"`
 	Command *CommandProvider `yaml:"command,omitempty"`
+	// Alert asks for Prometheus alerts on the pool's machines (prometheus.go).
+	Alert *PoolAlert `yaml:"alert,omitempty"`
 }
 
 // ScaleDown is the rule for a node to be removed: its reserved share (the larger of
@@ -163,6 +167,10 @@ const (
 	PolicyTarget    = "target"
 	PolicyThreshold = "threshold"
 	PolicySchedule  = "schedule"
+	// PolicyAlert follows Prometheus alerts hoist generates for the app
+	// (overloaded: above Upper for For; underloaded: below Lower for
+	// DownFor), as delivered by Alertmanager to hoist's alert executor.
+	PolicyAlert = "alert"
 )
 
 // Policy is one rule that recommends a replica count (target, threshold) or sets
@@ -190,6 +198,9 @@ type Policy struct {
 	DownFor  Duration `yaml:"down_for"`
 	StepUp   int      `yaml:"step_up"`
 	StepDown int      `yaml:"step_down"`
+	// alert (also upper, lower, for, down_for, step_up, step_down, metric or
+	// query): while an alert keeps firing, step again every Repeat (default 1m).
+	Repeat Duration `yaml:"repeat"`
 
 	// schedule: windows of the week that set min and/or max.
 	Timezone string   `yaml:"timezone"`

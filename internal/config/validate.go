@@ -87,6 +87,7 @@ func (c *Config) SetDefaults() {
 	for i := range c.Apps {
 		c.Apps[i].SetDefaults()
 	}
+	c.Prometheus.SetDefaults()
 }
 
 // SetDefaults fills a pool's unset fields.
@@ -105,6 +106,9 @@ func (p *Pool) SetDefaults() {
 	}
 	if p.Cooldown == 0 {
 		p.Cooldown = Duration(DefaultPoolCooldown)
+	}
+	if p.Alert != nil {
+		p.Alert.setDefaults(p)
 	}
 }
 
@@ -170,6 +174,8 @@ func (a *App) SetDefaults() {
 			if p.Timezone == "" {
 				p.Timezone = "UTC"
 			}
+		case PolicyAlert:
+			p.setAlertDefaults()
 		}
 	}
 }
@@ -226,6 +232,7 @@ func (c *Config) check() []problem {
 			pools[p.Name] = p
 		}
 	}
+	c.Prometheus.check(&ck, "prometheus")
 	apps := map[string]bool{}
 	for i := range c.Apps {
 		a := &c.Apps[i]
@@ -268,6 +275,9 @@ func (p *Pool) check(ck *checker, path string) {
 	}
 	if p.ScaleDown.Below <= 0 || p.ScaleDown.Below > 1 {
 		ck.add(path+".scale_down.below", "must be a share in (0, 1]")
+	}
+	if p.Alert != nil {
+		p.Alert.check(ck, path+".alert")
 	}
 	switch p.Provider {
 	case "local":
@@ -511,10 +521,13 @@ func (p *Policy) check(ck *checker, path string) {
 		notFor("metric", p.Metric != "")
 		notFor("query", p.Query != "")
 		notFor("target", p.Target != 0)
+	case PolicyAlert:
+		needsMetric()
+		p.checkAlert(ck, path)
 	case "":
-		ck.add(path+".type", "is required (target, threshold or schedule)")
+		ck.add(path+".type", "is required (target, threshold, schedule or alert)")
 	default:
-		ck.add(path+".type", "%q is not one of target, threshold, schedule", p.Type)
+		ck.add(path+".type", "%q is not one of target, threshold, schedule, alert", p.Type)
 	}
 }
 

@@ -171,7 +171,7 @@ func (e *Engine) machineStep(ctx context.Context, a MachineAction, now time.Time
 		name, node, prov := r.Name, r.NodeID, e.d.Providers[r.Pool]
 		failed := r.Phase == cluster.PhaseFailed
 		e.run(ctx, r, now, func(ctx context.Context) error {
-			if err := prov.Destroy(ctx, name); err != nil {
+			if err := e.providerCall(r.Pool, "destroy", func() error { return prov.Destroy(ctx, name) }); err != nil {
 				return err
 			}
 			if failed && node != "" {
@@ -207,10 +207,12 @@ func (e *Engine) order(ctx context.Context, pool string, n int, now time.Time) {
 }
 
 func (e *Engine) runCreate(ctx context.Context, r *cluster.MachineRecord, now time.Time) {
-	prov, name := e.d.Providers[r.Pool], r.Name
+	prov, name, pool := e.d.Providers[r.Pool], r.Name, r.Pool
 	e.run(ctx, r, now, func(ctx context.Context) error {
-		_, err := prov.Create(ctx, name)
-		return err
+		return e.providerCall(pool, "create", func() error {
+			_, err := prov.Create(ctx, name)
+			return err
+		})
 	}, cluster.PhaseBooting, "created by the provider")
 }
 

@@ -396,6 +396,7 @@ func decideApp(app *config.App, s *Snapshot, ix *index, m *memory) AppDecision {
 
 	best, bestWhy := -1, ""
 	var noData []string
+	abstained := "" // the first policy without an opinion, for the reason
 	for i := range app.Policies {
 		p := &app.Policies[i]
 		if p.Type == config.PolicySchedule {
@@ -407,9 +408,12 @@ func decideApp(app *config.App, s *Snapshot, ix *index, m *memory) AppDecision {
 		}
 		in := policy.Input{Now: s.Time, Current: cur, Ready: d.Running, Value: smp.Value, HasValue: smp.OK, Changes: am.changes}
 		var rec policy.Recommendation
-		if p.Type == config.PolicyTarget {
+		switch p.Type {
+		case config.PolicyTarget:
 			rec = policy.Target(p, &am.target[i], in)
-		} else {
+		case config.PolicyAlert:
+			rec, smp = alertVote(p, i, in, s.Alerts, app.Name)
+		default:
 			rec = policy.Threshold(p, &am.threshold[i], in)
 		}
 		if rec.NoData && smp.Err != "" {
@@ -420,11 +424,20 @@ func decideApp(app *config.App, s *Snapshot, ix *index, m *memory) AppDecision {
 			noData = append(noData, fmt.Sprintf("policies[%d] (%s): %s", i, metricLabel(p), rec.Reason))
 			continue
 		}
+		if rec.Abstain {
+			if abstained == "" {
+				abstained = fmt.Sprintf("policies[%d] %s", i, rec.Reason)
+			}
+			continue
+		}
 		if rec.Replicas > best {
 			best, bestWhy = rec.Replicas, fmt.Sprintf("policies[%d] %s", i, rec.Reason)
 		}
 	}
 	want, why := cur, "no policy"
+	if abstained != "" {
+		why = abstained
+	}
 	if best >= 0 {
 		want, why = best, bestWhy
 	}
@@ -491,7 +504,31 @@ func suffix(s string) string {
 	return " by " + s
 }
 
+// alertVote is an alert policy's vote; its sample says which alert fires
+// (1 overloaded, -1 underloaded, 0 none) so events show it among the inputs.
+func alertVote(p *config.Policy, i int, in policy.Input, alerts map[string][]policy.Firing, app string) (policy.Recommendation, Sample) {
+	if alerts == nil {
+		const why = "no alert executor: configure prometheus.webhook and hoist run --listen"
+		return policy.Recommendation{Replicas: in.Current, NoData: true, Reason: why}, Sample{Err: why}
+	}
+	rec := policy.Alert(p, i, in, alerts[app])
+	smp := Sample{OK: true}
+	for _, f := range alerts[app] {
+		switch {
+		case f.Policy != i:
+		case f.Kind == policy.Overloaded:
+			smp.Value = 1
+		case f.Kind == policy.Underloaded && smp.Value == 0:
+			smp.Value = -1
+		}
+	}
+	return rec, smp
+}
+
 func metricLabel(p *config.Policy) string {
+	if p.Type == config.PolicyAlert {
+		return "alert"
+	}
 	if p.Query != "" {
 		return "query"
 	}

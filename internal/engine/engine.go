@@ -12,12 +12,14 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hoist/hoist/internal/clock"
 	"github.com/hoist/hoist/internal/cluster"
 	"github.com/hoist/hoist/internal/config"
 	"github.com/hoist/hoist/internal/events"
+	"github.com/hoist/hoist/internal/policy"
 )
 
 // Orchestrator runs apps as services on a cluster of nodes.
@@ -107,6 +109,24 @@ type Deps struct {
 	Guard Guard
 }
 
+// AlertSource reports the alerts firing for an app: hoist's alert executor,
+// fed by Alertmanager. Policies of type alert read it each tick, so bounds,
+// cooldowns and events stay with the engine.
+type AlertSource interface {
+	Firing(app string) []policy.Firing
+}
+
+// Observer is told what the loop does (hoist's own /metrics). Calls come from
+// the loop, under the engine's lock, and from background machine operations:
+// an Observer must be quick and must not call the Engine.
+type Observer interface {
+	// Ticked follows every tick: its plan and snapshot, or the error that
+	// stopped it before a decision (plan and snapshot nil).
+	Ticked(p *Plan, s *Snapshot, err error)
+	// ProviderCalled follows every provider call (op: list, create, destroy).
+	ProviderCalled(pool, op string, took time.Duration, err error)
+}
+
 // Guard can veto scale-ups of an app, e.g. while its metrics look anomalous.
 type Guard interface {
 	// Observe is called once per tick, before the decision, with the apps and
@@ -129,6 +149,10 @@ type Engine struct {
 	lastSnap *Snapshot
 	loaded   bool
 	seq      int
+	alerts   AlertSource
+	// observers is replaced, never changed in place: background operations
+	// read it without the lock.
+	observers atomic.Pointer[[]Observer]
 }
 
 // New makes an engine for cfg.
@@ -179,6 +203,7 @@ func (e *Engine) Tick(ctx context.Context) (*Plan, error) {
 	if err != nil {
 		// No decision on a partial view: no scale-down on missing data.
 		e.holdEvent("engine", events.Event{Kind: events.EngineError, Reason: "observe failed, no decision this tick: " + err.Error()}, "observe")
+		e.notifyTick(nil, nil, err)
 		return nil, err
 	}
 	e.mem.clear("engine")
@@ -187,8 +212,63 @@ func (e *Engine) Tick(ctx context.Context) (*Plan, error) {
 	e.prune(snap.Time)
 	plan.Took = time.Since(start)
 	e.last, e.lastSnap = plan, snap
+	e.notifyTick(plan, snap, nil)
 	return plan, nil
 }
+
+// SetAlertSource gives alert policies their source (the alert executor);
+// until it is set they have no data, which never scales down.
+func (e *Engine) SetAlertSource(a AlertSource) {
+	e.mu.Lock()
+	e.alerts = a
+	e.mu.Unlock()
+}
+
+// AddObserver adds o to those told about ticks and provider calls.
+func (e *Engine) AddObserver(o Observer) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var next []Observer
+	if cur := e.observers.Load(); cur != nil {
+		next = append(next, *cur...)
+	}
+	next = append(next, o)
+	e.observers.Store(&next)
+}
+
+func (e *Engine) notifyTick(p *Plan, s *Snapshot, err error) {
+	if obs := e.observers.Load(); obs != nil {
+		for _, o := range *obs {
+			o.Ticked(p, s, err)
+		}
+	}
+}
+
+// providerCall runs one provider call and tells the observers how it went.
+func (e *Engine) providerCall(pool, op string, call func() error) error {
+	start := time.Now()
+	err := call()
+	if obs := e.observers.Load(); obs != nil {
+		took := time.Since(start)
+		for _, o := range *obs {
+			o.ProviderCalled(pool, op, took, err)
+		}
+	}
+	return err
+}
+
+// Record adds an event to the engine's log, stamped with the engine's clock
+// when it has no time: for features beside the loop (the alert executor, rule
+// files) whose events belong with the loop's.
+func (e *Engine) Record(ev events.Event) events.Event {
+	if ev.Time.IsZero() {
+		ev.Time = e.d.Clock.Now()
+	}
+	return e.d.Events.Record(ev)
+}
+
+// Now is the engine's clock (virtual on the simulator).
+func (e *Engine) Now() time.Time { return e.d.Clock.Now() }
 
 // Plan decides on the current state without acting or changing the engine's
 // memory: a dry run with reasons.

@@ -30,6 +30,9 @@ type Snapshot struct {
 	Metrics map[string][]Sample
 	// AnomalyHold names apps whose scale-up is held, with the reason.
 	AnomalyHold map[string]string
+	// Alerts holds, per app with alert policies, the alerts firing; nil when
+	// the engine has no alert source (alert policies then have no data).
+	Alerts map[string][]policy.Firing
 }
 
 // Sample is one policy's metric value.
@@ -135,7 +138,11 @@ func (e *Engine) observe(ctx context.Context, feed bool) (*Snapshot, error) {
 		Busy: map[string]bool{}, Metrics: map[string][]Sample{}, AnomalyHold: map[string]string{},
 	}
 	for _, p := range e.cfg.Pools {
-		ms, err := e.d.Providers[p.Name].List(ctx)
+		var ms []cluster.Machine
+		err := e.providerCall(p.Name, "list", func() (err error) {
+			ms, err = e.d.Providers[p.Name].List(ctx)
+			return err
+		})
 		if err != nil {
 			s.ProviderErr[p.Name] = err.Error()
 			e.holdEvent("provider:"+p.Name, events.Event{Kind: events.PoolHold, Pool: p.Name,
@@ -152,6 +159,14 @@ func (e *Engine) observe(ctx context.Context, feed bool) (*Snapshot, error) {
 		s.Busy[k] = true
 	}
 	s.Apps = e.apps(st)
+	if e.alerts != nil {
+		s.Alerts = map[string][]policy.Firing{}
+		for _, a := range s.Apps {
+			if a.HasAlerts() {
+				s.Alerts[a.Name] = e.alerts.Firing(a.Name)
+			}
+		}
+	}
 	running := map[string]int{}
 	for _, t := range st.Tasks {
 		if t.State == cluster.TaskRunning {

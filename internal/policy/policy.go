@@ -38,6 +38,10 @@ type Recommendation struct {
 	Reason string
 	// NoData: the policy could not judge; it must not cause a scale-down.
 	NoData bool
+	// Abstain: the policy has no opinion now (an alert policy with no alert
+	// firing): it is left out of the vote, so it neither asks for a change
+	// nor holds the other policies' scale-down.
+	Abstain bool
 }
 
 type point struct {

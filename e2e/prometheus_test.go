@@ -1,0 +1,475 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestPrometheus: hoist with a real Prometheus and Alertmanager (Debian's,
+// started by scripts/prometheus on free loopback ports).
+//
+//  1. An app with an alert policy appears: its rule file is written and
+//     Prometheus loads it (rules API).
+//  2. Its load rises: the overloaded alert fires in Prometheus, Alertmanager
+//     posts it to hoist's webhook (with the webhook's token), hoist scales
+//     the app (events).
+//  3. An app whose policy is a PromQL query over hoist's exported request
+//     rate scales up with its load.
+//  4. Prometheus stops while that load falls: no scale-down, and the events
+//     say why (no data); Prometheus comes back and hoist scales down.
+//  5. The alert app is removed from the descriptor and hoist reloaded: its
+//     rule file goes and Prometheus drops its rules.
+//
+// The runtime is a parameter (promRuntime): the simulator here, whose loads
+// are scheduled in the descriptor on its clock; a real cluster would supply
+// its descriptor and drive load itself.
+func TestPrometheus(t *testing.T) {
+	rt := simPromRuntime()
+	start := time.Now()
+	dir := t.TempDir()
+	p := promParams{
+		dir:      dir,
+		listen:   fmt.Sprintf("127.0.0.1:%d", promFreePort(t)),
+		promPort: promFreePort(t),
+		amPort:   promFreePort(t),
+	}
+	p.rules = filepath.Join(dir, "rules")
+	p.token = filepath.Join(dir, "webhook-token")
+	if err := os.WriteFile(p.token, []byte("e2e-webhook-token-0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	promURL := fmt.Sprintf("http://127.0.0.1:%d", p.promPort)
+	descriptor := filepath.Join(dir, "hoist.yaml")
+	if err := os.WriteFile(descriptor, []byte(rt.descriptor(p, true)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	stack := startPromStack(t, p)
+	h := startPromHoist(t, descriptor, p.listen, rt.speed)
+	hoistURL := "http://" + p.listen
+
+	// 1. The alert app's rules are written and loaded.
+	h.waitEvent(t, 30*time.Second, "alert.rules", "hoist-app-web.yml written")
+	promWait(t, 20*time.Second, "Prometheus to load hoist-app-web", func() bool { return promRuleGroups(t, promURL)["hoist-app-web"] })
+	if _, err := os.Stat(filepath.Join(p.rules, "hoist-app-web.yml")); err != nil {
+		t.Fatal(err)
+	}
+	// The webhook takes only its own credential.
+	if code := promPostStatus(t, hoistURL+"/v1/alerts/webhook", ""); code != http.StatusUnauthorized {
+		t.Fatalf("webhook without a token: %d", code)
+	}
+	// promtool accepts the live /metrics.
+	scrape := promGet(t, hoistURL+"/metrics")
+	cmd := exec.Command("promtool", "check", "metrics")
+	cmd.Stdin = strings.NewReader(scrape)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("promtool check metrics: %v\n%s", err, out)
+	}
+
+	// 2. Load makes the alert fire; Alertmanager calls hoist; hoist scales.
+	rt.load(t, h, "web", true)
+	h.waitEvent(t, 60*time.Second, "alert.firing", "HoistAppOverloaded firing for app web")
+	h.waitEvent(t, 30*time.Second, "app.scale", "alert HoistAppOverloaded firing")
+	t.Logf("%s: web scaled on its alert", time.Since(start).Round(time.Second))
+
+	// 3. The query policy scales its app up.
+	rt.load(t, h, "api", true)
+	h.waitEventAfter(t, 0, 60*time.Second, "app.scale", "api", "policies[0] query")
+	promWait(t, 60*time.Second, "api to scale to 3 or more", func() bool { return h.replicas(t, "api") >= 3 })
+	t.Logf("%s: api scaled to %d on its query", time.Since(start).Round(time.Second), h.replicas(t, "api"))
+
+	// 4. Prometheus stops; the load falls; no scale-down, and events say why.
+	mark := len(h.events())
+	stack.run(t, "stop", "prometheus")
+	held := h.waitEventAfter(t, mark, 60*time.Second, "app.hold", "api", "prometheus unavailable")
+	up := h.replicas(t, "api")
+	rt.load(t, h, "api", false)
+	rt.settle(t, h)
+	for _, e := range h.events()[held:] {
+		if m := scaleRE.FindStringSubmatch(e); m != nil && m[1] == "api" {
+			t.Fatalf("api scaled while Prometheus was down: %s", e)
+		}
+	}
+	if got := h.replicas(t, "api"); got != up {
+		t.Fatalf("api at %d, was %d when Prometheus stopped", got, up)
+	}
+	t.Logf("%s: no scale-down while Prometheus was down", time.Since(start).Round(time.Second))
+	stack.run(t, "start", "prometheus")
+	promWait(t, 60*time.Second, "api to scale down once Prometheus is back", func() bool { return h.replicas(t, "api") < up })
+	h.waitEventAfter(t, held, 10*time.Second, "app.scale", "api", "policies[0] query")
+	t.Logf("%s: api scaled down to %d after Prometheus came back", time.Since(start).Round(time.Second), h.replicas(t, "api"))
+
+	// 5. The alert app goes: its rules go.
+	if err := os.WriteFile(descriptor, []byte(rt.descriptor(p, false)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	h.waitEvent(t, 30*time.Second, "alert.rules", "hoist-app-web.yml removed")
+	if _, err := os.Stat(filepath.Join(p.rules, "hoist-app-web.yml")); !os.IsNotExist(err) {
+		t.Fatalf("web's rule file is still there: %v", err)
+	}
+	promWait(t, 20*time.Second, "Prometheus to drop hoist-app-web", func() bool { return !promRuleGroups(t, promURL)["hoist-app-web"] })
+	t.Logf("%s: web's rules removed and dropped", time.Since(start).Round(time.Second))
+}
+
+// promParams are what a runtime's descriptor needs to know.
+type promParams struct {
+	dir, listen, rules, token string
+	promPort, amPort          int
+}
+
+// promRuntime is the runtime the scenario runs on.
+type promRuntime struct {
+	speed string // --speed, "" for a real cluster
+	// descriptor has the alert app web and the query app api (withWeb false:
+	// without web).
+	descriptor func(p promParams, withWeb bool) string
+	// load makes app's load high or low (the simulator: waits until its
+	// schedule has done so).
+	load func(t *testing.T, h *promHoist, app string, high bool)
+	// settle waits long enough after api's load fell for a scale-down to be
+	// due had there been data.
+	settle func(t *testing.T, h *promHoist)
+}
+
+// The simulator at 5x: a tick (5s) each wall second. Its loads are
+// scheduled on the simulated clock: web steps up at 30s; api steps up at
+// 90s for 2 minutes.
+func simPromRuntime() promRuntime {
+	const (
+		webHigh = 30 * time.Second
+		apiHigh = 90 * time.Second
+		apiLow  = apiHigh + 2*time.Minute
+	)
+	return promRuntime{
+		speed: "5",
+		descriptor: func(p promParams, withWeb bool) string {
+			web := `
+  - name: web
+    pools: [workers]
+    resources: {limits: {cpus: 1, memory: 256MiB}, reservations: {cpus: 0.25, memory: 128MiB}}
+    replicas: {min: 1, max: 5}
+    cooldown: {up: 10s, down: 1m}
+    policies:
+      # MiCADO's alerts: overloaded above 70 % CPU for 2s (Prometheus's
+      # clock), underloaded below 1 %.
+      - {type: alert, upper: 70, lower: 1, for: 2s, repeat: 30s}
+    load:
+      cpu_per_request: 20ms   # 50 req/s fill a replica: 60 req/s overload one
+      pattern: {shape: step, base: 5, peak: 60, at: 30s}`
+			if !withWeb {
+				web = ""
+			}
+			return fmt.Sprintf(`
+controller: {interval: 5s}
+sim: {container_start: 2s}
+prometheus:
+  url: http://127.0.0.1:%d
+  timeout: 2s
+  rules_dir: %s
+  webhook: {bearer_token_file: %s}
+pools:
+  - name: workers
+    min: 2
+    max: 4
+    machine: {cpus: 4, memory: 8GiB}
+apps:%s
+  - name: api
+    pools: [workers]
+    resources: {limits: {cpus: 1, memory: 256MiB}, reservations: {cpus: 0.25, memory: 128MiB}}
+    replicas: {min: 1, max: 6}
+    policies:
+      # Requests per second per running replica, from hoist's own /metrics.
+      - type: target
+        query: 'sum(hoist_app_requests_per_second{app="api"}) / sum(hoist_app_replicas{app="api",state="running"})'
+        target: 20
+        scale_down: {stabilization: 0s, max_percent: 100, period: 15s}
+    load:
+      cpu_per_request: 5ms
+      pattern: {shape: step, base: 10, peak: 100, at: %s, duration: %s}
+`, p.promPort, p.rules, p.token, web, apiHigh, apiLow-apiHigh)
+		},
+		load: func(t *testing.T, h *promHoist, app string, high bool) {
+			at := map[string]time.Duration{"web": webHigh, "api": apiHigh}[app]
+			if !high {
+				at = apiLow
+			}
+			h.waitClock(t, at)
+		},
+		settle: func(t *testing.T, h *promHoist) { h.waitClock(t, apiLow+time.Minute) },
+	}
+}
+
+// promStack is scripts/prometheus with this test's ports and directories.
+type promStack struct{ env []string }
+
+func startPromStack(t *testing.T, p promParams) *promStack {
+	t.Helper()
+	s := &promStack{env: append(os.Environ(),
+		"HOIST_PROM_DIR="+filepath.Join(p.dir, "prom"),
+		"HOIST_PROM_PORT="+strconv.Itoa(p.promPort),
+		"HOIST_AM_PORT="+strconv.Itoa(p.amPort),
+		"HOIST_TARGET="+p.listen,
+		"HOIST_RULES_DIR="+p.rules,
+		"HOIST_WEBHOOK_TOKEN_FILE="+p.token,
+		"HOIST_PROM_INTERVAL=1s",
+		"HOIST_PROM_RESEND=2s",
+		"HOIST_AM_REPEAT=20s",
+	)}
+	t.Cleanup(func() {
+		s.run(t, "stop", "")
+		if t.Failed() {
+			for _, f := range []string{"prometheus.log", "alertmanager.log"} {
+				b, _ := os.ReadFile(filepath.Join(p.dir, "prom", f))
+				t.Logf("%s (tail):\n%s", f, promTail(string(b), 3000))
+			}
+		}
+	})
+	s.run(t, "start", "")
+	return s
+}
+
+func (s *promStack) run(t *testing.T, verb, what string) {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	args := []string{verb}
+	if what != "" {
+		args = append(args, what)
+	}
+	cmd := exec.Command(filepath.Join(filepath.Dir(file), "..", "scripts", "prometheus"), args...)
+	cmd.Env = s.env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("scripts/prometheus %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// promHoist is `hoist run --listen` as a process.
+type promHoist struct {
+	cmd    *exec.Cmd
+	out    *promBuffer
+	done   chan struct{}
+	listen string
+}
+
+type promBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *promBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *promBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func startPromHoist(t *testing.T, descriptor, listen, speed string) *promHoist {
+	t.Helper()
+	bin, err := hoistBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"run", "--config", descriptor, "--listen", listen, "-q"}
+	if speed != "" {
+		args = append(args, "--speed", speed)
+	}
+	h := &promHoist{out: &promBuffer{}, done: make(chan struct{}), listen: listen}
+	h.cmd = exec.Command(bin, args...)
+	h.cmd.Stdout, h.cmd.Stderr = h.out, h.out
+	if err := h.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = h.cmd.Wait(); close(h.done) }()
+	t.Cleanup(func() {
+		_ = h.cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-h.done:
+		case <-time.After(20 * time.Second):
+			_ = h.cmd.Process.Kill()
+			<-h.done
+		}
+		if t.Failed() {
+			t.Logf("hoist output:\n%s", promTail(h.out.String(), 8000))
+		}
+	})
+	promWait(t, 30*time.Second, "hoist's API", func() bool {
+		select {
+		case <-h.done:
+			t.Fatalf("hoist exited:\n%s", h.out)
+		default:
+		}
+		resp, err := http.Get("http://" + listen + "/v1/health")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return true
+	})
+	return h
+}
+
+var promEventRE = regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (\S+)\s+(\S+)\s+(.*)$`)
+
+// scaleRE finds an app's scale events: app, from and to are in the reason's
+// context only, so the replica count is read from /metrics instead.
+var scaleRE = regexp.MustCompile(`^\S+ \S+ app\.scale\s+(\S+)\s`)
+
+func (h *promHoist) events() []string {
+	var out []string
+	for _, l := range strings.Split(h.out.String(), "\n") {
+		if promEventRE.MatchString(l) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func (h *promHoist) waitEvent(t *testing.T, d time.Duration, kind, text string) {
+	t.Helper()
+	h.waitEventAfter(t, 0, d, kind, "", text)
+}
+
+// waitEventAfter waits for an event of kind about subject ("" any) containing
+// text, among the events after the first skip, and returns its index.
+func (h *promHoist) waitEventAfter(t *testing.T, skip int, d time.Duration, kind, subject, text string) int {
+	t.Helper()
+	at := -1
+	promWait(t, d, fmt.Sprintf("event %s %s %q", kind, subject, text), func() bool {
+		evs := h.events()
+		for i := min(skip, len(evs)); i < len(evs); i++ {
+			m := promEventRE.FindStringSubmatch(evs[i])
+			if m != nil && m[1] == kind && (subject == "" || m[2] == subject) && strings.Contains(evs[i], text) {
+				at = i
+				return true
+			}
+		}
+		return false
+	})
+	return at
+}
+
+// metric reads one series of hoist's /metrics (-1 when absent).
+func (h *promHoist) metric(t *testing.T, series string) float64 {
+	t.Helper()
+	for _, l := range strings.Split(promGet(t, "http://"+h.listen+"/metrics"), "\n") {
+		if v, ok := strings.CutPrefix(l, series+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err == nil {
+				return f
+			}
+		}
+	}
+	return -1
+}
+
+func (h *promHoist) replicas(t *testing.T, app string) int {
+	return int(h.metric(t, fmt.Sprintf(`hoist_app_replicas{app=%q,state="desired"}`, app)))
+}
+
+// waitClock waits until hoist's engine clock has passed start+d (the
+// simulator starts at sim.start, 2026-01-05T00:00:00Z by default).
+func (h *promHoist) waitClock(t *testing.T, d time.Duration) {
+	t.Helper()
+	want := float64(time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC).Add(d).Unix())
+	promWait(t, d+time.Minute, fmt.Sprintf("the engine clock to pass %s", d), func() bool {
+		return h.metric(t, "hoist_last_tick_timestamp_seconds") >= want
+	})
+}
+
+func promRuleGroups(t *testing.T, promURL string) map[string]bool {
+	var r struct {
+		Data struct {
+			Groups []struct {
+				Name string `json:"name"`
+			} `json:"groups"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(promGet(t, promURL+"/api/v1/rules")), &r); err != nil {
+		return nil
+	}
+	out := map[string]bool{}
+	for _, g := range r.Data.Groups {
+		out[g.Name] = true
+	}
+	return out
+}
+
+func promGet(t *testing.T, url string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func promPostStatus(t *testing.T, url, token string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"version":"4","alerts":[]}`))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// promWait polls cond every 200ms until it holds or d passes.
+func promWait(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func promFreePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func promTail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}

@@ -1,0 +1,81 @@
+package alerting
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/hoist/hoist/internal/config"
+	"github.com/hoist/hoist/internal/prom"
+)
+
+// ErrNoCredential is returned by Guard for an empty credential: the webhook
+// scales the cluster and is never left open by accident.
+var ErrNoCredential = errors.New("the alert webhook needs a credential (prometheus.webhook: bearer_token_file, or username and password_file)")
+
+// Guard lets through to h only requests that carry the webhook's own
+// credential (a bearer token, or basic auth), configured apart from the API's
+// tokens: Alertmanager's secret cannot drive the API, nor an API token post
+// alerts. Secret files are read on each request, so rotating one needs no
+// restart.
+func Guard(cred config.HTTPAuth, h http.Handler) (http.Handler, error) {
+	want := func() (string, error) { return expected(cred) }
+	if w, err := want(); err != nil {
+		return nil, err
+	} else if w == "" {
+		return nil, ErrNoCredential
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		exp, err := want()
+		if err != nil {
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "webhook credential unreadable"})
+			return
+		}
+		got := r.Header.Get("Authorization")
+		// Compare digests: constant time, and no length leak.
+		a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(exp))
+		if got == "" || subtle.ConstantTimeCompare(a[:], b[:]) != 1 {
+			if cred.Username != "" {
+				w.Header().Set("WWW-Authenticate", `Basic realm="hoist alerts"`)
+			} else {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="hoist alerts"`)
+			}
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "the webhook credential is missing or wrong"})
+			return
+		}
+		h.ServeHTTP(w, r)
+	}), nil
+}
+
+// expected is the Authorization header a request must carry.
+func expected(c config.HTTPAuth) (string, error) {
+	switch {
+	case c.BearerToken != "":
+		return "Bearer " + c.BearerToken, nil
+	case c.BearerTokenFile != "":
+		t, err := prom.ReadSecret(c.BearerTokenFile)
+		if err != nil {
+			return "", fmt.Errorf("webhook bearer_token_file: %w", err)
+		}
+		return "Bearer " + t, nil
+	case c.Username != "":
+		pw := c.Password
+		if c.PasswordFile != "" {
+			p, err := prom.ReadSecret(c.PasswordFile)
+			if err != nil {
+				return "", fmt.Errorf("webhook password_file: %w", err)
+			}
+			pw = p
+		}
+		if pw == "" || strings.ContainsAny(c.Username, ":") {
+			return "", ErrNoCredential
+		}
+		r := &http.Request{Header: http.Header{}}
+		r.SetBasicAuth(c.Username, pw)
+		return r.Header.Get("Authorization"), nil
+	}
+	return "", nil
+}
