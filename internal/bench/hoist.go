@@ -19,9 +19,11 @@ import (
 //   - no cooldowns; the engine's 10 s tick; cpu averaged over one tick.
 //
 // Machines follow the pool's own settings in the descriptor (defaults: a node
-// under 50 % reserved for 5 minutes whose tasks fit elsewhere is drained and
-// removed, not within 5 minutes of adding machines); machines are ordered in
-// the tick that scales replicas up, sized by bin-packing the tasks to come.
+// unneeded for 5 minutes is drained and removed, not within 5 minutes of
+// adding machines; unneeded means its tasks fit on the other nodes and either
+// it is under 50 % reserved or the others stay at or below 75 % after taking
+// its tasks); machines are ordered in the tick that scales replicas up, sized
+// by bin-packing the tasks to come.
 func HoistDefault(app *config.App) {
 	app.Policies = []config.Policy{{Type: config.PolicyTarget, Metric: "cpu", Target: TargetCPU}}
 	app.Cooldown = config.Cooldown{}
@@ -32,7 +34,8 @@ func hoistPolicy() Policy {
 	return Policy{
 		Name: "hoist",
 		Doc: fmt.Sprintf("hoist's engine with its default policy: target tracking on CPU at %.0f %% "+
-			"(tolerance 0.1, scale-up max(100 %%, 4) per 15 s, 5 min scale-down stabilisation), machines from bin-packing in the same tick", TargetCPU),
+			"(tolerance 0.1, scale-up max(100 %%, 4) per 15 s, 5 min scale-down stabilisation), machines from bin-packing in the same tick, "+
+			"scale-in by the 50 %% rule or consolidation below 75 %%", TargetCPU),
 		Prepare: func(cfg *config.Config, _ *Demand) { HoistDefault(&cfg.Apps[0]) },
 		New:     newHoist,
 	}

@@ -94,9 +94,16 @@ type Node struct {
 	Reserved cluster.Resources
 	// Receives: other nodes may place moved tasks here (ready and active).
 	Receives bool
-	// Ceiling, when set, is the most the node may hold after receiving moved
-	// tasks (a consolidation keeps headroom); zero means its capacity.
+	// Ceiling is the most the node may hold after receiving the tasks of a
+	// capped candidate (a consolidation keeps headroom); zero means capacity.
 	Ceiling cluster.Resources
+}
+
+// Candidate is a node that might go.
+type Candidate struct {
+	ID string
+	// Capped: its tasks may fill the receivers only up to their Ceiling.
+	Capped bool
 }
 
 // Removable returns the candidates, in the order given, that can go together:
@@ -104,58 +111,81 @@ type Node struct {
 // tasks already moved there by the candidates before it. At most limit are
 // returned. nodes must include every node that could receive tasks.
 func Removable(nodes []Node, candidates []string, limit int) []string {
+	cs := make([]Candidate, len(candidates))
+	for i, id := range candidates {
+		cs[i] = Candidate{ID: id}
+	}
+	return RemovableCapped(nodes, cs, limit)
+}
+
+// maxCappedMisses bounds the work of a consolidation: candidates come emptiest
+// first, so once this many capped ones in a row fail to fit, the fuller ones
+// after them will not either (and each trial costs tasks x receivers).
+const maxCappedMisses = 8
+
+// RemovableCapped is Removable where some candidates may only use the room
+// below the receivers' ceilings.
+func RemovableCapped(nodes []Node, candidates []Candidate, limit int) []string {
 	if limit <= 0 {
 		return nil
 	}
-	free := make(map[string]cluster.Resources, len(nodes))
-	byID := make(map[string]*Node, len(nodes))
-	var receivers []string
+	// Slices indexed like nodes, not maps: this runs candidates x tasks x
+	// receivers times on large clusters.
+	free := make([]cluster.Resources, len(nodes))
+	headroom := make([]cluster.Resources, len(nodes)) // capacity - ceiling
+	gone := make([]bool, len(nodes))
+	index := make(map[string]int, len(nodes))
+	var receivers []int
 	for i := range nodes {
 		n := &nodes[i]
-		byID[n.ID] = n
+		index[n.ID] = i
 		if n.Receives {
-			room := n.Capacity
+			free[i] = n.Capacity.Sub(n.Reserved)
 			if !n.Ceiling.IsZero() {
-				room = n.Ceiling
+				headroom[i] = n.Capacity.Sub(n.Ceiling)
 			}
-			free[n.ID] = room.Sub(n.Reserved)
-			receivers = append(receivers, n.ID)
+			receivers = append(receivers, i)
 		}
 	}
-	gone := map[string]bool{}
 	var out []string
 	var undo []placement
+	misses := 0
 	for _, c := range candidates {
 		if len(out) >= limit {
 			break
 		}
-		n, ok := byID[c]
-		if !ok || gone[c] {
+		i, ok := index[c.ID]
+		if !ok || gone[i] || (c.Capped && misses >= maxCappedMisses) {
 			continue
 		}
 		undo = undo[:0]
-		if fitsElsewhere(n, receivers, free, gone, &undo) {
-			gone[c] = true
-			delete(free, c)
-			out = append(out, c)
+		if fitsElsewhere(nodes, i, receivers, free, headroom, c.Capped, gone, &undo) {
+			gone[i] = true
+			out = append(out, c.ID)
+			misses = 0
 			continue
 		}
 		for _, p := range undo { // put the room back
 			free[p.node] = free[p.node].Add(p.r)
+		}
+		if c.Capped {
+			misses++
 		}
 	}
 	return out
 }
 
 type placement struct {
-	node string
+	node int
 	r    cluster.Resources
 }
 
-// fitsElsewhere places n's tasks, largest first, first-fit into the receivers
-// other than n and the nodes already going, taking the room from free and
-// logging each placement in undo so a failed attempt can be rolled back.
-func fitsElsewhere(n *Node, receivers []string, free map[string]cluster.Resources, gone map[string]bool, undo *[]placement) bool {
+// fitsElsewhere places node self's tasks, largest first, first-fit into the
+// receivers other than self and the nodes already going, taking the room
+// from free (keeping each receiver's headroom when capped) and logging each
+// placement in undo so a failed attempt can be rolled back.
+func fitsElsewhere(nodes []Node, self int, receivers []int, free, headroom []cluster.Resources, capped bool, gone []bool, undo *[]placement) bool {
+	n := &nodes[self]
 	tasks := append([]cluster.Resources(nil), n.Tasks...)
 	sort.SliceStable(tasks, func(a, b int) bool {
 		return tasks[a].Share(n.Capacity) > tasks[b].Share(n.Capacity)
@@ -163,11 +193,15 @@ func fitsElsewhere(n *Node, receivers []string, free map[string]cluster.Resource
 	for _, t := range tasks {
 		placed := false
 		for _, id := range receivers {
-			if id == n.ID || gone[id] {
+			if id == self || gone[id] {
 				continue
 			}
-			if f := free[id]; f.Fits(t) {
-				free[id] = f.Sub(t)
+			room := free[id]
+			if capped {
+				room = room.Sub(headroom[id])
+			}
+			if room.Fits(t) {
+				free[id] = free[id].Sub(t)
 				*undo = append(*undo, placement{id, t})
 				placed = true
 				break

@@ -61,6 +61,26 @@ func rep(x cluster.Resources, n int) []cluster.Resources {
 	return out
 }
 
+// A capped candidate keeps the receivers under their ceiling; an uncapped
+// one may fill them.
+func TestRemovableCapped(t *testing.T) {
+	cap2 := r(2000, 4)
+	n1 := Node{ID: "n1", Capacity: cap2, Reserved: r(1000, 1), Tasks: []cluster.Resources{r(1000, 1)}, Receives: true, Ceiling: r(1500, 3)}
+	n2 := Node{ID: "n2", Capacity: cap2, Reserved: r(700, 1), Tasks: []cluster.Resources{r(700, 1)}, Receives: true, Ceiling: r(1500, 3)}
+	// n2's 0.7 CPU would take n1 to 1.7 > 1.5.
+	if got := RemovableCapped([]Node{n1, n2}, []Candidate{{ID: "n2", Capped: true}}, 5); len(got) != 0 {
+		t.Errorf("capped: %v, want none", got)
+	}
+	if got := RemovableCapped([]Node{n1, n2}, []Candidate{{ID: "n2"}}, 5); len(got) != 1 {
+		t.Errorf("uncapped: %v, want n2", got)
+	}
+	// 0.4 fits under the ceiling.
+	n2.Tasks, n2.Reserved = []cluster.Resources{r(400, 1)}, r(400, 1)
+	if got := RemovableCapped([]Node{n1, n2}, []Candidate{{ID: "n2", Capped: true}}, 5); len(got) != 1 {
+		t.Errorf("capped, small: %v, want n2", got)
+	}
+}
+
 func TestRemovable(t *testing.T) {
 	cap2 := r(2000, 4)
 	node := func(id string, tasks ...cluster.Resources) Node {
@@ -90,8 +110,6 @@ func TestRemovable(t *testing.T) {
 		{"not onto each other", []Node{node("n1", half, half, half, half), node("n2", half), node("n3", half)}, []string{"n2", "n3"}, 5, []string{"n2"}},
 		// A node that does not receive (draining) offers no room.
 		{"non-receiving", []Node{{ID: "n1", Capacity: cap2, Receives: false}, node("n2", half)}, []string{"n2"}, 5, nil},
-		// A ceiling keeps headroom: n2's task would push n1 to 100 %, above 80 %.
-		{"ceiling", []Node{{ID: "n1", Capacity: cap2, Reserved: r(1500, 1), Tasks: []cluster.Resources{r(1500, 1)}, Receives: true, Ceiling: r(1600, 4)}, node("n2", half)}, []string{"n2"}, 5, nil},
 		// A failed candidate gives its room back: n3 fails (its 1.5 fits
 		// nowhere), then n4 still finds the room n3 had tried to take.
 		{"rollback", []Node{node("n1", r(1000, 1)), node("n3", r(1500, 1), r(400, 0)), node("n4", r(1000, 1))}, []string{"n3", "n4"}, 5, []string{"n4"}},

@@ -87,6 +87,21 @@ type ScaleDown struct {
 	Below    float64  `yaml:"below"` // share in (0,1], default 0.5
 	For      Duration `yaml:"for"`   // default 5m
 	Disabled bool     `yaml:"disabled"`
+	// Consolidate also removes a node above Below when its tasks fit on the
+	// other nodes without taking any above this share (default 0.75; 0 turns
+	// it off and leaves Cluster Autoscaler's rule alone).
+	Consolidate *float64 `yaml:"consolidate"`
+}
+
+// DefaultConsolidate is the default consolidation share.
+const DefaultConsolidate = 0.75
+
+// ConsolidateShare is the consolidation share in effect (0: off).
+func (s ScaleDown) ConsolidateShare() float64 {
+	if s.Consolidate == nil {
+		return DefaultConsolidate
+	}
+	return *s.Consolidate
 }
 
 // LocalProvider configures machines as network namespaces running their own dockerd.

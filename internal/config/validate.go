@@ -276,6 +276,9 @@ func (p *Pool) check(ck *checker, path string) {
 	if p.ScaleDown.Below <= 0 || p.ScaleDown.Below > 1 {
 		ck.add(path+".scale_down.below", "must be a share in (0, 1]")
 	}
+	if c := p.ScaleDown.Consolidate; c != nil && (*c < 0 || *c > 1) {
+		ck.add(path+".scale_down.consolidate", "must be a share in [0, 1] (0: off)")
+	}
 	if p.Alert != nil {
 		p.Alert.check(ck, path+".alert")
 	}

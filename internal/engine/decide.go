@@ -325,16 +325,23 @@ func lifecycle(cfg *config.Config, s *Snapshot, ix *index, m *memory) []MachineA
 			}
 			to := cluster.PhaseBooting
 			nodeID := ""
+			reason := "found at the provider"
 			if node := ix.byMachine[n]; node != nil {
 				nodeID = node.ID
 				if node.Ready {
 					to = cluster.PhaseReady
 				}
+				if node.Ready && node.Availability == cluster.Drain {
+					// A drained machine of ours: a scale-in that a restart
+					// without its state interrupted. Finish it (the pool's min
+					// orders a replacement if needed).
+					to, reason = cluster.PhaseDraining, "found drained at the provider: finishing its scale-in"
+				}
 			}
 			if view[n].Status == cluster.MachineFailed {
 				to = cluster.PhaseFailed
 			}
-			out = append(out, MachineAction{Machine: n, Pool: pool, Node: nodeID, To: to, Action: MActAdopt, Reason: "found at the provider"})
+			out = append(out, MachineAction{Machine: n, Pool: pool, Node: nodeID, To: to, Action: MActAdopt, Reason: reason})
 			ix.records[n] = &cluster.MachineRecord{Name: n, Pool: pool, Phase: to, NodeID: nodeID, OrderedAt: now, Since: now}
 		}
 	}
@@ -765,7 +772,8 @@ func decidePool(cfg *config.Config, pool *config.Pool, s *Snapshot, ix *index, m
 				moving = append(moving, t.Reservation)
 			}
 		}
-		nodes = append(nodes, capacity.Node{ID: n.ID, Capacity: n.Capacity, Tasks: moving, Reserved: ix.reserved[n.ID], Receives: true})
+		nodes = append(nodes, capacity.Node{ID: n.ID, Capacity: n.Capacity, Tasks: moving, Reserved: ix.reserved[n.ID], Receives: true,
+			Ceiling: scaled(n.Capacity, pool.ScaleDown.ConsolidateShare())})
 		r := recordOfNode(ix, n)
 		if r == nil || r.Phase != cluster.PhaseReady || n.Manager {
 			continue // only machines hoist made, in service, and never a manager
@@ -774,13 +782,26 @@ func decidePool(cfg *config.Config, pool *config.Pool, s *Snapshot, ix *index, m
 	}
 	sort.SliceStable(cands, func(i, j int) bool { return cands[i].share < cands[j].share })
 	limit := d.Active - pool.Min
-	var all, low []string
+	// Two ways for a node to be unneeded: below the share (Cluster
+	// Autoscaler's rule), its tasks fitting anywhere; or, consolidating, any
+	// node whose tasks fit on the others without taking them above the
+	// consolidation share (Swarm spreads tasks, so nodes are often all just
+	// above the share, and the first rule alone would keep them all).
+	consolidate := pool.ScaleDown.ConsolidateShare()
+	var all []string
+	var low []capacity.Candidate
+	capped := map[string]bool{}
 	recOf := map[string]*cluster.MachineRecord{}
 	for _, c := range cands {
-		all = append(all, c.rec.NodeID)
-		recOf[c.rec.NodeID] = c.rec
-		if c.share < pool.ScaleDown.Below {
-			low = append(low, c.rec.NodeID)
+		id := c.rec.NodeID
+		all = append(all, id)
+		recOf[id] = c.rec
+		switch {
+		case c.share < pool.ScaleDown.Below:
+			low = append(low, capacity.Candidate{ID: id})
+		case consolidate > 0:
+			low = append(low, capacity.Candidate{ID: id, Capped: true})
+			capped[id] = true
 		}
 	}
 	var chosen []string
@@ -790,9 +811,9 @@ func decidePool(cfg *config.Config, pool *config.Pool, s *Snapshot, ix *index, m
 		m.manualRemove[pool.Name] = 0
 		reason = "operator asked to scale down"
 	} else {
-		unneeded := capacity.Removable(nodes, low, limit)
+		unneeded := capacity.RemovableCapped(nodes, low, limit)
 		keep := map[string]bool{}
-		var matured []string
+		var matured []capacity.Candidate
 		for _, id := range unneeded {
 			keep[id] = true
 			since, ok := m.unneeded[id]
@@ -801,7 +822,7 @@ func decidePool(cfg *config.Config, pool *config.Pool, s *Snapshot, ix *index, m
 				since = now
 			}
 			if now.Sub(since) >= pool.ScaleDown.For.D() {
-				matured = append(matured, id)
+				matured = append(matured, capacity.Candidate{ID: id, Capped: capped[id]})
 			}
 		}
 		for _, n := range sortedNodes(ix.nodes) {
@@ -809,7 +830,7 @@ func decidePool(cfg *config.Config, pool *config.Pool, s *Snapshot, ix *index, m
 				delete(m.unneeded, n.ID)
 			}
 		}
-		chosen = capacity.Removable(nodes, matured, limit)
+		chosen = capacity.RemovableCapped(nodes, matured, limit)
 		reason = fmt.Sprintf("reserved below %.0f%% for %s and its tasks fit elsewhere", pool.ScaleDown.Below*100, pool.ScaleDown.For)
 	}
 	for _, id := range chosen {
@@ -817,8 +838,11 @@ func decidePool(cfg *config.Config, pool *config.Pool, s *Snapshot, ix *index, m
 		delete(m.unneeded, id)
 		d.Remove = append(d.Remove, r.Name)
 		share := ix.reserved[id].Share(ix.nodes[id].Capacity)
-		acts = append(acts, MachineAction{Machine: r.Name, Pool: pool.Name, Node: id, From: cluster.PhaseReady, To: cluster.PhaseDraining, Action: MActSelect,
-			Reason: fmt.Sprintf("%s (reserved %.0f%%)", reason, share*100)})
+		why := fmt.Sprintf("%s (reserved %.0f%%)", reason, share*100)
+		if capped[id] {
+			why = fmt.Sprintf("consolidation: unneeded for %s, its tasks (reserved %.0f%%) fit on the other nodes below %.0f%%", pool.ScaleDown.For, share*100, consolidate*100)
+		}
+		acts = append(acts, MachineAction{Machine: r.Name, Pool: pool.Name, Node: id, From: cluster.PhaseReady, To: cluster.PhaseDraining, Action: MActSelect, Reason: why})
 		r.Phase = cluster.PhaseDraining
 	}
 	if len(chosen) > 0 {
@@ -833,6 +857,14 @@ func decidePool(cfg *config.Config, pool *config.Pool, s *Snapshot, ix *index, m
 		}
 	}
 	return d, acts
+}
+
+// scaled returns share of r (0: none).
+func scaled(r cluster.Resources, share float64) cluster.Resources {
+	if share <= 0 {
+		return cluster.Resources{}
+	}
+	return cluster.Resources{MilliCPU: int64(float64(r.MilliCPU) * share), Memory: int64(float64(r.Memory) * share)}
 }
 
 func resetUnneeded(m *memory, ix *index, pool string) {

@@ -349,6 +349,48 @@ func TestRestartMidCreateAndMidDrain(t *testing.T) {
 	}
 }
 
+// A restart that lost its state (no --data) finds a drained machine of its
+// own: it takes it up as draining, never leaves the node drained forever.
+// Here, at peak, its room is needed, so the drain is cancelled.
+func TestRestartWithoutStateFinishesDrain(t *testing.T) {
+	cfg := parse(t, scenario)
+	c, err := sim.New(cfg, sim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := events.NewMemory(10000)
+	e1 := newEngine(t, cfg, c, store.NewMemory(), ev, c.Providers())
+	tickFor(t, e1, c, 4*time.Minute)
+	var victim cluster.MachineRecord
+	for _, r := range e1.Machines() {
+		if r.Phase == cluster.PhaseReady && r.Name != "workers-init0" {
+			victim = r
+		}
+	}
+	if victim.Name == "" {
+		t.Fatal("no extra machine at peak")
+	}
+	// hoist drained it by hand, then died and lost its records.
+	if err := c.Drain(context.Background(), victim.NodeID); err != nil {
+		t.Fatal(err)
+	}
+	e2 := newEngine(t, cfg, c, store.NewMemory(), ev, c.Providers())
+	tickFor(t, e2, c, time.Minute)
+	evs := ev.List(events.Filter{Machine: victim.Name})
+	if a := kinds(evs, events.MachineAdopted); len(a) != 1 || !strings.Contains(a[0].Reason, "found drained") {
+		t.Fatalf("adoption: %v", a)
+	}
+	st, _ := c.State(context.Background())
+	for _, n := range st.Nodes {
+		if n.Machine == victim.Name && n.Availability != cluster.Active {
+			t.Fatalf("%s left %s", victim.Name, n.Availability)
+		}
+	}
+	if lost := c.Stats().LostNodes; lost != 0 {
+		t.Fatalf("%d nodes lost", lost)
+	}
+}
+
 // A machine that dies is replaced; a create that keeps failing is retried
 // with backoff, then given up, and the loop goes on.
 func TestMachineDeathAndCreateFailures(t *testing.T) {
@@ -458,6 +500,58 @@ func TestDrainCancelledWhenRoomIsNeeded(t *testing.T) {
 	for _, r := range s.Engine.Machines() {
 		if r.Name == draining.Name && r.Phase != cluster.PhaseReady && r.Phase != cluster.PhaseDrained && r.Phase.Exists() {
 			t.Fatalf("%s in %s after cancel", r.Name, r.Phase)
+		}
+	}
+}
+
+// Swarm spreads tasks, so nodes sit together just above Cluster Autoscaler's
+// 50 %: its rule keeps them all. Consolidation removes a node when its tasks
+// fit on the others below the consolidation share.
+func TestConsolidation(t *testing.T) {
+	const desc = `
+pools:
+  - name: workers
+    min: 1
+    max: 4
+    machine: {cpus: 4, memory: 16GiB}
+    cooldown: 1m
+    scale_down: {below: 0.5, for: 2m, consolidate: CONSOLIDATE}
+apps:
+  - name: steady
+    pools: [workers]
+    replicas: {min: 9, max: 9}
+    resources: {reservations: {cpus: 1, memory: 1GiB}}
+`
+	for _, tc := range []struct {
+		consolidate string
+		want        int
+	}{{"0", 4}, {"0.75", 3}} {
+		cfg := parse(t, strings.Replace(desc, "CONSOLIDATE", tc.consolidate, 1))
+		app := cfg.Apps[0]
+		cfg.Apps = nil
+		var c *sim.Cluster
+		// The app arrives once 4 nodes are ready, so Swarm spreads its 9
+		// one-CPU tasks as 3, 2, 2, 2 (75 %, 50 %, 50 %, 50 %).
+		late := func(cluster.State) []config.App {
+			if c.Pool("workers").Ready < 4 {
+				return nil
+			}
+			return []config.App{app}
+		}
+		s, err := sim.NewStack(cfg, sim.StackOptions{ExtraApps: late})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c = s.Cluster
+		if _, err := s.Engine.RequestPoolChange(context.Background(), "workers", 4, "test"); err != nil {
+			t.Fatal(err)
+		}
+		tickFor(t, s.Engine, s.Cluster, 20*time.Minute)
+		if ps := s.Cluster.Pool("workers"); ps.Ready != tc.want {
+			t.Errorf("consolidate %s: %d nodes, want %d", tc.consolidate, ps.Ready, tc.want)
+		}
+		if st := s.Cluster.App("steady"); st.Running != 9 {
+			t.Errorf("consolidate %s: %d running, want 9", tc.consolidate, st.Running)
 		}
 	}
 }
