@@ -45,6 +45,14 @@ const (
 // deleted through the API (per-app Prometheus rules append here).
 var appChangeHooks []func(ctx context.Context, rt *Runtime, c api.AppChange) error
 
+// apiOptionHooks complete the API's options before the server is made (the
+// dashboard's time series recorder).
+var apiOptionHooks []func(rt *Runtime, o *api.Options)
+
+// listenHooks are told the server's base URL once it listens (the dashboard
+// prints its address).
+var listenHooks []func(rt *Runtime, base string, w io.Writer)
+
 // serviceRemover gives the API what deletes an app's service: the simulated
 // cluster here; the real runtime extends it with its orchestrator.
 var serviceRemover = func(rt *Runtime) api.ServiceRemover {
@@ -272,6 +280,9 @@ func serve(ctx context.Context, rt *Runtime, opt *runOptions, w io.Writer) error
 	if opt.tokens != "" {
 		o.Tokens = func() (*auth.Tokens, error) { return auth.LoadTokens(opt.tokens, log) }
 	}
+	for _, h := range apiOptionHooks {
+		h(rt, &o)
+	}
 	srv, err := api.New(o)
 	if err != nil {
 		return err
@@ -335,6 +346,9 @@ func serve(ctx context.Context, rt *Runtime, opt *runOptions, w io.Writer) error
 		authNote = "no tokens: open to local users"
 	}
 	fmt.Fprintf(w, "hoist: API on %s://%s/v1 (%s%s)\n", scheme, ln.Addr(), authNote, note)
+	for _, h := range listenHooks {
+		h(rt, scheme+"://"+ln.Addr().String(), w)
+	}
 	errc := make(chan error, 1)
 	go func() {
 		if tlsCfg != nil {

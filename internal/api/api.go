@@ -104,6 +104,8 @@ type Options struct {
 	MaxStreams int
 	// Heartbeat is the event stream's keep-alive period (default 15s).
 	Heartbeat time.Duration
+	// Series records the figures the dashboard charts; nil: its routes are 501.
+	Series Series
 }
 
 // Server serves the API.
@@ -175,6 +177,10 @@ func New(opt Options) (*Server, error) {
 		{"DELETE", "/v1/apps/{name}/policy", o, s.deletePolicy},
 		{"GET", "/v1/events", v, s.listEvents},
 		{"GET", "/v1/events/stream", v, s.stream},
+		{"GET", "/v1/whoami", v, s.whoami},
+		{"GET", "/v1/series", v, s.latestSeries},
+		{"GET", "/v1/apps/{name}/series", v, s.appSeries},
+		{"GET", "/v1/pools/{name}/series", v, s.poolSeries},
 	}
 	seen := map[string]bool{}
 	for _, rt := range s.routes {

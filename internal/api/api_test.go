@@ -19,6 +19,7 @@ import (
 	"github.com/hoist/hoist/internal/cluster"
 	"github.com/hoist/hoist/internal/config"
 	"github.com/hoist/hoist/internal/events"
+	"github.com/hoist/hoist/internal/series"
 	"github.com/hoist/hoist/internal/sim"
 	"github.com/hoist/hoist/internal/store"
 )
@@ -42,12 +43,13 @@ type env struct {
 	ts         *httptest.Server
 	descriptor string
 	changes    []AppChange
+	rec        *series.Recorder // fed after each step, as `hoist run` does
 }
 
 func newEnv(t testing.TB, ticks int) *env {
 	t.Helper()
 	dir := t.TempDir()
-	e := &env{t: t, descriptor: filepath.Join(dir, "hoist.yaml")}
+	e := &env{t: t, descriptor: filepath.Join(dir, "hoist.yaml"), rec: series.New(0)}
 	if err := os.WriteFile(e.descriptor, examples.Quickstart, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -85,6 +87,7 @@ func newEnv(t testing.TB, ticks int) *env {
 			return nil
 		}},
 		Heartbeat: 50 * time.Millisecond,
+		Series:    e.rec,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -101,6 +104,8 @@ func (e *env) step(n int) {
 		if _, err := e.stack.Step(context.Background()); err != nil {
 			e.t.Fatal(err)
 		}
+		p, s := e.stack.Engine.Last()
+		e.rec.Record(series.Tick{Plan: p, Snapshot: s, Machines: e.stack.Engine.Machines()})
 	}
 }
 
@@ -384,6 +389,16 @@ func TestEveryRoute(t *testing.T) {
 			ok:   func(e *env) { e.testStream() },
 			bad:  func(e *env) reply { return e.do("GET", "/v1/events/stream?after=soon", "viewer", "") },
 			want: "after"},
+		{method: "GET", pattern: "/v1/whoami", path: "/v1/whoami", ok: func(e *env) { e.testWhoami() }},
+		{method: "GET", pattern: "/v1/series", path: "/v1/series", ok: func(e *env) { e.testLatestSeries() }},
+		{method: "GET", pattern: "/v1/apps/{name}/series", path: "/v1/apps/web/series",
+			ok:   func(e *env) { e.testAppSeries() },
+			bad:  func(e *env) reply { return e.do("GET", "/v1/apps/web/series?after=soon", "viewer", "") },
+			want: "after"},
+		{method: "GET", pattern: "/v1/pools/{name}/series", path: "/v1/pools/workers/series",
+			ok:   func(e *env) { e.testPoolSeries() },
+			bad:  func(e *env) reply { return e.do("GET", "/v1/pools/nope/series", "viewer", "") },
+			want: "name"},
 	}
 	covered := map[string]bool{}
 	for _, c := range cases {

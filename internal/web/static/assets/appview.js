@@ -1,0 +1,354 @@
+// One application: its charts over time with the scaling events on them, the
+// decision history with reasons, and its policy, which an operator edits here.
+
+import { ApiError, del, enc, get, put } from './api.js';
+import { appendCols, appMarker, Chart, counts, fromZero, markLegend, stepped } from './charts.js';
+import { change, clock, dateTime, h, kindClass, num, replace } from './dom.js';
+import { failed, flash, store } from './store.js';
+
+const POLL_MS = 2000;
+const HISTORY = 500;
+const SERIES_KEYS = ['t', 'desired', 'running', 'pending', 'starting', 'min', 'max', 'wanted', 'value', 'target', 'upper', 'lower', 'offered', 'p95_ms', 'cpu'];
+
+// Editable fields of each policy type: [field, label, kind].
+const POLICY_FIELDS = {
+  target: [['target', 'Target', 'float'], ['tolerance', 'Tolerance (0.1 = 10 %)', 'float'], ['window', 'Window', 'duration']],
+  threshold: [['upper', 'Upper', 'float'], ['lower', 'Lower', 'float'], ['for', 'For', 'duration'], ['step_up', 'Step up', 'int'], ['step_down', 'Step down', 'int']],
+  alert: [['upper', 'Upper', 'float'], ['lower', 'Lower', 'float'], ['for', 'For', 'duration'], ['step_up', 'Step up', 'int'], ['step_down', 'Step down', 'int']],
+};
+
+export class AppView {
+  constructor(name) {
+    this.name = name;
+    this.ctl = new AbortController();
+    this.cols = null;
+    this.history = [];
+    this.charts = {};
+    this.dirty = false;
+    this.busy = false;
+  }
+
+  mount(main) {
+    const n = this.name;
+    this.head = h('div', { class: 'kv', id: 'app-summary' });
+    this.decision = h('div', { id: 'decision' });
+    this.chartsEl = h('div', { id: 'charts' });
+    this.historyBody = h('tbody');
+    this.formEl = h('div', { id: 'policy' });
+    // The message outlives the form, which is rebuilt after a save.
+    this.msg = h('p', { id: 'policy-msg', class: 'msg', role: 'status' });
+    main.append(
+      h('p', null, h('a', { href: '#/' }, '← Overview')),
+      h('section', { class: 'card', 'aria-labelledby': 'h-app' },
+        h('h1', { id: 'h-app' }, 'App ', h('span', { class: 'mono' }, n)),
+        this.head, this.decision),
+      h('section', { class: 'card', 'aria-labelledby': 'h-charts' },
+        h('div', { class: 'chart-title' }, h('h2', { id: 'h-charts' }, 'Over time'), markLegend(['up', 'down', 'hold', 'anomaly'])),
+        this.chartsEl),
+      h('div', { class: 'row' },
+        h('section', { class: 'card', 'aria-labelledby': 'h-policy' }, h('h2', { id: 'h-policy' }, 'Policy'), this.formEl, this.msg),
+        h('section', { class: 'card', 'aria-labelledby': 'h-history' },
+          h('h2', { id: 'h-history' }, 'Decision history'),
+          h('div', { class: 'scroll' },
+            h('table', { id: 'history' },
+              h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Time (UTC)'), h('th', { scope: 'col' }, 'Kind'),
+                h('th', { scope: 'col', class: 'num' }, 'Replicas'), h('th', { scope: 'col' }, 'Reason'))),
+              this.historyBody)))));
+    this.unsub = store.on((ev) => {
+      if (ev.app !== this.name) return;
+      this.addEvents([ev], true);
+      clearTimeout(this.soon);
+      this.soon = setTimeout(() => this.refresh(), 250);
+    });
+    this.load();
+  }
+
+  unmount() {
+    clearInterval(this.timer);
+    clearTimeout(this.soon);
+    this.unsub?.();
+    this.ctl.abort();
+    for (const c of Object.values(this.charts)) c.destroy();
+  }
+
+  async load() {
+    const opt = { signal: this.ctl.signal };
+    try {
+      const [app, series, evs] = await Promise.all([
+        get(`v1/apps/${enc(this.name)}`, opt),
+        get(`v1/apps/${enc(this.name)}/series`, opt),
+        get(`v1/events?app=${enc(this.name)}&limit=${HISTORY}`, opt),
+      ]);
+      const t0 = performance.now();
+      this.app = app;
+      this.cols = appendCols({}, series, SERIES_KEYS);
+      this.metric = series.metric;
+      this.buildCharts();
+      this.addEvents(evs.events, false);
+      this.renderApp();
+      this.buildForm();
+      void document.body.offsetHeight;
+      window.hoistPerf.appRender = performance.now() - t0;
+      this.timer = setInterval(() => this.refresh(), POLL_MS);
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) {
+        replace(this.head, h('p', { class: 'msg err', role: 'alert' }, `No app named ${this.name}.`));
+        return;
+      }
+      failed(e);
+    }
+  }
+
+  async refresh() {
+    if (this.busy || !this.cols || document.hidden) return; // a background tab polls nothing
+    this.busy = true;
+    const opt = { signal: this.ctl.signal };
+    try {
+      const last = this.cols.t.length ? this.cols.t[this.cols.t.length - 1] : null;
+      const [app, more] = await Promise.all([
+        get(`v1/apps/${enc(this.name)}`, opt),
+        get(`v1/apps/${enc(this.name)}/series` + (last != null ? `?after=${last}` : ''), opt),
+      ]);
+      this.app = app;
+      if (more.t.length) {
+        appendCols(this.cols, more, SERIES_KEYS, 5000);
+        this.metric = more.metric || this.metric;
+        this.updateCharts();
+      }
+      this.renderApp();
+      // The spec changed elsewhere (another operator, a reload): show it,
+      // unless the user is editing.
+      if (!this.dirty && this.specKey !== this.formKey() && !this.formEl.contains(document.activeElement)) this.buildForm();
+    } catch (e) {
+      failed(e);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  renderApp() {
+    const a = this.app;
+    const r = a.replicas || {};
+    const d = a.decision || {};
+    const kv = (v, label) => h('div', null, h('b', null, String(v)), h('span', null, label));
+    replace(this.head,
+      kv(r.running ?? '–', 'running'), kv(r.desired ?? '–', 'desired'), kv(r.pending ?? 0, 'pending'),
+      kv(d.min != null ? `${d.min}–${d.max}` : '–', 'min–max in force'),
+      kv(a.source + (a.overridden ? ' + override' : ''), 'policy from'),
+      kv(a.image, 'image'));
+    const votes = (d.votes || []).map((v) => h('li', null,
+      h('span', { class: 'mono' }, `policies[${v.policy}] ${v.type}${v.metric ? ' on ' + v.metric : ''}`), ': ',
+      v.has_value ? `${num(v.value)} → ${v.replicas} replicas. ` : 'no data. ', h('span', { class: 'muted' }, v.reason)));
+    const why = r.pending_reasons?.length ? h('p', { class: 'muted' }, 'Pending because: ' + r.pending_reasons.join('; ')) : null;
+    replace(this.decision,
+      d.action ? h('p', null, 'Last decision: ', h('span', { class: `badge act-${d.action}` }, d.action), ' ', d.reason) : h('p', { class: 'muted' }, 'No decision yet.'),
+      votes.length ? h('ul', { class: 'votes' }, votes) : null, why);
+  }
+
+  // buildCharts makes the charts that this app's data can fill.
+  buildCharts() {
+    const c = this.cols;
+    const has = (k) => c[k].some((v) => v != null);
+    const main = (this.app.spec?.policies || []).find((p) => p.type !== 'schedule');
+    const label = this.metric || main?.metric || main?.query || 'metric';
+    const box = (id, title) => {
+      const el = h('div', { class: 'chart', id });
+      this.chartsEl.append(h('h3', null, title), el);
+      return el;
+    };
+    if (main) {
+      const series = [{ label, scale: 'y', stroke: '#0969da', width: 2, value: (u, v) => num(v) }];
+      this.metricKeys = ['value'];
+      if (main.type === 'target') {
+        series.push({ label: 'target', scale: 'y', stroke: '#1a7f37', dash: [6, 4], width: 1.5 });
+        this.metricKeys.push('target');
+      } else {
+        series.push({ label: 'upper', scale: 'y', stroke: '#cf222e', dash: [6, 4], width: 1.5 }, { label: 'lower', scale: 'y', stroke: '#8250df', dash: [6, 4], width: 1.5 });
+        this.metricKeys.push('upper', 'lower');
+      }
+      this.charts.metric = new Chart(box('chart-metric', `${label} vs ${main.type === 'target' ? 'target' : 'thresholds'} (policies[${(this.app.spec.policies || []).indexOf(main)}], ${main.type})`),
+        { label: `${label} of ${this.name}`, series, axes: [{ scale: 'y', label }], scales: { y: { range: fromZero } } });
+    }
+    this.charts.replicas = new Chart(box('chart-replicas', 'Replicas: desired vs running, pending tasks'), {
+      label: `Replicas of ${this.name}`,
+      series: [
+        { label: 'running', scale: 'n', stroke: '#1a7f37', width: 2, paths: stepped },
+        { label: 'desired', scale: 'n', stroke: '#0969da', width: 2, paths: stepped },
+        { label: 'wanted by policies', scale: 'n', stroke: '#9a6700', dash: [3, 3], width: 1.5, paths: stepped },
+        { label: 'pending', scale: 'n', stroke: '#cf222e', fill: 'rgba(207,34,46,0.12)', width: 1.5, paths: stepped },
+        { label: 'min', scale: 'n', stroke: '#8c959f', dash: [2, 4], width: 1, paths: stepped },
+        { label: 'max', scale: 'n', stroke: '#8c959f', dash: [8, 4], width: 1, paths: stepped },
+      ],
+      axes: [{ scale: 'n', label: 'replicas' }],
+      scales: { n: { range: counts(4) } },
+    });
+    if (has('offered')) {
+      this.charts.load = new Chart(box('chart-load', 'Offered load and p95 latency (simulator)'), {
+        label: `Load of ${this.name}`,
+        series: [
+          { label: 'offered req/s', stroke: '#0969da', width: 2, scale: 'rps', value: (u, v) => num(v, 0) },
+          { label: 'p95 ms', stroke: '#cf222e', width: 1, scale: 'ms', value: (u, v) => num(v, 0) },
+        ],
+        axes: [{ scale: 'rps', label: 'req/s' }, { scale: 'ms', side: 1, label: 'p95 ms', grid: { show: false } }],
+        scales: { rps: { range: fromZero }, ms: { range: fromZero } },
+      });
+    }
+    this.updateCharts();
+  }
+
+  updateCharts() {
+    const c = this.cols;
+    this.charts.metric?.setData([c.t, ...this.metricKeys.map((k) => c[k])]);
+    this.charts.replicas.setData([c.t, c.running, c.desired, c.wanted, c.pending, c.min, c.max]);
+    this.charts.load?.setData([c.t, c.offered, c.p95_ms]);
+    this.updateMarks();
+  }
+
+  updateMarks() {
+    const marks = [];
+    for (const ev of this.history) {
+      const kind = appMarker(ev);
+      if (kind) marks.push({ t: Date.parse(ev.time) / 1000, kind, label: ev.reason });
+    }
+    for (const ch of Object.values(this.charts)) ch.setMarks(marks);
+  }
+
+  addEvents(evs, fresh) {
+    const known = new Set(this.history.map((e) => e.seq));
+    const add = evs.filter((e) => !known.has(e.seq));
+    if (!add.length) return;
+    this.history = this.history.concat(add).sort((a, b) => a.seq - b.seq).slice(-HISTORY);
+    for (const ev of add.sort((a, b) => a.seq - b.seq)) {
+      const tr = h('tr', { dataset: { seq: ev.seq, kind: ev.kind } },
+        h('td', { class: 'mono', title: dateTime(ev.time) }, clock(ev.time)),
+        h('td', { class: kindClass(ev.kind) }, ev.kind),
+        h('td', { class: 'num' }, change(ev)),
+        h('td', { class: 'reason' }, ev.reason + (ev.dry_run ? ' (dry run)' : '')));
+      this.historyBody.prepend(tr);
+      if (fresh) flash(tr);
+    }
+    while (this.historyBody.children.length > HISTORY) this.historyBody.lastChild.remove();
+    if (this.charts.replicas) this.updateMarks();
+  }
+
+  // buildForm shows the policy; editable for operators and admins. A viewer
+  // sees it disabled: the API would refuse the change (403) anyway.
+  formKey() {
+    return JSON.stringify([this.app?.spec, this.app?.overridden, store.role]);
+  }
+
+  buildForm() {
+    const spec = this.app?.spec;
+    if (!spec) return;
+    this.specKey = this.formKey();
+    const canEdit = store.canEdit();
+    const field = (path, label, value, kind) => {
+      const id = 'f-' + path.replace(/[^a-z0-9]+/gi, '-');
+      const attrs = { id, name: path, dataset: { field: path, kind }, value: value ?? '' };
+      if (kind === 'int') Object.assign(attrs, { type: 'number', step: 1, min: 0 });
+      else if (kind === 'float') Object.assign(attrs, { type: 'number', step: 'any' });
+      else Object.assign(attrs, { type: 'text', pattern: '^([0-9.]+(ns|us|ms|s|m|h))+$', title: 'a duration: 30s, 2m, 1h30m' });
+      const input = h('input', attrs);
+      input.addEventListener('input', () => { this.dirty = true; input.removeAttribute('aria-invalid'); });
+      return h('label', { for: id }, label, input);
+    };
+    const groups = [
+      h('fieldset', null, h('legend', null, 'Replicas'), h('div', { class: 'fields' },
+        field('replicas.min', 'Min', spec.replicas?.min, 'int'), field('replicas.max', 'Max', spec.replicas?.max, 'int'))),
+      h('fieldset', null, h('legend', null, 'Cooldown'), h('div', { class: 'fields' },
+        field('cooldown.up', 'After a scale-up', spec.cooldown?.up, 'duration'), field('cooldown.down', 'After a scale-down', spec.cooldown?.down, 'duration'))),
+    ];
+    (spec.policies || []).forEach((p, i) => {
+      const fields = POLICY_FIELDS[p.type];
+      const title = `policies[${i}]: ${p.type}` + (p.metric ? ` on ${p.metric}` : p.query ? ' on a query' : '');
+      if (!fields) {
+        groups.push(h('fieldset', null, h('legend', null, title), h('p', { class: 'muted' }, 'Kept as it is (edit it with the API or the descriptor).')));
+        return;
+      }
+      groups.push(h('fieldset', null, h('legend', null, title), h('div', { class: 'fields' },
+        fields.map(([f, label, kind]) => field(`policies[${i}].${f}`, label, p[f], kind)))));
+    });
+    const save = h('button', { type: 'submit', class: 'primary', id: 'policy-save' }, 'Save policy');
+    const reset = this.app.overridden
+      ? h('button', { type: 'button', id: 'policy-reset', onclick: () => this.reset() }, 'Back to the descriptor\'s policy') : null;
+    const all = h('fieldset', { id: 'policy-fields', disabled: !canEdit, class: 'plain' }, groups, h('div', { class: 'fields' }, save, reset));
+    const form = h('form', { class: 'policy', 'aria-labelledby': 'h-policy', novalidate: false },
+      canEdit ? null : h('p', { class: 'note', id: 'policy-readonly' }, `Your role is ${store.role}: you can see this policy but not change it (operator needed).`),
+      all);
+    form.addEventListener('submit', (e) => { e.preventDefault(); this.save(form); });
+    replace(this.formEl, form);
+    this.dirty = false;
+  }
+
+  // payload is the policy update: the spec's replicas, cooldown and
+  // policies, each sent whole, with the form's values in place.
+  payload(form) {
+    const spec = this.app.spec;
+    const val = (path) => {
+      const input = form.querySelector(`[data-field="${CSS.escape(path)}"]`);
+      if (!input) return undefined;
+      const v = input.value.trim();
+      if (v === '') return null;
+      return input.dataset.kind === 'duration' ? v : Number(v);
+    };
+    const set = (obj, key, v) => { if (v === null) delete obj[key]; else if (v !== undefined) obj[key] = v; };
+    const replicas = { ...spec.replicas };
+    set(replicas, 'min', val('replicas.min'));
+    set(replicas, 'max', val('replicas.max'));
+    const cooldown = { ...spec.cooldown };
+    set(cooldown, 'up', val('cooldown.up'));
+    set(cooldown, 'down', val('cooldown.down'));
+    const policies = (spec.policies || []).map((p, i) => {
+      const q = structuredClone(p);
+      for (const [f] of POLICY_FIELDS[p.type] || []) set(q, f, val(`policies[${i}].${f}`));
+      return q;
+    });
+    return { replicas, cooldown, policies };
+  }
+
+  async save(form) {
+    for (const el of form.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
+    this.msg.className = 'msg';
+    this.msg.setAttribute('role', 'status');
+    this.msg.textContent = 'Saving…';
+    try {
+      const res = await put(`v1/apps/${enc(this.name)}/policy`, this.payload(form));
+      const s = res.app.spec;
+      this.app = { ...this.app, spec: s, overridden: res.app.overridden };
+      this.dirty = false;
+      this.buildForm();
+      this.msg.className = 'msg ok';
+      this.msg.textContent = `Saved: replicas ${s.replicas.min}..${s.replicas.max}, ${(s.policies || []).length} policies; the next tick decides with it.` +
+        (res.warnings?.length ? ' Warnings: ' + res.warnings.join('; ') : '');
+      this.refresh();
+    } catch (e) {
+      this.showError(e, form);
+    }
+  }
+
+  async reset() {
+    try {
+      await del(`v1/apps/${enc(this.name)}/policy`);
+      const app = await get(`v1/apps/${enc(this.name)}`);
+      this.app = app;
+      this.buildForm();
+      this.msg.className = 'msg ok';
+      this.msg.textContent = 'The descriptor\'s policy is back.';
+    } catch (e) {
+      this.showError(e, this.formEl);
+    }
+  }
+
+  showError(e, form) {
+    if (!(e instanceof ApiError)) { failed(e); return; }
+    if (e.status === 401) { failed(e); return; }
+    this.msg.className = 'msg err';
+    this.msg.setAttribute('role', 'alert');
+    const details = e.details.length > 1 ? ' ' + e.details.map((d) => `${d.field}: ${d.message}`).join('; ') : '';
+    this.msg.textContent = 'Not saved: ' + e.describe() + details;
+    for (const d of e.details.length ? e.details : [{ field: e.field }]) {
+      const input = d.field && form.querySelector(`[data-field="${CSS.escape(d.field)}"]`);
+      if (input) input.setAttribute('aria-invalid', 'true');
+    }
+  }
+}
