@@ -45,6 +45,11 @@ func init() {
 	}
 }
 
+// realHooks adapt the real runtime's engine dependencies before the engine is
+// made: a feature may wrap the orchestrator and the metric source, derive
+// apps, and start work that ends with ctx (the balancer layer, balancer.go).
+var realHooks []func(ctx context.Context, cfg *config.Config, p *realParts, d *engine.Deps) error
+
 // realParts are what a real runtime drives, for the routes and hooks that
 // need more than the engine.
 type realParts struct {
@@ -169,13 +174,19 @@ func runSwarm(ctx context.Context, cfg *config.Config, opt *runOptions, w io.Wri
 	if err != nil {
 		return err
 	}
-	eng, err := engine.New(cfg, engine.Deps{
+	deps := engine.Deps{
 		Orchestrator: parts.orch, Providers: parts.providers, Metrics: metricSrc, Guard: grd,
 		Store: st, Events: rec, Logger: log, Async: true,
 		ExtraApps: func(s cluster.State) []config.App {
 			return append(d.catalog.ExtraApps(s), swarm.AppsFromLabels(s)...)
 		},
-	})
+	}
+	for _, h := range realHooks {
+		if err := h(ctx, cfg, parts, &deps); err != nil {
+			return err
+		}
+	}
+	eng, err := engine.New(cfg, deps)
 	if err != nil {
 		return err
 	}
@@ -302,8 +313,14 @@ func planSwarm(cmd *cobra.Command, c any) (*engine.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	eng, err := engine.New(cfg, engine.Deps{Orchestrator: parts.orch, Providers: parts.providers, Metrics: metricSrc,
-		Store: store.NewMemory(), Events: mem, ExtraApps: swarm.AppsFromLabels})
+	deps := engine.Deps{Orchestrator: parts.orch, Providers: parts.providers, Metrics: metricSrc,
+		Store: store.NewMemory(), Events: mem, ExtraApps: swarm.AppsFromLabels}
+	for _, h := range realHooks {
+		if err := h(ctx, cfg, parts, &deps); err != nil {
+			return nil, err
+		}
+	}
+	eng, err := engine.New(cfg, deps)
 	if err != nil {
 		return nil, err
 	}

@@ -144,10 +144,29 @@ type App struct {
 	Labels    map[string]string `yaml:"labels"`
 }
 
-// Balancer asks for a load balancer in front of the app (see internal/balancer).
+// Balancer asks for a load balancer in front of the app (see internal/balancer
+// and docs/balancer.md): HAProxy replicas on a pool of their own, scaled by
+// their own policies like any app, following the app's tasks through Swarm's DNS.
 type Balancer struct {
 	Algorithm string `yaml:"algorithm"`
-	Port      int    `yaml:"port"`
+	// Port is where the balancer takes traffic, published on its machines
+	// (default 80); the app's own port is where it sends it.
+	Port int `yaml:"port"`
+	// Pool is the balancer layer's pool (required).
+	Pool string `yaml:"pool"`
+	// StatsPort serves HAProxy's stats and Prometheus metrics (default 8404).
+	StatsPort int `yaml:"stats_port"`
+	// Check is the HTTP path of the app's health check ("": a TCP connect).
+	Check string `yaml:"check"`
+	// Image is the HAProxy image (default hoist/haproxy:latest).
+	Image string `yaml:"image"`
+	// Replicas, Resources (default: a reservation of the pool's whole machine,
+	// so one balancer per machine), Cooldown and Policies are those of the
+	// balancer's own app, as for any app.
+	Replicas  Replicas   `yaml:"replicas"`
+	Resources *Resources `yaml:"resources,omitempty"`
+	Cooldown  Cooldown   `yaml:"cooldown"`
+	Policies  []Policy   `yaml:"policies"`
 }
 
 // Resources are a task's limits and reservations, as `docker service create

@@ -33,8 +33,13 @@ const (
 	OnAnomalyAlert = "alert_only"
 )
 
-// Metrics built into hoist (the collector and the simulator provide them).
-var BuiltinMetrics = []string{"cpu", "memory", "rps", "latency_p95"}
+// Metrics built into hoist (the collector and the simulator provide the first
+// four; an app's balancer the lb_ ones).
+var BuiltinMetrics = []string{"cpu", "memory", "rps", "latency_p95", "lb_rps", "lb_connections", "lb_queue", "lb_latency"}
+
+// BalancerMetrics are the built-in metrics read from an app's balancer
+// (HAProxy's stats, docs/balancer.md); only the real runtime has them.
+var BalancerMetrics = []string{"lb_rps", "lb_connections", "lb_queue", "lb_latency"}
 
 // Providers known to hoist.
 var Providers = []string{"sim", "local", "command"}
@@ -131,8 +136,20 @@ func (a *App) SetDefaults() {
 			a.Load.Queue = DefaultQueue
 		}
 	}
-	if a.Balancer != nil && a.Balancer.Algorithm == "" {
-		a.Balancer.Algorithm = "leastconn"
+	if b := a.Balancer; b != nil {
+		if b.Algorithm == "" {
+			b.Algorithm = "leastconn"
+		}
+		if b.Port == 0 {
+			b.Port = 80
+		}
+		if b.StatsPort == 0 {
+			b.StatsPort = 8404
+		}
+		// The balancer's own app takes the defaults of any app.
+		own := App{Replicas: b.Replicas, Policies: b.Policies}
+		own.SetDefaults()
+		b.Replicas, b.Policies = own.Replicas, own.Policies
 	}
 	for i := range a.Policies {
 		p := &a.Policies[i]
@@ -245,6 +262,7 @@ func (c *Config) check() []problem {
 			apps[a.Name] = true
 		}
 	}
+	c.checkBalancers(&ck, apps)
 	return ck.probs
 }
 
@@ -392,6 +410,7 @@ func (a *App) check(ck *checker, path string, pools map[string]*Pool) {
 		if a.Balancer.Port < 0 || a.Balancer.Port > 65535 {
 			ck.add(path+".balancer.port", "must be a TCP port")
 		}
+		a.Balancer.check(ck, path, a, pools)
 	}
 	if a.Load != nil {
 		a.Load.check(ck, path+".load")
@@ -526,6 +545,9 @@ func (p *Policy) check(ck *checker, path string) {
 		notFor("target", p.Target != 0)
 	case PolicyAlert:
 		needsMetric()
+		if contains(BalancerMetrics, p.Metric) {
+			ck.add(path+".metric", "%q has no Prometheus series for alert rules: use a target or threshold policy", p.Metric)
+		}
 		p.checkAlert(ck, path)
 	case "":
 		ck.add(path+".type", "is required (target, threshold, schedule or alert)")

@@ -105,6 +105,10 @@ type Deps struct {
 	// ExtraApps adds apps that are not in the descriptor (registered through
 	// the API, or services that opt in by labels).
 	ExtraApps func(cluster.State) []config.App
+	// Derive adds apps that follow from the others (descriptor and extra
+	// alike): the balancer layer adds one HAProxy app per app that asks for a
+	// balancer. It runs under the engine's lock: it must not call the Engine.
+	Derive func(cfg *config.Config, apps []config.App) []config.App
 	// Guard may hold an app's scale-up (the anomaly detector does).
 	Guard Guard
 }

@@ -210,22 +210,30 @@ func (e *Engine) observe(ctx context.Context, feed bool) (*Snapshot, error) {
 	return s, nil
 }
 
-// apps returns the descriptor's apps followed by the extra ones; a name in the
-// descriptor wins over an extra app of the same name.
+// apps returns the descriptor's apps followed by the extra ones, then the
+// derived ones; a name seen first wins over a later app of the same name.
 func (e *Engine) apps(st cluster.State) []config.App {
 	out := append([]config.App(nil), e.cfg.Apps...)
-	if e.d.ExtraApps == nil {
+	if e.d.ExtraApps == nil && e.d.Derive == nil {
 		return out
 	}
 	seen := map[string]bool{}
 	for _, a := range out {
 		seen[a.Name] = true
 	}
-	for _, a := range e.d.ExtraApps(st) {
-		if !seen[a.Name] {
-			seen[a.Name] = true
-			out = append(out, a)
+	add := func(apps []config.App) {
+		for _, a := range apps {
+			if !seen[a.Name] {
+				seen[a.Name] = true
+				out = append(out, a)
+			}
 		}
+	}
+	if e.d.ExtraApps != nil {
+		add(e.d.ExtraApps(st))
+	}
+	if e.d.Derive != nil {
+		add(e.d.Derive(e.cfg, out))
 	}
 	return out
 }
