@@ -168,14 +168,21 @@ func (s *stack) removeNetwork(name string) {
 // attached to the app's overlay network, spreading over tasks.APP.
 func (s *stack) startLoad(t *testing.T, app string, concurrency int) {
 	t.Helper()
+	s.startLoadArgs(t, app, "--concurrency", fmt.Sprint(concurrency))
+}
+
+// startLoadArgs is startLoad with the generator's own flags (e.g. "--rate",
+// "60": an open loop at a fixed rate).
+func (s *stack) startLoadArgs(t *testing.T, app string, flags ...string) {
+	t.Helper()
 	n := uint64(1)
+	args := append([]string{"load", "--target", "tasks." + app + ":8080", "--report", "10s"}, flags...)
 	spec := swarm.ServiceSpec{
 		Annotations: swarm.Annotations{Name: app + "-load"},
 		TaskTemplate: swarm.TaskSpec{
-			ContainerSpec: &swarm.ContainerSpec{Image: "hoist/demoapp:latest",
-				Args: []string{"load", "--target", "tasks." + app + ":8080", "--concurrency", fmt.Sprint(concurrency), "--report", "10s"}},
-			Placement: &swarm.Placement{Constraints: []string{"node.role==manager"}},
-			Networks:  []swarm.NetworkAttachmentConfig{{Target: "hoist-" + app}},
+			ContainerSpec: &swarm.ContainerSpec{Image: "hoist/demoapp:latest", Args: args},
+			Placement:     &swarm.Placement{Constraints: []string{"node.role==manager"}},
+			Networks:      []swarm.NetworkAttachmentConfig{{Target: "hoist-" + app}},
 		},
 		Mode:         swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &n}},
 		EndpointSpec: &swarm.EndpointSpec{Mode: swarm.ResolutionModeDNSRR},

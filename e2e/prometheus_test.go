@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,7 +24,9 @@ import (
 )
 
 // TestPrometheus: hoist with a real Prometheus and Alertmanager (Debian's,
-// started by scripts/prometheus on free loopback ports).
+// started by scripts/prometheus on free loopback ports), on two runtimes:
+// the simulator (sim) and the real stack (swarm: Docker Swarm, a pool of
+// local machines, the demo app).
 //
 //  1. An app with an alert policy appears: its rule file is written and
 //     Prometheus loads it (rules API).
@@ -37,11 +40,16 @@ import (
 //  5. The alert app is removed from the descriptor and hoist reloaded: its
 //     rule file goes and Prometheus drops its rules.
 //
-// The runtime is a parameter (promRuntime): the simulator here, whose loads
-// are scheduled in the descriptor on its clock; a real cluster would supply
-// its descriptor and drive load itself.
+// The runtime is a parameter (promRuntime): the simulator's loads are
+// scheduled in its descriptor on its clock; the real stack's are demoapp's
+// load generator as services, started and stopped by the test.
 func TestPrometheus(t *testing.T) {
-	rt := simPromRuntime()
+	t.Run("sim", func(t *testing.T) { promScenario(t, simPromRuntime()) })
+	t.Run("swarm", func(t *testing.T) { promScenario(t, swarmPromRuntime(t)) })
+}
+
+// promScenario runs the scenario on rt.
+func promScenario(t *testing.T, rt promRuntime) {
 	start := time.Now()
 	dir := t.TempDir()
 	p := promParams{
@@ -75,19 +83,25 @@ func TestPrometheus(t *testing.T) {
 	if code := promPostStatus(t, hoistURL+"/v1/alerts/webhook", ""); code != http.StatusUnauthorized {
 		t.Fatalf("webhook without a token: %d", code)
 	}
-	// promtool accepts the live /metrics.
-	scrape := promGet(t, hoistURL+"/metrics")
-	cmd := exec.Command("promtool", "check", "metrics")
-	cmd.Stdin = strings.NewReader(scrape)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("promtool check metrics: %v\n%s", err, out)
-	}
+	t.Logf("%s: web's rules written and loaded", time.Since(start).Round(time.Second))
 
 	// 2. Load makes the alert fire; Alertmanager calls hoist; hoist scales.
 	rt.load(t, h, "web", true)
 	h.waitEvent(t, 60*time.Second, "alert.firing", "HoistAppOverloaded firing for app web")
 	h.waitEvent(t, 30*time.Second, "app.scale", "alert HoistAppOverloaded firing")
 	t.Logf("%s: web scaled on its alert", time.Since(start).Round(time.Second))
+	// promtool accepts the live /metrics, web's load figures in it.
+	scrape := promGet(t, hoistURL+"/metrics")
+	if !strings.Contains(scrape, `hoist_app_cpu_percent{app="web"}`) {
+		t.Fatalf("no CPU figure of web in hoist's /metrics:\n%s", promTail(scrape, 3000))
+	}
+	cmd := exec.Command("promtool", "check", "metrics")
+	cmd.Stdin = strings.NewReader(scrape)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("promtool check metrics: %v\n%s", err, out)
+	}
+	// web's load falls (the simulator keeps it: nothing below depends on it).
+	rt.load(t, h, "web", false)
 
 	// 3. The query policy scales its app up.
 	rt.load(t, h, "api", true)
@@ -129,6 +143,7 @@ func TestPrometheus(t *testing.T) {
 	}
 	promWait(t, 20*time.Second, "Prometheus to drop hoist-app-web", func() bool { return !promRuleGroups(t, promURL)["hoist-app-web"] })
 	t.Logf("%s: web's rules removed and dropped", time.Since(start).Round(time.Second))
+	t.Log("hoist's events:\n" + strings.Join(h.events(), "\n"))
 }
 
 // promParams are what a runtime's descriptor needs to know.
@@ -144,7 +159,7 @@ type promRuntime struct {
 	// without web).
 	descriptor func(p promParams, withWeb bool) string
 	// load makes app's load high or low (the simulator: waits until its
-	// schedule has done so).
+	// schedule has done so; the real stack: starts or stops a generator).
 	load func(t *testing.T, h *promHoist, app string, high bool)
 	// settle waits long enough after api's load fell for a scale-down to be
 	// due had there been data.
@@ -198,9 +213,10 @@ apps:%s
     resources: {limits: {cpus: 1, memory: 256MiB}, reservations: {cpus: 0.25, memory: 128MiB}}
     replicas: {min: 1, max: 6}
     policies:
-      # Requests per second per running replica, from hoist's own /metrics.
+      # Requests per second per running replica, from hoist's own /metrics
+      # (samples of the last 5s: see the swarm runtime).
       - type: target
-        query: 'sum(hoist_app_requests_per_second{app="api"}) / sum(hoist_app_replicas{app="api",state="running"})'
+        query: 'sum(last_over_time(hoist_app_requests_per_second{app="api"}[5s])) / sum(last_over_time(hoist_app_replicas{app="api",state="running"}[5s]))'
         target: 20
         scale_down: {stabilization: 0s, max_percent: 100, period: 15s}
     load:
@@ -211,12 +227,183 @@ apps:%s
 		load: func(t *testing.T, h *promHoist, app string, high bool) {
 			at := map[string]time.Duration{"web": webHigh, "api": apiHigh}[app]
 			if !high {
+				if app != "api" {
+					return // web's schedule stays high
+				}
 				at = apiLow
 			}
 			h.waitClock(t, at)
 		},
 		settle: func(t *testing.T, h *promHoist) { h.waitClock(t, apiLow+time.Minute) },
 	}
+}
+
+// The real stack's pool: one local machine of 1 CPU, where both apps at
+// their max fit (their reservations are small): no machine is ordered
+// after the first.
+const promPool = "prome2e"
+
+// swarmPromRuntime is the real stack: Docker Swarm, a pool of local
+// machines, web and api running the demo app, and demoapp's load generator
+// as services on the manager. Its inputs are deterministic: web's replica
+// has a small CPU limit that a closed loop of 4 saturates (CPU near 100 % of
+// the limit, the alert's threshold 60); api gets an open loop at a fixed 50
+// requests/s against a target of 20 per replica: from any n replicas the
+// policy asks for ceil(n x (50/n)/20) = ceil(2.5) = 3, half a replica from
+// either edge, so noise does not change it. Everything it makes (services,
+// networks, machines) is removed when the test ends, failed or not, and it
+// checks that no machine is left.
+func swarmPromRuntime(t *testing.T) promRuntime {
+	t.Helper()
+	s := newStack(t)
+	t.Cleanup(func() { // runs last
+		if left := s.leftovers(t, promPool); len(left) > 0 {
+			t.Errorf("left behind:\n%s", strings.Join(left, "\n"))
+		}
+	})
+	newProvider(t, s, promPool, 1, "") // its cleanup destroys the machines, even on failure
+	services := []string{"web-load", "api-load", "web", "api"}
+	clean := func() {
+		for _, name := range services {
+			s.removeService(t, name)
+		}
+		s.removeNetwork("hoist-web")
+		s.removeNetwork("hoist-api")
+	}
+	clean() // what a killed run may have left
+	t.Cleanup(clean)
+	t.Cleanup(func() { // before clean: what ran
+		if t.Failed() {
+			promDumpSwarm(t, s, services)
+		}
+	})
+	const rate = 50 // api's requests/s
+	return promRuntime{
+		descriptor: func(p promParams, withWeb bool) string {
+			web := `
+  - name: web
+    image: hoist/demoapp:latest
+    pools: [` + promPool + `]
+    port: 8080
+    env: [WORK=20ms]
+    resources: {limits: {cpus: 0.2, memory: 128MiB}, reservations: {cpus: 0.05, memory: 32MiB}}
+    replicas: {min: 1, max: 2}
+    policies:
+      # MiCADO's alerts on the built-in CPU (percent of the 0.2 CPU limit):
+      # overloaded above 60 for 2s (Prometheus's clock), underloaded below 1.
+      - {type: alert, upper: 60, lower: 1, for: 2s, repeat: 30s}`
+			if !withWeb {
+				web = ""
+			}
+			return fmt.Sprintf(`
+controller: {interval: 2s, drain_timeout: 30s, boot_timeout: 2m}
+prometheus:
+  url: http://127.0.0.1:%d
+  timeout: 2s
+  rules_dir: %s
+  webhook: {bearer_token_file: %s}
+pools:
+  - name: %s
+    provider: local
+    min: 1
+    max: 1
+    machine: {cpus: 1, memory: 1GiB}
+apps:%s
+  - name: api
+    image: hoist/demoapp:latest
+    pools: [%s]
+    port: 8080
+    env: [WORK=2ms]
+    resources: {limits: {cpus: 0.5, memory: 128MiB}, reservations: {cpus: 0.05, memory: 32MiB}}
+    replicas: {min: 1, max: 4}
+    policies:
+      # Requests per second per running replica: the demo app's request
+      # rate as hoist's collector reads it, through hoist's own /metrics.
+      # Only samples of the last 5s count: Prometheus otherwise answers
+      # with a series' last sample for 5 minutes, also with those from
+      # before it was stopped, once it is back.
+      # Prometheus's figures lag hoist's by a scrape or two: right after a
+      # scale-up the query still divides by the replicas that ran before
+      # (too high), and a replica just started adds no requests until
+      # scraped twice (too low). Scale-ups take the lowest recommendation of
+      # 4s, scale-downs the highest of 10s: no step on such a blip.
+      - type: target
+        query: 'sum(last_over_time(hoist_app_requests_per_second{app="api"}[5s])) / sum(last_over_time(hoist_app_replicas{app="api",state="running"}[5s]))'
+        target: 20
+        scale_up: {stabilization: 4s, max_percent: 100, max_replicas: 4, period: 15s}
+        scale_down: {stabilization: 10s, max_percent: 100, period: 15s}
+`, p.promPort, p.rules, p.token, promPool, web, promPool)
+		},
+		load: func(t *testing.T, h *promHoist, app string, high bool) {
+			t.Helper()
+			if !high {
+				s.removeService(t, app+"-load")
+				return
+			}
+			// The generator joins the app's network, made with the app: wait
+			// for a running replica (the first time, for the machine too).
+			running := fmt.Sprintf(`hoist_app_replicas{app=%q,state="running"}`, app)
+			promWait(t, 150*time.Second, app+" running", func() bool { return h.metric(t, running) >= 1 })
+			if app == "api" {
+				s.startLoadArgs(t, app, "--rate", fmt.Sprint(rate))
+			} else {
+				s.startLoadArgs(t, app, "--concurrency", "4")
+			}
+			t.Cleanup(func() { // before startLoadArgs's cleanup removes it
+				if t.Failed() {
+					promLoadLogs(t, app+"-load")
+				}
+			})
+			// The load reaches the app, as hoist's collector sees it.
+			series, least := fmt.Sprintf(`hoist_app_cpu_percent{app=%q}`, app), 60.0
+			if app == "api" {
+				series, least = fmt.Sprintf(`hoist_app_requests_per_second{app=%q}`, app), 0.75*rate
+			}
+			promWait(t, 60*time.Second, fmt.Sprintf("%s at %g or more (hoist's /metrics)", series, least), func() bool {
+				return h.metric(t, series) >= least
+			})
+		},
+		settle: func(t *testing.T, h *promHoist) {
+			t.Helper()
+			// api's request rate, as hoist measures it, has fallen to nothing
+			// (the query would be 0: a scale-down to min) ...
+			series := `hoist_app_requests_per_second{app="api"}`
+			promWait(t, 45*time.Second, "api's request rate to fall below 1/s (hoist's /metrics)", func() bool {
+				v := h.metric(t, series)
+				return v >= 0 && v < 1
+			})
+			// ... for longer than the query policy needs to act (its 10s
+			// stabilization, a tick, a scrape).
+			time.Sleep(16 * time.Second)
+		},
+	}
+}
+
+// promLoadLogs logs a load generator's last lines (what it sent, to which
+// replicas, how many failed), if it still runs.
+func promLoadLogs(t *testing.T, service string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, _ := exec.CommandContext(ctx, "docker", "service", "logs", "--tail", "15", service).CombinedOutput()
+	t.Logf("%s (last lines):\n%s", service, out)
+}
+
+// promDumpSwarm logs the tasks of services.
+func promDumpSwarm(t *testing.T, s *stack, services []string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	st, err := s.orch.State(ctx)
+	if err != nil {
+		t.Logf("swarm state: %v", err)
+		return
+	}
+	var b strings.Builder
+	for _, tk := range st.Tasks {
+		if slices.Contains(services, tk.Service) {
+			fmt.Fprintf(&b, "  %s %s node %s %s %s\n", tk.Service, tk.ID, tk.NodeID, tk.State, tk.Reason)
+		}
+	}
+	t.Logf("tasks:\n%s", b.String())
 }
 
 // promStack is scripts/prometheus with this test's ports and directories.
@@ -313,7 +500,7 @@ func startPromHoist(t *testing.T, descriptor, listen, speed string) *promHoist {
 			<-h.done
 		}
 		if t.Failed() {
-			t.Logf("hoist output:\n%s", promTail(h.out.String(), 8000))
+			t.Logf("hoist output:\n%s", promTail(h.out.String(), 30000))
 		}
 	})
 	promWait(t, 30*time.Second, "hoist's API", func() bool {

@@ -26,6 +26,7 @@ import (
 	"github.com/hoist/hoist/internal/engine"
 	"github.com/hoist/hoist/internal/events"
 	"github.com/hoist/hoist/internal/guard"
+	"github.com/hoist/hoist/internal/metrics"
 	"github.com/hoist/hoist/internal/provider/command"
 	"github.com/hoist/hoist/internal/provider/local"
 	"github.com/hoist/hoist/internal/store"
@@ -44,6 +45,9 @@ func init() {
 		return prev(rt)
 	}
 }
+
+// hoist_app_requests_per_second on a real cluster is the collector's sum.
+var _ metrics.RequestTotaler = (*collector.Collector)(nil)
 
 // realHooks adapt the real runtime's engine dependencies before the engine is
 // made: a feature may wrap the orchestrator and the metric source, derive

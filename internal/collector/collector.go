@@ -266,28 +266,60 @@ func (c *Collector) Value(_ context.Context, q engine.MetricQuery) (float64, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var svc *cluster.Service
+	svc, win, err := c.service(q.App, q.Window)
+	if err != nil {
+		return 0, err
+	}
+	return value(q.Metric, svc, c.state.Tasks, c.samples, time.Now(), win)
+}
+
+// RequestRate is the requests per second of app's running replicas together
+// over window: the sum over the replicas that have figures in it. A replica
+// just started, not yet scraped twice, adds nothing (the per-replica mean
+// times the running replicas would count it at the others' rate).
+func (c *Collector) RequestRate(_ context.Context, app string, window time.Duration) (float64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	svc, win, err := c.service(app, window)
+	if err != nil {
+		return 0, err
+	}
+	sum, _, _, err := gather("rps", svc, c.state.Tasks, c.samples, time.Now(), win)
+	return sum, err
+}
+
+// service is app's service and the window its samples are read over (at
+// least two scrapes, plus one for the scrape under way). c.mu is held.
+func (c *Collector) service(app string, window time.Duration) (cluster.Service, time.Duration, error) {
 	for i := range c.state.Services {
-		if c.state.Services[i].Name == q.App {
-			svc = &c.state.Services[i]
+		if c.state.Services[i].Name == app {
+			return c.state.Services[i], max(window, 2*c.opt.Interval) + c.opt.Interval, nil
 		}
 	}
-	if svc == nil {
-		return 0, fmt.Errorf("no service %s yet: %w", q.App, engine.ErrNoData)
-	}
-	win := q.Window
-	if win < 2*c.opt.Interval {
-		win = 2 * c.opt.Interval
-	}
-	return value(q.Metric, *svc, c.state.Tasks, c.samples, time.Now(), win+c.opt.Interval)
+	return cluster.Service{}, 0, fmt.Errorf("no service %s yet: %w", app, engine.ErrNoData)
 }
 
 // value computes one metric from the samples (pure, for tests).
 func value(metric string, svc cluster.Service, tasks []cluster.Task, samples map[string][]ContainerStats, now time.Time, win time.Duration) (float64, error) {
+	sum, n, buckets, err := gather(metric, svc, tasks, samples, now, win)
+	if err != nil {
+		return 0, err
+	}
+	if metric == "latency_p95" {
+		q, ok := quantile(0.95, buckets)
+		if !ok {
+			return 0, fmt.Errorf("no request of %s in the last %s: %w", svc.Name, win.Round(time.Second), engine.ErrNoData)
+		}
+		return q * 1000, nil
+	}
+	return sum / float64(n), nil
+}
+
+// gather sums metric over the running tasks of svc that have figures in the
+// window (n of them; latency_p95: the summed bucket deltas).
+func gather(metric string, svc cluster.Service, tasks []cluster.Task, samples map[string][]ContainerStats, now time.Time, win time.Duration) (sum float64, n int, buckets map[float64]float64, err error) {
 	from := now.Add(-win)
-	var sum float64
-	n := 0
-	buckets := map[float64]float64{}
+	buckets = map[float64]float64{}
 	for _, t := range tasks {
 		if t.Service != svc.Name || t.State != cluster.TaskRunning {
 			continue
@@ -323,7 +355,7 @@ func value(metric string, svc cluster.Service, tasks []cluster.Task, samples map
 				base = svc.Reservation.Memory
 			}
 			if base == 0 {
-				return 0, fmt.Errorf("%s has no memory limit or reservation to compare to: %w", svc.Name, engine.ErrNoData)
+				return 0, 0, nil, fmt.Errorf("%s has no memory limit or reservation to compare to: %w", svc.Name, engine.ErrNoData)
 			}
 			var m float64
 			for _, s := range in {
@@ -354,20 +386,13 @@ func value(metric string, svc cluster.Service, tasks []cluster.Task, samples map
 			}
 			n++
 		default:
-			return 0, fmt.Errorf("%q: %w", metric, ErrUnknownMetric)
+			return 0, 0, nil, fmt.Errorf("%q: %w", metric, ErrUnknownMetric)
 		}
 	}
 	if n == 0 {
-		return 0, fmt.Errorf("no %s samples of %s in the last %s: %w", metric, svc.Name, win.Round(time.Second), engine.ErrNoData)
+		return 0, 0, nil, fmt.Errorf("no %s samples of %s in the last %s: %w", metric, svc.Name, win.Round(time.Second), engine.ErrNoData)
 	}
-	if metric == "latency_p95" {
-		q, ok := quantile(0.95, buckets)
-		if !ok {
-			return 0, fmt.Errorf("no request of %s in the last %s: %w", svc.Name, win.Round(time.Second), engine.ErrNoData)
-		}
-		return q * 1000, nil
-	}
-	return sum / float64(n), nil
+	return sum, n, buckets, nil
 }
 
 // quantile is Prometheus' histogram_quantile over cumulative buckets.

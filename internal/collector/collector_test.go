@@ -113,6 +113,44 @@ func TestValue(t *testing.T) {
 	}
 }
 
+// An app's total request rate sums the replicas with figures: one just
+// started (a single scrape) adds nothing, where the mean times the running
+// replicas would count it at the others' rate.
+func TestRequestRate(t *testing.T) {
+	now := time.Now()
+	at := func(s float64) time.Time { return now.Add(time.Duration(s * float64(time.Second))) }
+	c := New(Options{State: nil, Interval: 2 * time.Second})
+	c.state = cluster.State{
+		Services: []cluster.Service{{Name: "web"}, {Name: "idle"}},
+		Tasks: []cluster.Task{
+			{ID: "a", Service: "web", State: cluster.TaskRunning},
+			{ID: "b", Service: "web", State: cluster.TaskRunning},
+			{ID: "new", Service: "web", State: cluster.TaskRunning},
+			{ID: "old", Service: "web", State: cluster.TaskPending},
+			{ID: "i", Service: "idle", State: cluster.TaskRunning},
+		},
+	}
+	c.samples = map[string][]ContainerStats{
+		"a":   {{Time: at(-4), HasRequests: true, Requests: 100}, {Time: at(0), HasRequests: true, Requests: 220}}, // 30/s
+		"b":   {{Time: at(-4), HasRequests: true, Requests: 10}, {Time: at(0), HasRequests: true, Requests: 50}},   // 10/s
+		"new": {{Time: at(0), HasRequests: true, Requests: 3}},
+		"old": {{Time: at(-4), HasRequests: true, Requests: 0}, {Time: at(0), HasRequests: true, Requests: 400}}, // not running
+		"i":   {{Time: at(-4)}, {Time: at(0)}},                                                                   // no request figures
+	}
+	got, err := c.RequestRate(context.Background(), "web", 2*time.Second)
+	if err != nil || math.Abs(got-40) > 1e-9 {
+		t.Errorf("web: %v req/s, %v; want 40", got, err)
+	}
+	if mean, _ := c.Value(context.Background(), engine.MetricQuery{App: "web", Metric: "rps", Window: 2 * time.Second}); math.Abs(mean-20) > 1e-9 {
+		t.Errorf("web per replica: %v, want 20", mean)
+	}
+	for _, app := range []string{"idle", "nope"} {
+		if _, err := c.RequestRate(context.Background(), app, 2*time.Second); !errors.Is(err, engine.ErrNoData) {
+			t.Errorf("%s: err = %v, want no data", app, err)
+		}
+	}
+}
+
 // fakeDocker is one node's dockerd with one task container.
 type fakeDocker struct {
 	mu       sync.Mutex

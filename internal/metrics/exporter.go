@@ -38,6 +38,14 @@ const (
 	NodeCPU     = "hoist_node_cpu_used_ratio"
 )
 
+// RequestTotaler is a built-in source that sums an app's request rate over
+// its replicas itself (the collector: only the replicas it has figures for).
+// Without it the total is the per-replica rps times the running replicas,
+// exact on the simulator, whose replicas share the load evenly.
+type RequestTotaler interface {
+	RequestRate(ctx context.Context, app string, window time.Duration) (float64, error)
+}
+
 // scrapeTimeout bounds the built-in source's answers during one scrape.
 const scrapeTimeout = 3 * time.Second
 
@@ -254,7 +262,7 @@ var (
 	descReplicaMax = prometheus.NewDesc("hoist_app_replicas_max", "An app's highest allowed replica count now.", []string{"app"}, nil)
 	descCPU        = prometheus.NewDesc(AppCPU, "Mean CPU of an app's running replicas, percent of a replica's CPU limit (hoist's built-in cpu metric, over the tick interval).", []string{"app"}, nil)
 	descMemory     = prometheus.NewDesc(AppMemory, "Mean memory of an app's running replicas, percent of the limit (hoist's built-in memory metric).", []string{"app"}, nil)
-	descRequests   = prometheus.NewDesc(AppRequests, "Requests per second to all of an app's running replicas (the built-in rps, per replica, times the running replicas).", []string{"app"}, nil)
+	descRequests   = prometheus.NewDesc(AppRequests, "Requests per second to all of an app's running replicas (on a real cluster the sum over the replicas the collector has figures for; on the simulator the built-in rps, per replica, times the running replicas).", []string{"app"}, nil)
 	descLatency    = prometheus.NewDesc(AppLatency, "95th percentile response time of an app (hoist's built-in latency_p95).", []string{"app"}, nil)
 	descMachines   = prometheus.NewDesc("hoist_pool_machines", "Machines hoist knows in a pool, by phase of their life (ordered, booting, ready, selected, draining, drained, removed, failed).", []string{"pool", "phase"}, nil)
 	descPoolMin    = prometheus.NewDesc("hoist_pool_machines_min", "A pool's minimum machine count.", []string{"pool"}, nil)
@@ -357,7 +365,15 @@ func (o *observed) Collect(ch chan<- prometheus.Metric) {
 		if v, ok := value("memory"); ok {
 			gauge(ch, descMemory, v, a.Name)
 		}
-		if v, ok := value("rps"); ok {
+		if tot, ok := o.x.builtin.(RequestTotaler); ok {
+			v, err := tot.RequestRate(ctx, a.Name, win)
+			if err != nil && !errors.Is(err, engine.ErrNoData) {
+				o.x.errs.WithLabelValues("metric").Inc()
+			}
+			if err == nil {
+				gauge(ch, descRequests, v, a.Name)
+			}
+		} else if v, ok := value("rps"); ok {
 			gauge(ch, descRequests, v*float64(running[a.Name]), a.Name)
 		}
 		if v, ok := value("latency_p95"); ok {

@@ -146,6 +146,35 @@ func TestExporterValues(t *testing.T) {
 	}
 }
 
+// totaler is the simulator's metric source with a total request rate of its
+// own, as the collector has.
+type totaler struct{ engine.MetricSource }
+
+func (totaler) RequestRate(_ context.Context, app string, _ time.Duration) (float64, error) {
+	if app != "web" {
+		return 0, engine.ErrNoData
+	}
+	return 123.5, nil
+}
+
+// The app's request rate is the source's total when it has one (the
+// collector), else the per-replica rate times the running replicas.
+func TestExporterRequestTotal(t *testing.T) {
+	s, x := stack(t)
+	rps, err := s.Cluster.Value(context.Background(), engine.MetricQuery{App: "web", Metric: "rps", Window: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	running := s.Cluster.App("web").Running
+	if got, want := gatherOne(t, x, metrics.AppRequests), rps*float64(running); got != want || running < 2 {
+		t.Errorf("simulator: %v req/s, want %v (%d running)", got, want, running)
+	}
+	tx := metrics.New(s.Engine, totaler{s.Cluster})
+	if got := gatherOne(t, tx, metrics.AppRequests); got != 123.5 {
+		t.Errorf("with a total of the source's own: %v req/s, want 123.5", got)
+	}
+}
+
 // gatherOne returns the value of a family's single gauge series.
 func gatherOne(t *testing.T, x *metrics.Exporter, name string) float64 {
 	t.Helper()
