@@ -135,6 +135,9 @@ func promAttach(rt *Runtime, router *metrics.Router, client *prom.Client) *promF
 	}
 	f := &promFeature{router: router, client: client, exporter: metrics.New(rt.Engine, builtin), ticked: make(chan struct{}, 1)}
 	rt.Engine.AddObserver(f.exporter)
+	if rt.Guard != nil {
+		f.exporter.Registry().MustRegister(rt.Guard)
+	}
 	rt.Engine.AddObserver(tickNudge(f.ticked))
 	var expire time.Duration
 	if w := cfg.Prometheus.Webhook; w != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/hoist/hoist/internal/config"
 	"github.com/hoist/hoist/internal/engine"
 	"github.com/hoist/hoist/internal/events"
+	"github.com/hoist/hoist/internal/guard"
 	"github.com/hoist/hoist/internal/sim"
 )
 
@@ -40,6 +41,8 @@ type Runtime struct {
 	Events *events.Memory
 	// Sim is set when the cluster is simulated.
 	Sim *sim.Stack
+	// Guard is the anomaly guard watching every app's load.
+	Guard *guard.Guard
 }
 
 // httpRoutes are mounted on the --listen server (API, dashboard, /metrics,
@@ -140,7 +143,7 @@ func runSimulated(ctx context.Context, cfg *config.Config, opt *runOptions, w io
 	if err != nil {
 		return err
 	}
-	rt := &Runtime{Config: cfg, Engine: stack.Engine, Events: stack.Events, Sim: stack}
+	rt := &Runtime{Config: cfg, Engine: stack.Engine, Events: stack.Events, Sim: stack, Guard: stack.Guard}
 	for _, a := range attach {
 		a(rt)
 	}

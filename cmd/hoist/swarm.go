@@ -194,7 +194,7 @@ func runSwarm(ctx context.Context, cfg *config.Config, opt *runOptions, w io.Wri
 	if err != nil {
 		return err
 	}
-	rt := &Runtime{Config: cfg, Engine: eng, Events: mem}
+	rt := &Runtime{Config: cfg, Engine: eng, Events: mem, Guard: grd}
 	d.attach(rt)
 	realMu.Lock()
 	realRuns[rt] = parts

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/hoist/hoist/internal/anomaly"
 	"github.com/hoist/hoist/internal/config"
 	"github.com/hoist/hoist/internal/engine"
@@ -145,6 +147,42 @@ func (g *Guard) HoldScaleUp(app string, now time.Time) (bool, string) {
 	}
 	return true, fmt.Sprintf("%s looked anomalous at %s (score %.2f), hold for %s more",
 		st.last.Metric, st.last.Time.UTC().Format("15:04:05"), st.last.Score, st.holdUntil.Sub(now).Round(time.Second))
+}
+
+var _ prometheus.Collector = (*Guard)(nil)
+
+var (
+	scoreDesc = prometheus.NewDesc("hoist_anomaly_score",
+		"Last anomaly score of an app's metric stream (total over its replicas), in [0, 1].", []string{"app", "metric"}, nil)
+	anomaliesDesc = prometheus.NewDesc("hoist_anomalies_total",
+		"Anomalies detected on an app's metric streams.", []string{"app"}, nil)
+	holdDesc = prometheus.NewDesc("hoist_anomaly_hold",
+		"1 while an anomaly holds the app's scale-ups.", []string{"app"}, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (g *Guard) Describe(ch chan<- *prometheus.Desc) {
+	ch <- scoreDesc
+	ch <- anomaliesDesc
+	ch <- holdDesc
+}
+
+// Collect implements prometheus.Collector: the detectors' state as of the
+// last tick (holds are judged at the last observation, the loop's own time).
+func (g *Guard) Collect(ch chan<- prometheus.Metric) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for name, st := range g.apps {
+		for m, s := range st.streams {
+			ch <- prometheus.MustNewConstMetric(scoreDesc, prometheus.GaugeValue, s.score, name, m)
+		}
+		ch <- prometheus.MustNewConstMetric(anomaliesDesc, prometheus.CounterValue, float64(st.anomalies), name)
+		held := 0.0
+		if g.lastFed.Before(st.holdUntil) {
+			held = 1
+		}
+		ch <- prometheus.MustNewConstMetric(holdDesc, prometheus.GaugeValue, held, name)
+	}
 }
 
 // Status is an app's current detector state, for metrics and the dashboard.

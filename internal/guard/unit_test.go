@@ -1,9 +1,15 @@
 package guard
 
 import (
+	"bytes"
 	"context"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/hoist/hoist/internal/config"
 	"github.com/hoist/hoist/internal/engine"
@@ -66,6 +72,30 @@ func TestBoundedHold(t *testing.T) {
 	}
 	if st := g.Status(); len(st) != 2 {
 		t.Fatalf("status %+v", st)
+	}
+	// The same state as Prometheus series, checked by the real promtool.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(g)
+	var buf bytes.Buffer
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if _, err := expfmt.MetricFamilyToText(&buf, mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	text := buf.String()
+	for _, want := range []string{`hoist_anomaly_score{app="a",metric="rps"}`, `hoist_anomalies_total{app="a"} 1`, `hoist_anomaly_hold{app="a"} 1`, `hoist_anomaly_hold{app="b"} 0`} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %s:\n%s", want, text)
+		}
+	}
+	cmd := exec.Command("promtool", "check", "metrics")
+	cmd.Stdin = strings.NewReader(text)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("promtool check metrics: %v\n%s", err, out)
 	}
 	if _, err := New(config.Anomaly{Detector: "nope"}, src, log); err == nil {
 		t.Fatal("unknown detector accepted")
