@@ -164,6 +164,22 @@ func (c *apiClient) call(ctx context.Context, method, path string, body any) ([]
 }
 
 // show prints the answer as indented JSON (--output json) or with table.
+// showAppChange prints the API's answer to a deploy or a policy change: the
+// app and the warnings that came with it.
+func (c *apiClient) showAppChange(w io.Writer, data []byte, what string) error {
+	var v struct {
+		App      appRow
+		Warnings []string
+	}
+	return c.show(w, data, &v, func(tw *tabwriter.Writer) error {
+		fmt.Fprintf(tw, "app %s%s\n", v.App.Name, what)
+		for _, x := range v.Warnings {
+			fmt.Fprintf(tw, "warning: %s\n", x)
+		}
+		return nil
+	})
+}
+
 func (c *apiClient) show(w io.Writer, data []byte, v any, table func(tw *tabwriter.Writer) error) error {
 	if c.output == "json" {
 		var buf bytes.Buffer
@@ -331,17 +347,7 @@ func newAppsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var v struct {
-				App      appRow
-				Warnings []string
-			}
-			return c.show(cmd.OutOrStdout(), data, &v, func(tw *tabwriter.Writer) error {
-				fmt.Fprintf(tw, "app %s registered; the next tick deploys it\n", v.App.Name)
-				for _, w := range v.Warnings {
-					fmt.Fprintf(tw, "warning: %s\n", w)
-				}
-				return nil
-			})
+			return c.showAppChange(cmd.OutOrStdout(), data, " registered; the next tick deploys it")
 		}}
 	deploy.Flags().StringVarP(&file, "file", "f", "", "app spec, YAML or JSON as in the descriptor's apps (- for stdin)")
 	d.add(deploy)
@@ -389,17 +395,7 @@ func newAppsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var v struct {
-				App      appRow
-				Warnings []string
-			}
-			return c.show(cmd.OutOrStdout(), data, &v, func(tw *tabwriter.Writer) error {
-				fmt.Fprintf(tw, "app %s: policy set\n", v.App.Name)
-				for _, w := range v.Warnings {
-					fmt.Fprintf(tw, "warning: %s\n", w)
-				}
-				return nil
-			})
+			return c.showAppChange(cmd.OutOrStdout(), data, ": policy set")
 		}}
 	setPolicy.Flags().StringVarP(&pfile, "file", "f", "", "policy update, YAML or JSON: replicas, cooldown and/or policies (- for stdin)")
 	setPolicy.Flags().IntVar(&minR, "min", 0, "minimum replicas")
