@@ -46,7 +46,7 @@ the plan is made on a cluster under load.`,
 					return err
 				}
 			} else {
-				plan, err = planReal(cmd, cfg)
+				plan, err = planSwarm(cmd, cfg)
 				if err != nil {
 					return err
 				}
@@ -64,11 +64,6 @@ the plan is made on a cluster under load.`,
 	cmd.Flags().DurationVar(&after, "after", 0, "simulated descriptors: run this long before planning")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
 	return cmd
-}
-
-// planReal plans against the real cluster; replaced in swarm.go.
-var planReal = func(cmd *cobra.Command, cfg any) (*engine.Plan, error) {
-	return nil, fmt.Errorf("planning on real pools needs the Docker Swarm runtime, which this build lacks")
 }
 
 func printPlan(w io.Writer, p *engine.Plan) {

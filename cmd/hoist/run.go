@@ -80,7 +80,7 @@ Ctrl-C stops cleanly.`,
 			if allSim(cfg) {
 				return runSimulated(ctx, cfg, opt, cmd.OutOrStdout())
 			}
-			return runReal(ctx, cfg, opt, cmd.OutOrStdout())
+			return runSwarm(ctx, cfg, opt, cmd.OutOrStdout())
 		},
 	}
 	f := cmd.Flags()
@@ -103,21 +103,6 @@ func allSim(cfg *config.Config) bool {
 		}
 	}
 	return true
-}
-
-// runReal is replaced by the real-cluster runtime (Docker Swarm and machine
-// providers) in swarm.go.
-var runReal = func(ctx context.Context, cfg *config.Config, opt *runOptions, w io.Writer) error {
-	return fmt.Errorf("pools with provider %q need the Docker Swarm runtime, which this build lacks", firstRealProvider(cfg))
-}
-
-func firstRealProvider(cfg *config.Config) string {
-	for _, p := range cfg.Pools {
-		if p.Provider != "sim" {
-			return p.Provider
-		}
-	}
-	return ""
 }
 
 // runSimulated runs the engine on the simulator in (scaled) real time.

@@ -34,8 +34,6 @@ import (
 )
 
 func init() {
-	runReal = runSwarm
-	planReal = planSwarm
 	httpRoutes = append(httpRoutes, collectorRoutes)
 	prev := serviceRemover
 	serviceRemover = func(rt *Runtime) api.ServiceRemover {
@@ -295,11 +293,7 @@ func realStatus(eng *engine.Engine, coll *collector.Collector) string {
 
 // planSwarm is `hoist plan` on a real cluster: one decision, nothing done.
 // The collector scrapes twice first so rates have two samples.
-func planSwarm(cmd *cobra.Command, c any) (*engine.Plan, error) {
-	cfg, ok := c.(*config.Config)
-	if !ok {
-		return nil, fmt.Errorf("plan: unexpected descriptor type %T", c)
-	}
+func planSwarm(cmd *cobra.Command, cfg *config.Config) (*engine.Plan, error) {
 	ctx := cmd.Context()
 	if ctx == nil {
 		ctx = context.Background()
