@@ -4,6 +4,7 @@
 import { ApiError, del, enc, get, put } from './api.js';
 import { appendCols, appMarker, Chart, counts, fromZero, markLegend, stepped } from './charts.js';
 import { change, clock, dateTime, h, kindClass, num, replace } from './dom.js';
+import { LiveView } from './liveview.js';
 import { failed, flash, store } from './store.js';
 
 const POLL_MS = 2000;
@@ -17,15 +18,12 @@ const POLICY_FIELDS = {
   alert: [['upper', 'Upper', 'float'], ['lower', 'Lower', 'float'], ['for', 'For', 'duration'], ['step_up', 'Step up', 'int'], ['step_down', 'Step down', 'int']],
 };
 
-export class AppView {
+export class AppView extends LiveView {
   constructor(name) {
-    this.name = name;
-    this.ctl = new AbortController();
+    super(name);
     this.cols = null;
     this.history = [];
-    this.charts = {};
     this.dirty = false;
-    this.busy = false;
   }
 
   mount(main) {
@@ -54,21 +52,8 @@ export class AppView {
               h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Time (UTC)'), h('th', { scope: 'col' }, 'Kind'),
                 h('th', { scope: 'col', class: 'num' }, 'Replicas'), h('th', { scope: 'col' }, 'Reason'))),
               this.historyBody)))));
-    this.unsub = store.on((ev) => {
-      if (ev.app !== this.name) return;
-      this.addEvents([ev], true);
-      clearTimeout(this.soon);
-      this.soon = setTimeout(() => this.refresh(), 250);
-    });
+    this.follow('app');
     this.load();
-  }
-
-  unmount() {
-    clearInterval(this.timer);
-    clearTimeout(this.soon);
-    this.unsub?.();
-    this.ctl.abort();
-    for (const c of Object.values(this.charts)) c.destroy();
   }
 
   async load() {
@@ -89,7 +74,7 @@ export class AppView {
       this.buildForm();
       void document.body.offsetHeight;
       window.hoistPerf.appRender = performance.now() - t0;
-      this.timer = setInterval(() => this.refresh(), POLL_MS);
+      this.poll(POLL_MS);
     } catch (e) {
       if (e instanceof ApiError && e.status === 404) {
         replace(this.head, h('p', { class: 'msg err', role: 'alert' }, `No app named ${this.name}.`));

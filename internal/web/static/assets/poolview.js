@@ -5,19 +5,17 @@
 import { ApiError, enc, get } from './api.js';
 import { appendCols, Chart, counts, fromZero, markLegend, poolMarker, stepped } from './charts.js';
 import { change, clock, cores, dateTime, gib, h, kindClass, num, phaseBadge, replace } from './dom.js';
-import { failed, flash, store } from './store.js';
+import { LiveView } from './liveview.js';
+import { failed, flash } from './store.js';
 
 const POLL_MS = 2000;
 const KEYS = ['t', 'ready', 'booting', 'leaving', 'failed', 'need_room', 'created', 'destroyed', 'cpu_reserved', 'cpu_capacity', 'memory_reserved', 'memory_capacity'];
 const SCALE_IN = ['selected', 'draining', 'drained', 'removed', 'destroyed'];
 
-export class PoolView {
+export class PoolView extends LiveView {
   constructor(name) {
-    this.name = name;
-    this.ctl = new AbortController();
+    super(name);
     this.events = [];
-    this.charts = {};
-    this.busy = false;
   }
 
   mount(main) {
@@ -48,21 +46,8 @@ export class PoolView {
             this.machinesBody))),
         h('section', { class: 'card', 'aria-labelledby': 'h-pool-events' },
           h('h2', { id: 'h-pool-events' }, 'Events'), h('div', { class: 'scroll' }, this.eventsEl))));
-    this.unsub = store.on((ev) => {
-      if (ev.pool !== this.name) return;
-      this.addEvents([ev], true);
-      clearTimeout(this.soon);
-      this.soon = setTimeout(() => this.refresh(), 250);
-    });
+    this.follow('pool');
     this.load();
-  }
-
-  unmount() {
-    clearInterval(this.timer);
-    clearTimeout(this.soon);
-    this.unsub?.();
-    this.ctl.abort();
-    for (const c of Object.values(this.charts)) c.destroy();
   }
 
   async load() {
@@ -77,7 +62,7 @@ export class PoolView {
       this.buildCharts();
       this.addEvents(evs.events, false);
       this.render(pool);
-      this.timer = setInterval(() => this.refresh(), POLL_MS);
+      this.poll(POLL_MS);
     } catch (e) {
       if (e instanceof ApiError && e.status === 404) {
         replace(this.head, h('p', { class: 'msg err', role: 'alert' }, `No pool named ${this.name}.`));
