@@ -108,15 +108,7 @@ func (a *PoolAlert) setDefaults(p *Pool) {
 	if a.Metric == "" && a.Query == "" {
 		a.Metric = "reserved"
 	}
-	if a.StepUp == 0 {
-		a.StepUp = 1
-	}
-	if a.StepDown == 0 {
-		a.StepDown = 1
-	}
-	if a.DownFor == 0 {
-		a.DownFor = a.For
-	}
+	stepDefaults(&a.StepUp, &a.StepDown, &a.DownFor, a.For)
 	if a.Repeat == 0 {
 		a.Repeat = p.Cooldown
 	}
@@ -127,15 +119,7 @@ func (p *Policy) setAlertDefaults() {
 	if p.Metric == "" && p.Query == "" {
 		p.Metric = "cpu"
 	}
-	if p.StepUp == 0 {
-		p.StepUp = 1
-	}
-	if p.StepDown == 0 {
-		p.StepDown = 1
-	}
-	if p.DownFor == 0 {
-		p.DownFor = p.For
-	}
+	stepDefaults(&p.StepUp, &p.StepDown, &p.DownFor, p.For)
 	if p.Repeat == 0 {
 		p.Repeat = Duration(DefaultAlertRepeat)
 	}

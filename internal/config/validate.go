@@ -178,15 +178,7 @@ func (a *App) SetDefaults() {
 				}
 			}
 		case PolicyThreshold:
-			if p.StepUp == 0 {
-				p.StepUp = 1
-			}
-			if p.StepDown == 0 {
-				p.StepDown = 1
-			}
-			if p.DownFor == 0 {
-				p.DownFor = p.For
-			}
+			stepDefaults(&p.StepUp, &p.StepDown, &p.DownFor, p.For)
 		case PolicySchedule:
 			if p.Timezone == "" {
 				p.Timezone = "UTC"
@@ -194,6 +186,20 @@ func (a *App) SetDefaults() {
 		case PolicyAlert:
 			p.setAlertDefaults()
 		}
+	}
+}
+
+// stepDefaults fills the fields every above/below rule shares (threshold
+// policies, app and pool alerts): steps of one, and the same duration down as up.
+func stepDefaults(up, down *int, downFor *Duration, forD Duration) {
+	if *up == 0 {
+		*up = 1
+	}
+	if *down == 0 {
+		*down = 1
+	}
+	if *downFor == 0 {
+		*downFor = forD
 	}
 }
 
