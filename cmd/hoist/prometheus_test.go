@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -44,23 +43,6 @@ apps:
     policies:
       - {type: alert, upper: 80, lower: 20, for: 30s}
 `
-}
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // The wiring of `hoist run --listen` on the simulator, in process: /metrics
@@ -108,7 +90,7 @@ func TestRunWiresPrometheus(t *testing.T) {
 		a(rt)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &lockedBuf{}
+	out := &syncBuffer{}
 	errc := make(chan error, len(runHooks))
 	for _, h := range runHooks {
 		go func() { errc <- h(ctx, rt, opt, out) }()
@@ -171,7 +153,7 @@ func TestRunWiresPrometheus(t *testing.T) {
 	}
 }
 
-func promWaitOutput(t *testing.T, pattern string, out *lockedBuf) string {
+func promWaitOutput(t *testing.T, pattern string, out *syncBuffer) string {
 	t.Helper()
 	re := regexp.MustCompile(pattern)
 	var m []string
