@@ -103,10 +103,10 @@ func recorderFor(rt *Runtime) *series.Recorder {
 	return r
 }
 
-// feedSeries records a sample each time the engine completes a tick. It
-// polls Engine.Last (a few times per tick, at the run's speed) rather than
-// hooking the loop, so it never slows a tick down.
-func feedSeries(ctx context.Context, rt *Runtime, opt *runOptions, _ io.Writer) error {
+// feedSeries records a sample each time the engine completes a tick: the
+// engine nudges it (the same observer as the rule sync's) and it records
+// outside the tick, so it never slows the loop down.
+func feedSeries(ctx context.Context, rt *Runtime, _ *runOptions, _ io.Writer) error {
 	rec := recorderFor(rt)
 	defer func() {
 		recordersMu.Lock()
@@ -121,20 +121,14 @@ func feedSeries(ctx context.Context, rt *Runtime, opt *runOptions, _ io.Writer) 
 			return series.Load{Offered: st.Offered, P95: st.P95, CPU: st.CPU}, true
 		}
 	}
-	speed := opt.speed
-	if speed <= 0 || rt.Sim == nil {
-		speed = 1
-	}
-	every := time.Duration(float64(rt.Config.Interval()) / speed / 4)
-	every = min(max(every, 20*time.Millisecond), time.Second)
-	t := time.NewTicker(every)
-	defer t.Stop()
+	ticked := make(tickNudge, 1)
+	rt.Engine.AddObserver(ticked)
 	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-ticked:
 		}
 		plan, snap := rt.Engine.Last()
 		if plan == nil || !plan.Time.After(last) {
