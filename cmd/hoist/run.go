@@ -149,6 +149,7 @@ func runSimulated(ctx context.Context, cfg *config.Config, opt *runOptions, w io
 	nextTick := stack.Cluster.Now()
 	budget := 0.0 // simulated seconds owed
 	lastStatus := time.Time{}
+	var lastMinute time.Time // simulated
 	for {
 		select {
 		case <-ctx.Done():
@@ -180,7 +181,9 @@ func runSimulated(ctx context.Context, cfg *config.Config, opt *runOptions, w io
 			line := statusLine(stack, cfg)
 			if tty {
 				fmt.Fprintf(w, "\r\033[K%s", line)
-			} else if !opt.quiet && stack.Cluster.Now().Second() < int(opt.speed)+1 {
+			} else if minute := stack.Cluster.Now().Truncate(time.Minute); !opt.quiet && minute.After(lastMinute) {
+				// Not a terminal (a log): one status line per simulated minute.
+				lastMinute = minute
 				fmt.Fprintln(w, line)
 			}
 		}

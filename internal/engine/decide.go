@@ -560,7 +560,8 @@ func poolFor(cfg *config.Config, app *config.App, ix *index) string {
 	return ""
 }
 
-// serviceFor returns the reservation of one task of app, from its service.
+// reservation returns what one task of app reserves, from its service (or
+// from the descriptor before the service exists).
 func reservation(app *config.App, svc *cluster.Service) cluster.Resources {
 	if svc != nil {
 		return svc.Reservation

@@ -543,7 +543,7 @@ func (p *Provider) Destroy(_ context.Context, name string) error {
 		c.dropNode(m.node)
 	}
 	delete(c.machines, name)
-	c.stats.machineDestroyed(p.pool, c.now.Sub(m.created))
+	c.stats.machineDestroyed(p.pool)
 	return nil
 }
 

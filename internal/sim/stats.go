@@ -81,7 +81,7 @@ func (s *Stats) pool(name string) *PoolStats {
 
 func (s *Stats) machineCreated(pool string) { s.pool(pool).MachinesCreated++ }
 
-func (s *Stats) machineDestroyed(pool string, _ time.Duration) { s.pool(pool).MachinesDestroyed++ }
+func (s *Stats) machineDestroyed(pool string) { s.pool(pool).MachinesDestroyed++ }
 
 // tick accumulates one step.
 func (s *Stats) tick(c *Cluster, dt time.Duration) {
