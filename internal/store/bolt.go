@@ -96,10 +96,21 @@ func OpenBolt(dir string, opt BoltOptions) (*Bolt, error) {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	err := verify(path, time.Second)
+	var db *bolt.DB
+	if err == nil {
+		err = guard(func() error {
+			var err error
+			db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+			return err
+		})
+	}
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
 			return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
+		}
+		if errors.Is(err, ErrCorrupt) {
+			return nil, fmt.Errorf("open %s: %w; %s", path, err, corruptHint)
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -112,7 +123,7 @@ func OpenBolt(dir string, opt BoltOptions) (*Bolt, error) {
 	s := &Bolt{db: db, ret: opt.Retention, log: opt.Logger, path: path,
 		subs: map[chan events.Event]struct{}{}, kick: make(chan struct{}, 1),
 		stop: make(chan struct{}), done: make(chan struct{})}
-	err = db.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketMeta, bucketMachines, bucketEvents, bucketApps, bucketOverrides} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
@@ -135,10 +146,23 @@ func OpenBolt(dir string, opt BoltOptions) (*Bolt, error) {
 	})
 	if err != nil {
 		db.Close()
+		if errors.Is(err, ErrCorrupt) {
+			return nil, fmt.Errorf("init %s: %w; %s", path, err, corruptHint)
+		}
 		return nil, fmt.Errorf("init %s: %w", path, err)
 	}
 	go s.writer(opt.FlushEvery)
 	return s, nil
+}
+
+// view and update are bbolt's transactions under guard: damage found after
+// the start is an error wrapping ErrCorrupt, not a crash of the control loop.
+func (s *Bolt) view(f func(*bolt.Tx) error) error {
+	return guard(func() error { return s.db.View(f) })
+}
+
+func (s *Bolt) update(f func(*bolt.Tx) error) error {
+	return guard(func() error { return s.db.Update(f) })
 }
 
 // Path is the database file.
@@ -169,7 +193,7 @@ func (s *Bolt) Close() error {
 // Machines implements engine.Store.
 func (s *Bolt) Machines(context.Context) ([]cluster.MachineRecord, error) {
 	var out []cluster.MachineRecord
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketMachines).ForEach(func(k, v []byte) error {
 			var r cluster.MachineRecord
 			if err := json.Unmarshal(v, &r); err != nil {
@@ -193,7 +217,7 @@ func (s *Bolt) PutMachine(_ context.Context, r cluster.MachineRecord) error {
 	if err != nil {
 		return fmt.Errorf("encode machine %s: %w", r.Name, err)
 	}
-	if err := s.db.Update(func(tx *bolt.Tx) error {
+	if err := s.update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketMachines).Put([]byte(r.Name), data)
 	}); err != nil {
 		return fmt.Errorf("write machine %s: %w", r.Name, err)
@@ -292,7 +316,7 @@ func (s *Bolt) Flush() error {
 		return nil
 	}
 	removed := 0
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketEvents)
 		for _, e := range batch {
 			data, err := json.Marshal(e)
@@ -370,7 +394,7 @@ func (s *Bolt) Page(f events.Filter, cursor uint64, forward bool, limit int) ([]
 		limit = 100
 	}
 	var out []events.Event
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketEvents).Cursor()
 		var k, v []byte
 		var next func() ([]byte, []byte)
@@ -424,7 +448,7 @@ func (s *Bolt) EventCount() int {
 // Apps returns the apps registered through the API, by name.
 func (s *Bolt) Apps(context.Context) ([]config.App, error) {
 	var out []config.App
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketApps).ForEach(func(k, v []byte) error {
 			var a config.App
 			if err := yaml.Unmarshal(v, &a); err != nil {
@@ -453,7 +477,7 @@ func (s *Bolt) DeleteApp(_ context.Context, name string) error {
 // Overrides returns the policy overrides, by app.
 func (s *Bolt) Overrides(context.Context) (map[string]Override, error) {
 	out := map[string]Override{}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketOverrides).ForEach(func(k, v []byte) error {
 			var o Override
 			if err := yaml.Unmarshal(v, &o); err != nil {
@@ -484,14 +508,14 @@ func (s *Bolt) put(bucket []byte, key string, v any) error {
 	if err != nil {
 		return fmt.Errorf("encode %s/%s: %w", bucket, key, err)
 	}
-	if err := s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucket).Put([]byte(key), data) }); err != nil {
+	if err := s.update(func(tx *bolt.Tx) error { return tx.Bucket(bucket).Put([]byte(key), data) }); err != nil {
 		return fmt.Errorf("write %s/%s: %w", bucket, key, err)
 	}
 	return nil
 }
 
 func (s *Bolt) del(bucket []byte, key string) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucket)
 		if b.Get([]byte(key)) == nil {
 			return ErrNotFound
