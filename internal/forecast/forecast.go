@@ -6,7 +6,7 @@
 //
 //   - naive: the last value (the reactive baseline every error is scaled by);
 //   - damped Holt: a smoothed level plus a damped recent trend;
-//   - seasonal naive, one per season (a day, a week): the level now plus the
+//   - seasonal naive, one per season (a day, a week): the last value plus the
 //     rise the series made over the same span one season ago.
 //
 // Each is weighted by the inverse of its recent squared error at that horizon.
@@ -223,7 +223,7 @@ func (f *Forecaster) components(t time.Time, h int) []float64 {
 	}
 	c[compHolt] = max(0, max(f.level+f.trend*sum1, f.level+f.trend*sumH))
 	for i, s := range f.seasons {
-		c[compSeason0+i] = s.peakRise(t, h, f.o.Step, f.level)
+		c[compSeason0+i] = s.peakRise(t, h, f.o.Step, f.last)
 	}
 	return c
 }
@@ -239,13 +239,19 @@ type seasonal struct {
 }
 
 func newSeasonal(period, bucket time.Duration) *seasonal {
-	n := int(period / bucket)
+	// One season of buckets and a margin: the bucket one season ago shares no
+	// slot with the one being written now, nor with the horizon after it.
+	n := int(period/bucket) + seasonMargin
 	return &seasonal{period: period, bucket: bucket, sum: make([]float64, n), cnt: make([]int32, n), id: make([]int64, n)}
 }
 
 func (s *seasonal) slot(t time.Time) (int, int64) {
-	b := t.UnixNano() / int64(s.bucket)
-	return int(b % int64(len(s.sum))), b
+	b := floorDiv(t.UnixNano(), int64(s.bucket))
+	i := b % int64(len(s.sum))
+	if i < 0 {
+		i += int64(len(s.sum))
+	}
+	return int(i), b
 }
 
 func (s *seasonal) add(t time.Time, y float64) {
@@ -277,7 +283,7 @@ func (s *seasonal) peakRise(t time.Time, h int, step time.Duration, level float6
 	lastBucket := int64(math.MinInt64)
 	for j := 1; j <= h; j++ {
 		at := t.Add(time.Duration(j)*step - s.period)
-		if b := at.UnixNano() / int64(s.bucket); b == lastBucket {
+		if b := floorDiv(at.UnixNano(), int64(s.bucket)); b == lastBucket {
 			continue
 		} else {
 			lastBucket = b
@@ -304,6 +310,8 @@ type track struct {
 	n        int
 	window   int
 	covered  float64 // EWMA of "the peak was at or under the upper bound"
+	seen     uint64  // components scored at least once
+	events   int     // informative spans scored
 	absErr   float64 // EWMA of |ensemble error|
 	absNaive float64 // EWMA of |naive error|
 }
@@ -328,9 +336,9 @@ func (tr *track) combine(c []float64) (float64, bool) {
 		if math.IsNaN(v) {
 			continue
 		}
-		w := 1 / (tr.sqErr[i] + 1e-12)
-		if tr.n == 0 {
-			w = 1
+		w := 1 / (tr.sqErr[i] + weightEps)
+		if tr.seen&(1<<i) == 0 {
+			w = 1 / weightEps // not scored yet: as good as any unscored
 		}
 		num += w * v
 		den += w
@@ -367,26 +375,51 @@ func (tr *track) score(p *pending, scale float64) {
 	if tr.n < tr.window {
 		a = 1 / float64(tr.n+1) // a plain mean until the window fills
 	}
-	for i, v := range p.comps {
-		if math.IsNaN(v) {
-			continue
-		}
-		e := (v - p.peak) / scale
-		if tr.n == 0 {
-			tr.sqErr[i] = e * e
-		} else {
-			tr.sqErr[i] += 0.05 * (e*e - tr.sqErr[i])
-		}
-	}
 	hit := 0.0
 	if p.peak <= p.high+1e-9 {
 		hit = 1
 	}
 	tr.covered += a * (hit - tr.covered)
-	tr.absErr += a * (math.Abs(p.point-p.peak) - tr.absErr)
-	tr.absNaive += a * (math.Abs(p.comps[compNaive]-p.peak) - tr.absNaive)
 	tr.addErr((p.peak - p.point) / max(p.point, scale))
+	// Only spans where some forecaster erred say which one to trust: a flat
+	// stretch, where all are right, must not wash out what the last rise
+	// taught (weights and MASE are updated on informative spans only).
+	informative := math.Abs(p.point-p.peak)/scale > informativeErr
+	for _, v := range p.comps {
+		if !math.IsNaN(v) && math.Abs(v-p.peak)/scale > informativeErr {
+			informative = true
+		}
+	}
+	if !informative {
+		return
+	}
+	tr.events++
+	for i, v := range p.comps {
+		if math.IsNaN(v) {
+			continue
+		}
+		e := (v - p.peak) / scale
+		if tr.seen&(1<<i) == 0 {
+			tr.sqErr[i], tr.seen = e*e, tr.seen|1<<i
+		} else {
+			tr.sqErr[i] += weightRate * (e*e - tr.sqErr[i])
+		}
+	}
+	b := max(2.0/float64(tr.window+1), 1/float64(tr.events))
+	tr.absErr += b * (math.Abs(p.point-p.peak) - tr.absErr)
+	tr.absNaive += b * (math.Abs(p.comps[compNaive]-p.peak) - tr.absNaive)
 }
+
+// Errors are in units of the scale (5 % of the series' mean): below
+// informativeErr a forecast is as good as right; weightEps keeps a
+// forecaster that was right so far from taking all the weight; weightRate
+// is how fast the weights follow new errors.
+const (
+	seasonMargin   = 64
+	informativeErr = 0.2
+	weightEps      = 0.01
+	weightRate     = 0.05
+)
 
 func (tr *track) addErr(e float64) {
 	if len(tr.ring) < tr.window {
@@ -425,4 +458,12 @@ func (tr *track) mase() float64 {
 		return math.Inf(1)
 	}
 	return tr.absErr / tr.absNaive
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
 }

@@ -163,6 +163,12 @@ func TestSeasonalMemoryNeverReadsStaleSlot(t *testing.T) {
 	if _, ok := s.at(t0.Add(time.Hour)); ok {
 		t.Error("a slot from one period ago read as now")
 	}
+	// Before 1970 too (a clock at zero in a test).
+	old := time.Unix(-90, 0)
+	s.add(old, 7)
+	if v, ok := s.at(old); !ok || v != 7 {
+		t.Errorf("before the epoch: %v %v", v, ok)
+	}
 }
 
 func BenchmarkObservePeak(b *testing.B) {

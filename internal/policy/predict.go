@@ -1,0 +1,169 @@
+package policy
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/hoist/hoist/internal/forecast"
+)
+
+// Predictive defaults (see Predict). Chosen on the NASA week, checked on
+// Alibaba 2018 (docs/bench/README.md).
+const (
+	// PredictHeadroom is the share of the SLO's utilisation aimed at.
+	PredictHeadroom = 0.95
+	// PredictFallbackCPU is the CPU target (percent) used while learning.
+	PredictFallbackCPU = 60.0
+	// PredictDownWindow: scale-down to the highest need of this window.
+	PredictDownWindow = 3 * time.Minute
+)
+
+// PredictSettings are one predictive policy's settings.
+type PredictSettings struct {
+	// SLO is the p95 latency objective.
+	SLO time.Duration
+	// FallbackCPU is the CPU target (percent of the limit) while learning.
+	FallbackCPU float64
+	// Headroom is the share (0..1] of the utilisation where the p95 reaches
+	// the SLO that replicas are sized for.
+	Headroom float64
+	// DownWindow: scale-down takes the highest need of this window.
+	DownWindow time.Duration
+	// ForecastOnly decides and records the forecast but acts as reactive.
+	ForecastOnly bool
+}
+
+func (s *PredictSettings) defaults() {
+	if s.FallbackCPU <= 0 {
+		s.FallbackCPU = PredictFallbackCPU
+	}
+	if s.Headroom <= 0 || s.Headroom > 1 {
+		s.Headroom = PredictHeadroom
+	}
+	if s.DownWindow <= 0 {
+		s.DownWindow = PredictDownWindow
+	}
+}
+
+// PredictState is what a predictive policy remembers between ticks: the
+// learned capacity, the demand forecast, and recent needs (scale-down).
+type PredictState struct {
+	Model    CapacityModel
+	forecast *forecast.Forecaster
+	history  []point
+	// Mode is "predictive" or "reactive" (the forecast is not trusted now);
+	// ModeWhy says why. The engine reports a change of mode as an event.
+	Mode, ModeWhy string
+}
+
+// Forecaster returns the state's forecaster, made on first use with step.
+func (st *PredictState) Forecaster(step time.Duration) *forecast.Forecaster {
+	if st.forecast == nil {
+		st.forecast = forecast.New(forecast.Options{Step: step})
+	}
+	return st.forecast
+}
+
+// PredictInput is what a predictive policy sees at one tick.
+type PredictInput struct {
+	Input
+	Obs Observation
+	// Step is the tick interval (the forecast's sampling step).
+	Step time.Duration
+	// Short is how long a new replica takes to serve (container start and a
+	// tick); Long how long a new machine takes (the pool's measured
+	// order-to-ready time, plus Short).
+	Short, Long time.Duration
+}
+
+// Prediction is a predictive policy's vote and what the machines need.
+type Prediction struct {
+	Recommendation
+	// Ahead is how many replicas the forecast needs within Long: the
+	// machines to hold them should be there (ordered now) and stay.
+	Ahead int
+	// Rate is the app's request rate now; Forecast the peak forecast over Long.
+	Rate     float64
+	Forecast forecast.Forecast
+	Capacity Capacity
+}
+
+// Predict sizes replicas to the demand forecast at the learned capacity:
+//
+//	need now   = ceil(rate / per-replica capacity)
+//	replicas   = max(need now, ceil(upper forecast over Short / capacity))
+//	ahead      = max(replicas, ceil(upper forecast over Long / capacity))
+//
+// Scale-up is immediate; scale-down takes the highest replicas of the last
+// DownWindow, and never follows missing data (NoData). The forecast is used
+// only while healthy (enough errors seen, better than naive, coverage near
+// its quantile); otherwise the policy reacts to the rate now (Mode
+// "reactive"). Pure but for st, which it updates.
+func Predict(set PredictSettings, st *PredictState, in PredictInput) Prediction {
+	set.defaults()
+	o := in.Obs
+	o.Running = in.Ready
+	if !o.HasRPS || !o.HasCPU || in.Ready == 0 {
+		return Prediction{Recommendation: Recommendation{Replicas: in.Current, NoData: true, Reason: "no request rate or CPU from running replicas"}}
+	}
+	changed := st.Model.Observe(o)
+	rate := o.RPS * float64(in.Ready)
+	fc := st.Forecaster(in.Step)
+	fc.Observe(in.Now, rate)
+	cp := st.Model.Capacity(set.SLO, set.Headroom, set.FallbackCPU/100)
+	if cp.PerReplica <= 0 {
+		return Prediction{Recommendation: Recommendation{Replicas: in.Current, NoData: true, Reason: cp.Why}, Rate: rate}
+	}
+	need := func(r float64) int { return max(1, int(math.Ceil(r/cp.PerReplica-1e-9))) }
+	now := need(rate)
+	short, long := fc.Peak(in.Short), fc.Peak(max(in.Long, in.Short))
+	raw, ahead := now, now
+	mode, why := "predictive", ""
+	switch {
+	case set.ForecastOnly:
+		mode, why = "reactive", "forecast_only"
+	case !long.Healthy:
+		mode, why = "reactive", "forecast "+long.Why
+	default:
+		ahead = need(long.Upper)
+	}
+	// Replicas start in seconds: they follow the short forecast whenever it is
+	// trusted on its own, even while machines wait for the long one.
+	if short.Healthy && !set.ForecastOnly {
+		raw = max(now, need(short.Upper))
+	}
+	ahead = max(ahead, raw)
+	if changed {
+		why = "cost per request changed: learning again"
+	}
+	st.Mode, st.ModeWhy = mode, why
+
+	reason := fmt.Sprintf("rate %.4g req/s; %s; need %d now", rate, cp.Why, now)
+	if mode == "predictive" {
+		reason += fmt.Sprintf(", %d for the upper forecast %.4g within %s, %d for %.4g within %s (MASE %.2f, coverage %.0f%%)",
+			raw, short.Upper, in.Short, ahead, long.Upper, in.Long, long.MASE, long.Coverage*100)
+	} else {
+		reason += fmt.Sprintf(" (reactive: %s)", why)
+	}
+
+	// Scale-down stabilisation: the highest need of the window.
+	st.history = append(st.history, point{in.Now, raw})
+	cut := 0
+	for cut < len(st.history) && in.Now.Sub(st.history[cut].t) > set.DownWindow {
+		cut++
+	}
+	st.history = append(st.history[:0], st.history[cut:]...)
+	desired := raw
+	if desired < in.Current {
+		for _, h := range st.history {
+			desired = max(desired, h.n)
+		}
+		desired = min(desired, in.Current)
+		if desired != raw {
+			reason += fmt.Sprintf("; held at %d: the highest need of the last %s", desired, set.DownWindow)
+		}
+	}
+	return Prediction{Recommendation: Recommendation{Replicas: desired, Reason: reason},
+		Ahead: max(ahead, desired), Rate: rate, Forecast: long, Capacity: cp}
+}

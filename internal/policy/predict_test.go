@@ -1,0 +1,167 @@
+package policy
+
+import (
+	"math"
+	"testing"
+	"time"
+)
+
+// world is a test's stand-in for a cluster: replicas that are single-server
+// queues with cost seconds of CPU per request (p95 = ln 20 x service time /
+// (1 - u)). The model under test sees only the resulting rate, CPU and p95.
+func world(rate float64, replicas int, cost float64) Observation {
+	r := rate / float64(replicas)
+	u := min(r*cost, 0.99)
+	return Observation{RPS: r, CPU: u * 100, P95: math.Log(20) * cost / (1 - u), HasRPS: true, HasCPU: true, HasP95: true, Running: replicas}
+}
+
+func TestCapacityModelLearnsTheSLOUtilisation(t *testing.T) {
+	var m CapacityModel
+	slo := 250 * time.Millisecond
+	for i := 0; i < 5; i++ {
+		m.Observe(world(300+float64(i)*20, 10, 0.02))
+	}
+	c := m.Capacity(slo, 1, 0.6)
+	if c.Learned || math.Abs(c.PerReplica-30) > 0.01 {
+		t.Fatalf("with 5 observations want the fallback (60 %% of 50 req/s = 30), got %+v", c)
+	}
+	for i := 0; i < 100; i++ {
+		m.Observe(world(250+float64(i%10)*20, 10, 0.02))
+	}
+	c = m.Capacity(slo, 1, 0.6)
+	// True: p95 = 250 ms at u = 1 - ln20 x 20 ms / 250 ms = 0.760, 38 req/s.
+	if !c.Learned || c.PerReplica < 36 || c.PerReplica > 38.1 || c.Util > 0.761 {
+		t.Fatalf("learned capacity %+v, want 36..38 req/s (the SLO's edge is 38)", c)
+	}
+	if got := m.Capacity(slo, 0.9, 0.6); math.Abs(got.Util-c.Util*0.9) > 1e-9 {
+		t.Errorf("headroom 0.9: util %v, want %v", got.Util, c.Util*0.9)
+	}
+}
+
+func TestCapacityModelRelearnsANewCost(t *testing.T) {
+	var m CapacityModel
+	slo := 250 * time.Millisecond
+	for i := 0; i < 100; i++ {
+		m.Observe(world(300+float64(i%7)*10, 10, 0.02))
+	}
+	before := m.Capacity(slo, 1, 0.6)
+	changed := false
+	for i := 0; i < 3; i++ {
+		changed = m.Observe(world(200, 10, 0.04)) || changed // a new image: twice the CPU per request
+	}
+	if !changed || m.Resets != 1 {
+		t.Fatalf("the doubled cost went unnoticed (resets %d)", m.Resets)
+	}
+	if c := m.Capacity(slo, 1, 0.6); c.Learned || math.Abs(c.PerReplica-15) > 0.5 {
+		t.Errorf("just after the change want the fallback at the new cost (60 %% of 25 = 15), got %+v", c)
+	}
+	for i := 0; i < 100; i++ {
+		m.Observe(world(150+float64(i%7)*10, 10, 0.04))
+	}
+	after := m.Capacity(slo, 1, 0.6)
+	if !after.Learned || after.PerReplica > before.PerReplica*0.55 {
+		t.Errorf("after relearning: %+v (before %+v)", after, before)
+	}
+	// One odd tick is noise, not a change.
+	m.Observe(world(150, 10, 0.08))
+	if m.Resets != 1 {
+		t.Error("a single outlier reset the model")
+	}
+}
+
+func TestCapacityModelIgnoresUnusableObservations(t *testing.T) {
+	var m CapacityModel
+	for _, o := range []Observation{
+		{},
+		{RPS: 10, HasRPS: true, Running: 1},
+		{RPS: 0, CPU: 5, HasRPS: true, HasCPU: true, Running: 1},
+		{RPS: 10, CPU: 50, HasRPS: true, HasCPU: true},
+	} {
+		m.Observe(o)
+	}
+	if c := m.Capacity(time.Second, 1, 0.6); c.PerReplica != 0 {
+		t.Errorf("learned from unusable observations: %+v", c)
+	}
+}
+
+type predictRun struct {
+	st       PredictState
+	set      PredictSettings
+	now      time.Time
+	replicas int
+}
+
+func (r *predictRun) tick(rate float64) Prediction {
+	in := PredictInput{Input: Input{Now: r.now, Current: r.replicas, Ready: r.replicas}, Obs: world(rate, r.replicas, 0.02),
+		Step: 10 * time.Second, Short: 20 * time.Second, Long: 2 * time.Minute}
+	p := Predict(r.set, &r.st, in)
+	if !p.NoData {
+		r.replicas = p.Replicas
+	}
+	r.now = r.now.Add(10 * time.Second)
+	return p
+}
+
+func TestPredictNoDataHolds(t *testing.T) {
+	var st PredictState
+	p := Predict(PredictSettings{SLO: 250 * time.Millisecond}, &st, PredictInput{Input: Input{Now: time.Unix(0, 0), Current: 5, Ready: 5}, Step: 10 * time.Second})
+	if !p.NoData || p.Replicas != 5 {
+		t.Errorf("without rate and CPU: %+v", p)
+	}
+}
+
+// A ramp that repeats every hour: once the forecast has seen it, machines
+// (Ahead) are asked for before the rise, and replicas never fall below what
+// the rate needs now.
+func TestPredictOrdersAheadOfARepeatedRamp(t *testing.T) {
+	r := &predictRun{set: PredictSettings{SLO: 250 * time.Millisecond}, now: time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC), replicas: 5}
+	// The forecaster's seasons are a day and a week: use a daily ramp.
+	load := func(d time.Duration) float64 {
+		m := math.Mod(d.Hours(), 24)
+		switch {
+		case m < 10:
+			return 100
+		case m < 10.25:
+			return 100 + 800*(m-10)/0.25
+		case m < 14:
+			return 900
+		default:
+			return 100
+		}
+	}
+	var aheadEarly, nowEarly int
+	for d := time.Duration(0); d < 3*24*time.Hour; d += 10 * time.Second {
+		rate := load(d)
+		p := r.tick(rate)
+		if need := int(math.Ceil(rate / p.Capacity.PerReplica)); p.Replicas < need {
+			t.Fatalf("at %s: %d replicas, the rate needs %d", d, p.Replicas, need)
+		}
+		if d == 2*24*time.Hour+10*time.Hour-time.Minute {
+			aheadEarly, nowEarly = p.Ahead, p.Replicas
+			if r.st.Mode != "predictive" {
+				t.Errorf("on day 3 the policy is %s: %s", r.st.Mode, r.st.ModeWhy)
+			}
+		}
+	}
+	if aheadEarly <= nowEarly+1 {
+		t.Errorf("a minute before the third ramp: ahead %d, replicas %d; want machines asked for ahead", aheadEarly, nowEarly)
+	}
+}
+
+func TestPredictScaleDownStabilised(t *testing.T) {
+	r := &predictRun{set: PredictSettings{SLO: 250 * time.Millisecond, DownWindow: time.Minute}, now: time.Unix(0, 0), replicas: 20}
+	for i := 0; i < 60; i++ {
+		r.tick(600)
+	}
+	high := r.replicas
+	r.tick(100)
+	if r.replicas != high {
+		t.Errorf("scaled down from %d to %d the tick the rate fell", high, r.replicas)
+	}
+	for i := 0; i < 7; i++ {
+		r.tick(100)
+	}
+	if r.replicas >= high {
+		t.Errorf("still %d replicas a window after the fall", r.replicas)
+	}
+}
