@@ -1,9 +1,13 @@
 // Package nab loads the Numenta Anomaly Benchmark (NAB) corpus and scores
-// streaming anomaly detectors on it the way the NAB paper describes
-// (Ahmad, Lavin, Purdy, Agha 2017, Neurocomputing, doi:10.1016/j.neucom.2017.04.070).
+// streaming anomaly detectors on it (Ahmad, Lavin, Purdy, Agha 2017,
+// Neurocomputing, doi:10.1016/j.neucom.2017.04.070).
 //
-// The implementation follows the written description of the scoring rules
-// (see /work/shared/data/README.md), not NAB's code.
+// The scorer is a reimplementation (no NAB code is used) that scores as
+// NAB's code does (nab/sweeper.py, nab/runner.py @ ea702d7) where it
+// departs from the paper's prose: positions inside a window, the sigmoid's
+// clamp, which windows count, the perfect score. Scoring the raw outputs
+// NAB publishes for its detectors at NAB's thresholds gives back the
+// published scoreboard (TestOfficialScores).
 package nab
 
 import (

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -110,16 +111,17 @@ func TestLoadErrors(t *testing.T) {
 }
 
 func TestResultJSON(t *testing.T) {
-	r := []Result{{Detector: "x", Scores: []ProfileScore{
-		{Profile: "reward_low_FN", Score: 3.14159},
-		{Profile: "standard", Score: 70.125},
-		{Profile: "reward_low_FP", Score: -1.005},
+	r := []Result{{Detector: "x", From: "search", NsPerPoint: 1234.4, Scores: []ProfileScore{
+		{Profile: "reward_low_FN", Score: 3.14159, Threshold: 0.25},
+		{Profile: "standard", Score: 70.12345, Threshold: 0.5123456789},
+		{Profile: "reward_low_FP", Score: -1.00005, Threshold: math.Inf(1)},
 	}}}
 	var b bytes.Buffer
 	if err := WriteJSON(&b, r); err != nil {
 		t.Fatal(err)
 	}
-	want := `{"detector":"x","standard":70.13,"reward_low_FP":-1,"reward_low_FN":3.14}` + "\n"
+	want := `{"detector":"x","thresholds_from":"search","standard":70.1235,"reward_low_FP":-1.0001,"reward_low_FN":3.1416,` +
+		`"thresholds":{"reward_low_FN":0.25,"reward_low_FP":null,"standard":0.512346},"ns_per_point":1234}` + "\n"
 	if b.String() != want {
 		t.Fatalf("json %q, want %q", b.String(), want)
 	}
@@ -127,7 +129,7 @@ func TestResultJSON(t *testing.T) {
 	if err := WriteTable(&b, r); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(b.String(), "standard") || !strings.Contains(b.String(), "70.13") {
+	if !strings.Contains(b.String(), "standard") || !strings.Contains(b.String(), "70.12") || !strings.Contains(b.String(), "1234") {
 		t.Fatalf("table:\n%s", b.String())
 	}
 }

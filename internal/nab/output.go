@@ -8,9 +8,8 @@ import (
 	"text/tabwriter"
 )
 
-// WriteJSON prints one JSON object per result and line:
-// {"detector":…,"standard":…,"reward_low_FP":…,"reward_low_FN":…}, scores
-// rounded to 2 decimals.
+// WriteJSON prints one JSON object per result and line (see
+// Result.MarshalJSON).
 func WriteJSON(w io.Writer, results []Result) error {
 	enc := json.NewEncoder(w)
 	for _, r := range results {
@@ -21,17 +20,21 @@ func WriteJSON(w io.Writer, results []Result) error {
 	return nil
 }
 
-// WriteTable prints the results as an aligned table (scores rounded as in
-// WriteJSON), with each profile's
-// chosen threshold (a row is a detection when its score is at least the
-// threshold; "-" means never firing was best).
+// WriteTable prints the results as an aligned table, scores rounded to 2
+// decimals, with each profile's threshold (a row is a detection when its
+// score is at least the threshold; "-" means never firing was best), where
+// the thresholds come from, and the detector's time per point.
 func WriteTable(w io.Writer, results []Result) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "detector\tstandard\treward_low_FP\treward_low_FN\tthreshold (std/lowFP/lowFN)\t")
+	fmt.Fprintln(tw, "detector\tstandard\treward_low_FP\treward_low_FN\tthreshold (std/lowFP/lowFN)\tfrom\tns/point\t")
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.2f\t%s/%s/%s\t\n", r.Detector,
+		cost := "-"
+		if r.NsPerPoint > 0 {
+			cost = fmt.Sprintf("%.0f", r.NsPerPoint)
+		}
+		fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.2f\t%s/%s/%s\t%s\t%s\t\n", r.Detector,
 			round2(r.Score("standard")), round2(r.Score("reward_low_FP")), round2(r.Score("reward_low_FN")),
-			threshold(r, "standard"), threshold(r, "reward_low_FP"), threshold(r, "reward_low_FN"))
+			threshold(r, "standard"), threshold(r, "reward_low_FP"), threshold(r, "reward_low_FN"), r.From, cost)
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("nab: write table: %w", err)

@@ -6,6 +6,7 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/hoist/hoist/internal/anomaly"
 )
@@ -17,7 +18,15 @@ const Null = "null"
 // Result is one detector's NAB scores, one per profile in corpus order.
 type Result struct {
 	Detector string
-	Scores   []ProfileScore
+	// From says where the thresholds come from: "search" (the best
+	// corpus-wide threshold per profile) or a thresholds file.
+	From   string
+	Scores []ProfileScore
+	// NsPerPoint is the detector's time per point over the corpus (the sum
+	// of its per-file times over the rows, so parallel workers do not hide
+	// it; a busy machine inflates it). 0 for published scores read from a
+	// file.
+	NsPerPoint float64
 }
 
 // Score returns the normalised score under the named profile (0 if absent).
@@ -32,22 +41,41 @@ func (r Result) Score(profile string) float64 {
 
 // jsonLine fixes the key order of Result's JSON form.
 type jsonLine struct {
-	Detector    string  `json:"detector"`
-	Standard    float64 `json:"standard"`
-	RewardLowFP float64 `json:"reward_low_FP"`
-	RewardLowFN float64 `json:"reward_low_FN"`
+	Detector    string              `json:"detector"`
+	From        string              `json:"thresholds_from"`
+	Standard    float64             `json:"standard"`
+	RewardLowFP float64             `json:"reward_low_FP"`
+	RewardLowFN float64             `json:"reward_low_FN"`
+	Thresholds  map[string]*float64 `json:"thresholds"`
+	NsPerPoint  float64             `json:"ns_per_point,omitempty"`
 }
 
 func round2(x float64) float64 { return math.Round(x*100) / 100 }
+func round4(x float64) float64 { return math.Round(x*1e4) / 1e4 }
 
-// MarshalJSON renders {"detector", "standard", "reward_low_FP",
-// "reward_low_FN"} with scores rounded to 2 decimals.
+// MarshalJSON renders {"detector", "thresholds_from", "standard",
+// "reward_low_FP", "reward_low_FN", "thresholds": {profile: threshold},
+// "ns_per_point"} with scores rounded to 4 decimals, thresholds to 6 (null
+// when never firing was best) and the cost to whole nanoseconds (left out
+// when not measured).
 func (r Result) MarshalJSON() ([]byte, error) {
+	thr := make(map[string]*float64, len(r.Scores))
+	for _, s := range r.Scores {
+		if math.IsInf(s.Threshold, 0) || math.IsNaN(s.Threshold) {
+			thr[s.Profile] = nil
+			continue
+		}
+		t := math.Round(s.Threshold*1e6) / 1e6
+		thr[s.Profile] = &t
+	}
 	return json.Marshal(jsonLine{
 		Detector:    r.Detector,
-		Standard:    round2(r.Score("standard")),
-		RewardLowFP: round2(r.Score("reward_low_FP")),
-		RewardLowFN: round2(r.Score("reward_low_FN")),
+		From:        r.From,
+		Standard:    round4(r.Score("standard")),
+		RewardLowFP: round4(r.Score("reward_low_FP")),
+		RewardLowFN: round4(r.Score("reward_low_FN")),
+		Thresholds:  thr,
+		NsPerPoint:  math.Round(r.NsPerPoint),
 	})
 }
 
@@ -105,7 +133,7 @@ func (c *Corpus) Evaluate(name string) (Result, error) {
 // EvaluateFunc is Evaluate for detectors made by mk (one per file),
 // reported under name.
 func (c *Corpus) EvaluateFunc(name string, mk func() anomaly.Detector) (Result, error) {
-	scores, err := c.Detect(mk)
+	scores, elapsed, err := c.detect(mk)
 	if err != nil {
 		return Result{}, fmt.Errorf("nab: detector %s: %w", name, err)
 	}
@@ -113,7 +141,8 @@ func (c *Corpus) EvaluateFunc(name string, mk func() anomaly.Detector) (Result, 
 	if err != nil {
 		return Result{}, fmt.Errorf("nab: detector %s: %w", name, err)
 	}
-	return Result{Detector: name, Scores: ps}, nil
+	return Result{Detector: name, From: "search", Scores: ps,
+		NsPerPoint: float64(elapsed.Nanoseconds()) / float64(c.Rows())}, nil
 }
 
 // Detect streams every file through its own detector from mk and returns
@@ -121,7 +150,14 @@ func (c *Corpus) EvaluateFunc(name string, mk func() anomaly.Detector) (Result, 
 // result lands in its own slot, so the output does not depend on
 // scheduling.
 func (c *Corpus) Detect(mk func() anomaly.Detector) ([][]float64, error) {
+	scores, _, err := c.detect(mk)
+	return scores, err
+}
+
+// detect is Detect, also returning the sum of the per-file times.
+func (c *Corpus) detect(mk func() anomaly.Detector) ([][]float64, time.Duration, error) {
 	scores := make([][]float64, len(c.Files))
+	elapsed := make([]time.Duration, len(c.Files))
 	errs := make([]error, len(c.Files))
 	jobs := make(chan int)
 	var wg sync.WaitGroup
@@ -130,7 +166,10 @@ func (c *Corpus) Detect(mk func() anomaly.Detector) ([][]float64, error) {
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				scores[i], errs[i] = detectFile(mk(), c.Files[i].Values)
+				d := mk()
+				start := time.Now()
+				scores[i], errs[i] = detectFile(d, c.Files[i].Values)
+				elapsed[i] = time.Since(start)
 			}
 		}()
 	}
@@ -139,12 +178,14 @@ func (c *Corpus) Detect(mk func() anomaly.Detector) ([][]float64, error) {
 	}
 	close(jobs)
 	wg.Wait()
+	var total time.Duration
 	for i, err := range errs {
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", c.Files[i].Name, err)
+			return nil, 0, fmt.Errorf("%s: %w", c.Files[i].Name, err)
 		}
+		total += elapsed[i]
 	}
-	return scores, nil
+	return scores, total, nil
 }
 
 func detectFile(d anomaly.Detector, values []float64) ([]float64, error) {

@@ -8,34 +8,39 @@ import (
 )
 
 // sigma is NAB's scaled sigmoid, 2/(1+exp(5y)) - 1: about +0.987 at y = -1
-// (the left edge of a window), 0 at y = 0 (its right edge) and towards -1
-// as y grows past the window.
+// (the left edge of a window), 0 at y = 0 and towards -1 as y grows past
+// the window. Like NAB's code (nab/sweeper.py, scaledSigmoid) it is exactly
+// -1 beyond y = 3.
 func sigma(y float64) float64 {
+	if y > 3 {
+		return -1
+	}
 	return 2/(1+math.Exp(5*y)) - 1
 }
 
-// span is a window's width in rows for the relative positions: End-Start,
-// so that y runs from exactly -1 at the first row to exactly 0 at the last.
-// A one-row window counts as one row wide.
-func (w Window) span() float64 {
-	return math.Max(float64(w.End-w.Start), 1)
-}
+// rows is a window's width in rows (both ends included).
+func (w Window) rows() float64 { return float64(w.End - w.Start + 1) }
 
 // tpWeight is the unweighted reward of a first detection at row i inside w:
-// sigma(y)/sigma(-1), 1 at the window's first row, 0 at its last.
+// sigma(y)/sigma(-1) with y = -(End - i + 1)/(End - Start + 1), as NAB's code
+// computes it (nab/sweeper.py, calcSweepScore): 1 at the window's first row,
+// sigma(-1/W)/sigma(-1) > 0 at its last (W its rows). The paper's prose, y
+// from -1 to 0, scores published detectors about 0.1 point too low.
 func (w Window) tpWeight(i int) float64 {
-	y := float64(i-w.End) / w.span()
+	y := -float64(w.End-i+1) / w.rows()
 	return sigma(y) / sigma(-1)
 }
 
 // fpWeight is the unweighted (negative) value of a detection at row i,
-// outside every window: sigma(y) with y the distance past the end of the
-// previous window in its widths, or -1 when no window came before i.
+// outside every window: sigma(y) with y = (i - End)/(End - Start) of the
+// previous window (NAB's code divides by the width less one), or -1 when no
+// window came before i. A one-row window counts as two rows wide here (NAB
+// would divide by zero).
 func fpWeight(prev *Window, i int) float64 {
 	if prev == nil {
 		return -1
 	}
-	return sigma(float64(i-prev.End) / prev.span())
+	return sigma(float64(i-prev.End) / math.Max(float64(prev.End-prev.Start), 1))
 }
 
 // rowKind classifies a scored row: inside window w (w >= 0) with TP
@@ -61,10 +66,15 @@ func (f *File) classify(i int) rowKind {
 	return rowKind{window: -1, weight: fpWeight(prev, i)}
 }
 
+// scored reports whether window k of f is scored: NAB counts a window
+// (and charges for missing it) only when one of its rows is past the
+// probationary period.
+func (f *File) scored(k int) bool { return f.Windows[k].End >= f.Probation }
+
 // ScoreDetections is the raw NAB score of one file given the rows where a
 // detector fired (detected[i] true) under profile p. Detections in the
 // probationary period are ignored; only the first detection in a window
-// counts; a window without detection costs p.FN.
+// counts; a scored window without detection costs p.FN.
 func ScoreDetections(f *File, detected []bool, p Profile) float64 {
 	first := make([]int, len(f.Windows)) // row of the first detection, -1 none
 	for k := range first {
@@ -85,8 +95,8 @@ func ScoreDetections(f *File, detected []bool, p Profile) float64 {
 			s += p.TP * k.weight
 		}
 	}
-	for _, r := range first {
-		if r < 0 {
+	for k, r := range first {
+		if r < 0 && f.scored(k) {
 			s -= p.FN
 		}
 	}
@@ -102,19 +112,11 @@ func (c *Corpus) nullScore(p Profile) float64 {
 	return s
 }
 
-// perfectScore is the raw score of a detector that fires once, at the first
-// row of each window.
+// perfectScore is NAB's perfect raw score: A_TP for every window of the
+// labels (nab/runner.py, normalize), what a detector firing on each
+// window's first row scores.
 func (c *Corpus) perfectScore(p Profile) float64 {
-	s := 0.0
-	for i := range c.Files {
-		f := &c.Files[i]
-		det := make([]bool, len(f.Values))
-		for _, w := range f.Windows {
-			det[w.Start] = true
-		}
-		s += ScoreDetections(f, det, p)
-	}
-	return s
+	return p.TP * float64(c.Windows())
 }
 
 // Normalize maps a raw corpus score to NAB's scale: 0 for the null

@@ -60,10 +60,11 @@ func TestScoreDetections(t *testing.T) {
 		{"null: two misses", standard, nil, -2},
 		{"null, low FN profile", lowFN, nil, -4},
 		{"hit at window start scores A_TP", standard, []int{40}, 1 - 1},
-		{"hit at window end scores 0", standard, []int{49}, 0 - 1},
-		{"hit mid-window is sigmoid weighted", standard, []int{45}, sigma(-4.0/9)/s1 - 1},
+		// NAB's code: y = -(End - i + 1)/(End - Start + 1), here -(49-i+1)/10.
+		{"hit at window end scores sigma(-1/W)", standard, []int{49}, sigma(-0.1)/s1 - 1},
+		{"hit mid-window is sigmoid weighted", standard, []int{45}, sigma(-0.5)/s1 - 1},
 		{"only the first hit in a window counts", standard, []int{40, 41, 49}, 1 - 1},
-		{"order of rows is irrelevant: the earliest counts", standard, []int{49, 43}, sigma(-6.0/9)/s1 - 1},
+		{"order of rows is irrelevant: the earliest counts", standard, []int{49, 43}, sigma(-0.7)/s1 - 1},
 		{"both windows hit early", standard, []int{40, 70}, 2},
 		{"FP right after a window is cheap", standard, []int{40, 70, 50}, 2 + 0.11*fpAfter(1)},
 		{"FP far after a window costs ~A_FP", standard, []int{40, 70, 69}, 2 + 0.11*fpAfter(20)},
@@ -79,6 +80,35 @@ func TestScoreDetections(t *testing.T) {
 				t.Fatalf("score %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestSigmaClampsLikeNAB(t *testing.T) {
+	if got := sigma(3.0001); got != -1 {
+		t.Errorf("sigma(3.0001) = %v, want -1", got)
+	}
+	if got := sigma(3); got == -1 {
+		t.Errorf("sigma(3) = -1, want the sigmoid's value")
+	}
+	// 28 rows past a window of span 9: y = 3.11, exactly -A_FP.
+	f := &File{Values: make([]float64, 60), Windows: []Window{{Start: 10, End: 19}}, Probation: 5}
+	if got := ScoreDetections(f, detections(60, 10, 47), standard); got != 1-0.11 {
+		t.Errorf("score %v, want %v", got, 1-0.11)
+	}
+}
+
+// A window entirely inside the probationary period is neither scored nor
+// charged (NAB only knows windows with a scored row); the perfect score
+// still counts it, as NAB's normalisation counts every labelled window.
+func TestWindowInProbation(t *testing.T) {
+	f := tiny()
+	f.Windows = append([]Window{{Start: 2, End: 5}}, f.Windows...)
+	if got := ScoreDetections(f, nil, standard); got != -2 {
+		t.Fatalf("null scores %v, want -2", got)
+	}
+	c := corpusOf(f)
+	if got := c.perfectScore(standard); got != 3 {
+		t.Fatalf("perfect %v, want 3", got)
 	}
 }
 
