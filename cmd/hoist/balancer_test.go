@@ -14,7 +14,7 @@ import (
 // the real haproxy accepts; an app without a balancer is an error.
 func TestBalancerConfigCommand(t *testing.T) {
 	run := func(args ...string) (string, error) {
-		root := newRootCmd()
+		root := newRootCmd(testDefaults())
 		var b bytes.Buffer
 		root.SetOut(&b)
 		root.SetErr(io.Discard)

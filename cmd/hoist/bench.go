@@ -16,8 +16,6 @@ import (
 	"github.com/hoist/hoist/internal/workload"
 )
 
-func init() { extraCommands = append(extraCommands, newBenchCmd) }
-
 func newBenchCmd() *cobra.Command {
 	var (
 		cfgPath  string

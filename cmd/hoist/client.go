@@ -25,10 +25,6 @@ import (
 	"github.com/hoist/hoist/internal/events"
 )
 
-func init() {
-	extraCommands = append(extraCommands, newAppsCmd, newPoolCmd, newEventsCmd, newReloadCmd)
-}
-
 // clientOptions are the flags every API verb takes.
 type clientOptions struct {
 	server, token, tokenFile, ca string

@@ -12,10 +12,6 @@ import (
 	"github.com/hoist/hoist/internal/swarm"
 )
 
-func init() {
-	extraCommands = append(extraCommands, newLocalCmd)
-}
-
 // newLocalCmd is `hoist local create|destroy|list`: the local provider's
 // machines by hand, speaking the command provider's JSON contract, so the
 // scripts in examples/command/ can wrap it.
@@ -108,6 +104,7 @@ Docker daemon of DOCKER_HOST (scripts/localstack up).`,
 	f.StringVar(&opt.Prefix, "prefix", local.DefaultPrefix, "name prefix of namespaces and state directories")
 	f.StringVar(&opt.Subnet, "subnet", local.DefaultSubnet, "subnet of machine addresses; its first address is the host's bridge")
 	f.StringVar(&opt.Agent, "agent", "", "hoist binary to run `hoist agent` with beside the machine (default: this one)")
+	f.StringVar(&opt.AgentCredentialFile, "agent-credential-file", os.Getenv("HOIST_AGENT_CREDENTIAL_FILE"), "credential file the agent checks (default $HOIST_AGENT_CREDENTIAL_FILE, set by hoist for command providers)")
 	f.DurationVar(&timeout, "timeout", 3*time.Minute, "give up after this long")
 	root.MarkPersistentFlagRequired("pool")
 	root.AddCommand(create, destroy, list)

@@ -23,19 +23,27 @@ func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
 func main() {
-	root := newRootCmd()
+	root := newRootCmd(cliDefaults{listen: defaultListen})
 	if err := root.Execute(); err != nil {
 		var ee *exitError
 		if errors.As(err, &ee) {
 			fmt.Fprintln(os.Stderr, ee.err)
 			os.Exit(ee.code)
 		}
-		fmt.Fprintln(os.Stderr, "hoist:", err)
+		fmt.Fprintln(os.Stderr, "hoist:", clean(err.Error()))
 		os.Exit(1)
 	}
 }
 
-func newRootCmd() *cobra.Command {
+// cliDefaults are the defaults that depend on the machine: tests give their
+// own (no test depends on a fixed port being free).
+type cliDefaults struct {
+	// listen is where `hoist run` on the simulator serves without --listen.
+	listen string
+}
+
+// newRootCmd is hoist with every subcommand.
+func newRootCmd(d cliDefaults) *cobra.Command {
 	var verbose bool
 	root := &cobra.Command{
 		Use:   "hoist",
@@ -54,15 +62,16 @@ runs the built-in quickstart on a simulated cluster.`,
 		},
 	}
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log debug messages to stderr")
-	root.AddCommand(newRunCmd(), newSimCmd(), newValidateCmd(), newPlanCmd())
-	for _, extra := range extraCommands {
-		root.AddCommand(extra())
-	}
+	root.AddCommand(
+		// The control loop and its dry runs.
+		newRunCmd(d), newPlanCmd(), newSimCmd(), newBenchCmd(), newValidateCmd(),
+		// Clients of a running hoist's API.
+		newAppsCmd(), newPoolCmd(), newEventsCmd(), newReloadCmd(),
+		// Tools around the loop.
+		newRulesCmd(), newBalancerCmd(), newAgentCmd(), newLocalCmd(), newNABCmd(),
+	)
 	return root
 }
-
-// extraCommands are added by other files of this package (one per feature).
-var extraCommands []func() *cobra.Command
 
 // loadConfig reads the descriptor at path, or the built-in quickstart when
 // path is empty.

@@ -92,5 +92,3 @@ thresholds, where they come from and the detector's time per point.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per result and line")
 	return cmd
 }
-
-func init() { extraCommands = append(extraCommands, newNABCmd) }

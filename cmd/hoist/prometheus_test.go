@@ -2,18 +2,14 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/hoist/hoist/internal/alerting"
-	"github.com/hoist/hoist/internal/sim"
 )
 
 const (
@@ -62,60 +58,18 @@ func TestRunWiresPrometheus(t *testing.T) {
 	if err := os.WriteFile(desc, []byte(promDescriptor(dir)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := loadConfig(desc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opt := &runOptions{config: desc, listen: "127.0.0.1:0", tokens: tokens, extra: map[string]string{}}
-	var so sim.StackOptions
-	var attach []func(*Runtime)
-	for _, h := range simHooks {
-		a, done, err := h(cfg, opt, &so)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if done != nil {
-			t.Cleanup(done)
-		}
-		if a != nil {
-			attach = append(attach, a)
-		}
-	}
-	stack, err := sim.NewStack(cfg, so)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt := &Runtime{Config: cfg, Engine: stack.Engine, Events: stack.Events, Sim: stack}
-	for _, a := range attach {
-		a(rt)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
-	errc := make(chan error, len(runHooks))
-	for _, h := range runHooks {
-		go func() { errc <- h(ctx, rt, opt, out) }()
-	}
-	t.Cleanup(func() {
-		cancel()
-		for range runHooks {
-			if err := <-errc; err != nil {
-				t.Errorf("run hook: %v", err)
-			}
-		}
+	r := startRuntime(t, nil, runtimeOptions{ConfigPath: desc, Tokens: tokens})
+	base := r.url
+	cluster := r.rt.backend.(*simBackend).cluster
+	// Deployed by the first tick, seen running by a later one.
+	waitUntil(t, "web observed with one replica", func() bool {
+		p, _ := r.rt.Engine.Last()
+		return p != nil && len(p.Apps) == 1 && p.Apps[0].Current == 1
 	})
-	base := promWaitOutput(t, `API on (\S+)/v1`, out)
-	step := func(n int) {
-		for i := 0; i < n; i++ {
-			if _, err := stack.Step(ctx); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	step(2)
 
 	// The rule file follows the app within a tick (the sync runs after each).
 	rule := filepath.Join(dir, "rules", alerting.AppFile("web"))
-	promWaitUntil(t, "the rule file", func() bool { _, err := os.Stat(rule); return err == nil })
+	waitUntil(t, "the rule file", func() bool { _, err := os.Stat(rule); return err == nil })
 
 	call := func(method, path, token, body string) (int, string) {
 		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
@@ -144,33 +98,13 @@ func TestRunWiresPrometheus(t *testing.T) {
 	if code, _ := call("POST", WebhookPath, promAdminTok, string(firing)); code != http.StatusUnauthorized {
 		t.Errorf("webhook with an API admin token: %d", code)
 	}
+	if got := cluster.App("web").Desired; got != 1 {
+		t.Fatalf("before the alert: desired %d, want 1", got)
+	}
 	if code, body := call("POST", WebhookPath, promWebhookTok, string(firing)); code != 200 || !strings.Contains(body, `"firing":1`) {
 		t.Fatalf("webhook: %d %s", code, body)
 	}
-	step(1)
-	if got := stack.Cluster.App("web").Desired; got != 2 {
-		t.Fatalf("after the alert: desired %d, want 2\n%s", got, out)
-	}
-}
-
-func promWaitOutput(t *testing.T, pattern string, out *syncBuffer) string {
-	t.Helper()
-	re := regexp.MustCompile(pattern)
-	var m []string
-	promWaitUntil(t, pattern, func() bool { m = re.FindStringSubmatch(out.String()); return m != nil })
-	return m[1]
-}
-
-// waitUntil polls cond (a server starting, a goroutine's file write).
-func promWaitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitUntil(t, "the scale-up the alert asks for", func() bool { return cluster.App("web").Desired >= 2 })
 }
 
 func TestRulesCommand(t *testing.T) {
@@ -181,7 +115,7 @@ func TestRulesCommand(t *testing.T) {
 	}
 	out := filepath.Join(dir, "out")
 	run := func() string {
-		root := newRootCmd()
+		root := newRootCmd(testDefaults())
 		var b bytes.Buffer
 		root.SetOut(&b)
 		root.SetErr(io.Discard)

@@ -10,8 +10,6 @@ import (
 	"github.com/hoist/hoist/internal/prom"
 )
 
-func init() { extraCommands = append(extraCommands, newRulesCmd) }
-
 func newRulesCmd() *cobra.Command {
 	var cfgPath, out string
 	var reload bool

@@ -7,14 +7,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hoist/hoist/internal/auth"
-	"github.com/hoist/hoist/internal/sim"
+	"github.com/hoist/hoist/internal/config"
 )
 
 const (
@@ -41,76 +40,83 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// running is `hoist run` on the simulator, its loop stepped by the test.
+// running is a Runtime as `hoist run` makes it, run in this process.
 type running struct {
-	rt     *Runtime
-	opt    *runOptions
-	url    string
-	done   func()
-	stop   context.CancelFunc
-	served chan error
-	out    *syncBuffer
+	rt   *Runtime
+	url  string
+	stop func()
+	out  *syncBuffer
 }
 
-// startRun builds the runtime as runSimulated does (simHooks, then the
-// serve hook) with the given flags.
-func startRun(t *testing.T, opt *runOptions) *running {
+// testDefaults: `hoist run` in tests listens on a free port by default.
+func testDefaults() cliDefaults { return cliDefaults{listen: "127.0.0.1:0"} }
+
+// startRuntime builds the runtime of cfg (the quickstart when nil) with opt
+// (listening on a free loopback port unless opt.Listen says otherwise, at
+// 20x speed unless opt.Speed says otherwise), runs it until the test ends,
+// and waits for its first tick.
+func startRuntime(t *testing.T, cfg *config.Config, opt runtimeOptions) *running {
 	t.Helper()
-	cfg, err := loadConfig("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var so sim.StackOptions
-	attach, done, err := simDurable(cfg, opt, &so)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stack, err := sim.NewStack(cfg, so)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt := &Runtime{Config: cfg, Engine: stack.Engine, Events: stack.Events, Sim: stack}
-	attach(rt)
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{rt: rt, opt: opt, done: done, stop: cancel, served: make(chan error, 1), out: &syncBuffer{}}
-	go func() { r.served <- serve(ctx, rt, opt, r.out) }()
-	re := regexp.MustCompile(`API on (\S+)/v1`)
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if m := re.FindStringSubmatch(r.out.String()); m != nil {
-			r.url = m[1]
-			break
-		}
-		select {
-		case err := <-r.served:
-			t.Fatalf("serve: %v", err)
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	if r.url == "" {
-		t.Fatalf("server did not start: %s", r.out.String())
-	}
-	for i := 0; i < 3; i++ {
-		if _, err := stack.Step(ctx); err != nil {
+	if cfg == nil {
+		var err error
+		if cfg, err = loadConfig(opt.ConfigPath); err != nil {
 			t.Fatal(err)
 		}
 	}
+	if opt.Listen == "" {
+		opt.Listen = "127.0.0.1:0"
+	}
+	if opt.Speed == 0 {
+		opt.Speed = 20
+	}
+	r := &running{out: &syncBuffer{}}
+	opt.Out, opt.Quiet, opt.noSignalHandling = r.out, true, true
+	rt, err := newRuntime(context.Background(), cfg, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.rt, r.url = rt, rt.URL()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx) }()
+	stopped := false
+	r.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Errorf("the runtime did not stop")
+		}
+		rt.Close()
+	}
+	t.Cleanup(r.stop)
+	waitUntil(t, "the first tick", func() bool { p, _ := rt.Engine.Last(); return p != nil })
 	return r
 }
 
-func (r *running) close(t *testing.T) {
+// waitUntil polls cond (a server starting, a goroutine's file write).
+func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	r.stop()
-	if err := <-r.served; err != nil {
-		t.Errorf("serve returned %v", err)
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	r.done()
 }
 
 // cli runs a hoist command and returns its output.
 func cli(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	root := newRootCmd()
+	root := newRootCmd(testDefaults())
 	var out bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(io.Discard)
@@ -131,9 +137,8 @@ func tokensFile(t *testing.T) string {
 
 func TestServeTLSTokensAndCLI(t *testing.T) {
 	data := t.TempDir()
-	opt := &runOptions{listen: "127.0.0.1:0", data: data, tokens: tokensFile(t),
-		extra: map[string]string{flagSelfSigned: "true"}}
-	r := startRun(t, opt)
+	opt := runtimeOptions{Data: data, Tokens: tokensFile(t), SelfSigned: true}
+	r := startRuntime(t, nil, opt)
 	if !strings.HasPrefix(r.url, "https://") {
 		t.Fatalf("not TLS: %s", r.url)
 	}
@@ -180,7 +185,7 @@ func TestServeTLSTokensAndCLI(t *testing.T) {
 	if out, err := cli(t, append([]string{"reload"}, common...)...); err != nil || !strings.Contains(out, "reloaded") {
 		t.Fatalf("admin reload: %v %s", err, out)
 	}
-	r.close(t)
+	r.stop()
 
 	// No secret in the data directory or the output.
 	secrets := []string{viewerTok, operatorTok, adminTok}
@@ -206,9 +211,7 @@ func TestServeTLSTokensAndCLI(t *testing.T) {
 	}
 
 	// A restart on the same data finds the registered app and the override.
-	opt2 := &runOptions{listen: "127.0.0.1:0", data: data, tokens: opt.tokens, extra: map[string]string{flagSelfSigned: "true"}}
-	r2 := startRun(t, opt2)
-	defer r2.close(t)
+	r2 := startRuntime(t, nil, opt)
 	if a, ok := r2.rt.Engine.Config().App("web"); !ok || a.Replicas.Max != 9 {
 		t.Fatalf("override lost across the restart: %+v", a.Replicas)
 	}
@@ -224,24 +227,18 @@ func TestServeTLSTokensAndCLI(t *testing.T) {
 }
 
 func TestServeRefusesInsecureRemote(t *testing.T) {
-	cfg, _ := loadConfig("")
 	for _, c := range []struct {
 		name string
-		opt  *runOptions
+		opt  runtimeOptions
 	}{
-		{"no tls, no tokens", &runOptions{listen: "0.0.0.0:0", extra: map[string]string{}}},
-		{"tls, no tokens", &runOptions{listen: "0.0.0.0:0", data: t.TempDir(), extra: map[string]string{}}},
+		{"no tls, no tokens", runtimeOptions{Listen: "0.0.0.0:0"}},
+		{"tls, no tokens", runtimeOptions{Listen: "0.0.0.0:0", Data: t.TempDir()}},
 	} {
-		var so sim.StackOptions
-		attach, done, err := simDurable(cfg, c.opt, &so)
-		if err != nil {
-			t.Fatal(err)
+		cfg, _ := loadConfig("")
+		rt, err := newRuntime(context.Background(), cfg, c.opt)
+		if err == nil {
+			rt.Close()
 		}
-		stack, _ := sim.NewStack(cfg, so)
-		rt := &Runtime{Config: cfg, Engine: stack.Engine, Events: stack.Events, Sim: stack}
-		attach(rt)
-		err = serve(context.Background(), rt, c.opt, io.Discard)
-		done()
 		if !errors.Is(err, auth.ErrInsecureListen) {
 			t.Errorf("%s: %v", c.name, err)
 		}
@@ -261,12 +258,12 @@ func TestScalePath(t *testing.T) {
 }
 
 func TestRunFlags(t *testing.T) {
-	cmd := newRunCmd()
+	cmd := newRunCmd(testDefaults())
 	err := cmd.Flags().Parse([]string{"--tls-self-signed", "--event-retention", "50", "--event-max-age", "2h", "--insecure-allow-remote-plaintext=false"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, want := range map[string]string{flagSelfSigned: "true", flagRetention: "50", flagMaxAge: "2h", flagInsecure: "false"} {
+	for name, want := range map[string]string{"tls-self-signed": "true", "event-retention": "50", "event-max-age": "2h0m0s", "insecure-allow-remote-plaintext": "false"} {
 		if got := cmd.Flags().Lookup(name).Value.String(); got != want {
 			t.Errorf("--%s = %q, want %q", name, got, want)
 		}

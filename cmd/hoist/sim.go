@@ -109,10 +109,13 @@ func newSimCmd() *cobra.Command {
 					d = traceLen
 				}
 			}
-			stack, err := sim.NewStack(cfg, sim.StackOptions{Options: sim.Options{Loads: loads}})
+			// The runtime `hoist run` uses, its simulated clock run as fast as it goes.
+			rt, err := newRuntime(cmd.Context(), cfg, runtimeOptions{ConfigPath: cfgPath, Loads: loads, Quiet: true})
 			if err != nil {
 				return err
 			}
+			defer rt.Close()
+			stack := rt.backend.(*simBackend).stack(rt)
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return err
 			}

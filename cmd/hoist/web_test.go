@@ -78,9 +78,8 @@ apps:
 
 // simRun is `hoist run` on the simulator, in this process.
 type simRun struct {
-	url  string // the dashboard, e.g. http://127.0.0.1:PORT/
-	out  *syncBuffer
-	stop func()
+	url string // the dashboard, e.g. http://127.0.0.1:PORT/
+	out *syncBuffer
 }
 
 func startSimRun(t *testing.T, descriptor string, speed float64, tokens string) *simRun {
@@ -89,42 +88,8 @@ func startSimRun(t *testing.T, descriptor string, speed float64, tokens string) 
 	if err := os.WriteFile(path, []byte(descriptor), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := loadConfig(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opt := &runOptions{config: path, speed: speed, quiet: true, listen: "127.0.0.1:0", tokens: tokens, extra: map[string]string{}}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &simRun{out: &syncBuffer{}}
-	done := make(chan error, 1)
-	go func() { done <- runSimulated(ctx, cfg, opt, r.out) }()
-	r.stop = func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("hoist run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("hoist run did not stop")
-		}
-	}
-	t.Cleanup(r.stop)
-	re := regexp.MustCompile(`dashboard on (\S+/)\n`)
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if m := re.FindStringSubmatch(r.out.String()); m != nil {
-			r.url = m[1]
-			return r
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("hoist run ended: %v\n%s", err, r.out.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	t.Fatalf("no dashboard URL printed:\n%s", r.out.String())
-	return nil
+	r := startRuntime(t, nil, runtimeOptions{ConfigPath: path, Speed: speed, Tokens: tokens})
+	return &simRun{url: r.url + "/", out: r.out}
 }
 
 // apiGet reads an API route with a token.
@@ -375,8 +340,13 @@ func stats(v []float64) string {
 // by the buffer.
 func runCLI(t *testing.T, args ...string) (out *syncBuffer, stop func()) {
 	t.Helper()
+	return runCLIWith(t, testDefaults(), args...)
+}
+
+func runCLIWith(t *testing.T, d cliDefaults, args ...string) (out *syncBuffer, stop func()) {
+	t.Helper()
 	out = &syncBuffer{}
-	root := newRootCmd()
+	root := newRootCmd(d)
 	root.SetOut(out)
 	root.SetErr(out)
 	root.SetArgs(args)
@@ -417,9 +387,13 @@ func waitOutput(t *testing.T, out *syncBuffer, re *regexp.Regexp) []string {
 }
 
 // `hoist run` on the simulator serves the dashboard without being asked:
-// on 127.0.0.1:8080, or a free port when that is taken; --listen= turns it
-// off.
+// on the default address (127.0.0.1:8080 outside tests), or a free port when
+// that is taken; --listen= turns it off. The test's default address is one
+// it holds itself, or a free port: nothing depends on a fixed port.
 func TestRunServesTheDashboardByDefault(t *testing.T) {
+	if defaultListen != "127.0.0.1:8080" {
+		t.Errorf("the default address changed: %s", defaultListen)
+	}
 	page := func(url string) string {
 		res, err := http.Get(url)
 		if err != nil {
@@ -433,28 +407,28 @@ func TestRunServesTheDashboardByDefault(t *testing.T) {
 		return string(b)
 	}
 	dashboard := regexp.MustCompile(`hoist: dashboard on (http://127\.0\.0\.1:(\d+)/)\n`)
-	if ln, err := net.Listen("tcp", defaultListen); err == nil {
-		ln.Close()
-		out, stop := runCLI(t, "run", "--speed", "20", "-q")
-		m := waitOutput(t, out, dashboard)
-		if m[2] != "8080" {
-			t.Errorf("default address: %s", m[1])
-		}
-		if p := page(m[1]); !strings.Contains(p, `content="open"`) {
-			t.Errorf("the page does not say the API is open: %.300s", p)
-		}
-		stop()
-	} else {
-		t.Logf("%s is taken here: only the fallback is tested", defaultListen)
+	run := func(d cliDefaults, args ...string) (*syncBuffer, func()) {
+		return runCLIWith(t, d, append([]string{"run", "--speed", "20", "-q"}, args...)...)
 	}
 
-	// Taken by another program: a free port, printed.
-	if ln, err := net.Listen("tcp", defaultListen); err == nil {
-		defer ln.Close()
-	}
-	out, stop := runCLI(t, "run", "--speed", "20", "-q")
+	// Free: the default address is used (the dashboard is open, no token).
+	out, stop := run(cliDefaults{listen: "127.0.0.1:0"})
 	m := waitOutput(t, out, dashboard)
-	if m[2] == "8080" {
+	if p := page(m[1]); !strings.Contains(p, `content="open"`) {
+		t.Errorf("the page does not say the API is open: %.300s", p)
+	}
+	stop()
+
+	// Taken by another program: a free port, printed.
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	_, heldPort, _ := net.SplitHostPort(held.Addr().String())
+	out, stop = run(cliDefaults{listen: held.Addr().String()})
+	m = waitOutput(t, out, dashboard)
+	if m[2] == heldPort {
 		t.Fatalf("listened on a taken port? %s", m[1])
 	}
 	if p := page(m[1]); !strings.Contains(p, "assets/app.js") {
@@ -463,9 +437,8 @@ func TestRunServesTheDashboardByDefault(t *testing.T) {
 	stop()
 
 	// --listen= : no listener at all.
-	out, stop = runCLI(t, "run", "--speed", "20", "-q", "--listen=")
+	out, stop = run(cliDefaults{listen: "127.0.0.1:0"}, "--listen=")
 	waitOutput(t, out, regexp.MustCompile(`hoist: running`))
-	time.Sleep(500 * time.Millisecond)
 	stop()
 	if strings.Contains(out.String(), "API on") || strings.Contains(out.String(), "dashboard on") {
 		t.Errorf("--listen= still listened:\n%s", out.String())

@@ -6,4 +6,5 @@
 # HOIST_BIN (its own binary) and HOIST_MACHINE_CPUS (the pool's shape).
 # Idempotent: creating a machine that exists prints that machine.
 set -eu
-exec "${HOIST_BIN:-hoist}" local create "$1" --pool "$2" --cpus "${HOIST_MACHINE_CPUS:-1}"
+exec "${HOIST_BIN:-hoist}" local create "$1" --pool "$2" --cpus "${HOIST_MACHINE_CPUS:-1}" \
+    --agent-credential-file "${HOIST_AGENT_CREDENTIAL_FILE:-}"

@@ -12,6 +12,8 @@ package collector
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -83,6 +85,9 @@ type Agent struct {
 	Machine string
 	HTTP    *http.Client // for scraping containers' metrics
 	Log     *slog.Logger
+	// Credential is what the collector must present (Authorization: Bearer)
+	// to read /v1/stats; empty serves anyone (tests of the report only).
+	Credential string
 }
 
 // Report reads every running task container of the node.
@@ -275,6 +280,11 @@ func labelValue(labels, key string) string {
 func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, r *http.Request) {
+		if !a.authorized(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="hoist agent"`)
+			http.Error(w, "the agent credential is missing or wrong", http.StatusUnauthorized)
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
 		rep, err := a.Report(ctx)
@@ -287,4 +297,32 @@ func (a *Agent) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	return mux
+}
+
+// authorized reports whether r carries the agent's credential (compared as
+// digests: constant time, no length leak).
+func (a *Agent) authorized(r *http.Request) bool {
+	if a.Credential == "" {
+		return true
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	x, y := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(a.Credential))
+	return ok && subtle.ConstantTimeCompare(x[:], y[:]) == 1
+}
+
+// CredentialClient is the collector's HTTP client: it presents credential
+// to every agent.
+func CredentialClient(credential string) *http.Client {
+	return &http.Client{Timeout: 4 * time.Second, Transport: credentialTransport{credential, http.DefaultTransport}}
+}
+
+type credentialTransport struct {
+	credential string
+	next       http.RoundTripper
+}
+
+func (t credentialTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+t.credential)
+	return t.next.RoundTrip(r)
 }

@@ -111,6 +111,11 @@ type Deps struct {
 	Derive func(cfg *config.Config, apps []config.App) []config.App
 	// Guard may hold an app's scale-up (the anomaly detector does).
 	Guard Guard
+	// Alerts answers alert policies (the alert executor); nil: they have no
+	// data, which never scales down.
+	Alerts AlertSource
+	// Observers are told about ticks and provider calls from the start.
+	Observers []Observer
 }
 
 // AlertSource reports the alerts firing for an app: hoist's alert executor,
@@ -175,7 +180,12 @@ func New(cfg *config.Config, d Deps) (*Engine, error) {
 			return nil, fmt.Errorf("engine: no provider for pool %q", p.Name)
 		}
 	}
-	return &Engine{cfg: cfg, d: d, mem: newMemory(), records: map[string]*cluster.MachineRecord{}, busy: map[string]bool{}}, nil
+	e := &Engine{cfg: cfg, d: d, mem: newMemory(), records: map[string]*cluster.MachineRecord{}, busy: map[string]bool{}, alerts: d.Alerts}
+	if len(d.Observers) > 0 {
+		obs := append([]Observer(nil), d.Observers...)
+		e.observers.Store(&obs)
+	}
+	return e, nil
 }
 
 // Config returns the descriptor in use.
@@ -221,14 +231,16 @@ func (e *Engine) Tick(ctx context.Context) (*Plan, error) {
 }
 
 // SetAlertSource gives alert policies their source (the alert executor);
-// until it is set they have no data, which never scales down.
+// until it is set they have no data, which never scales down. Prefer
+// Deps.Alerts: a runtime passes it at construction.
 func (e *Engine) SetAlertSource(a AlertSource) {
 	e.mu.Lock()
 	e.alerts = a
 	e.mu.Unlock()
 }
 
-// AddObserver adds o to those told about ticks and provider calls.
+// AddObserver adds o to those told about ticks and provider calls. Prefer
+// Deps.Observers: a runtime passes them at construction.
 func (e *Engine) AddObserver(o Observer) {
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -13,9 +13,11 @@ import (
 
 	"github.com/hoist/hoist/internal/config"
 	"github.com/hoist/hoist/internal/engine"
+	"github.com/hoist/hoist/internal/events"
 	"github.com/hoist/hoist/internal/metrics"
 	"github.com/hoist/hoist/internal/prom/promtest"
 	"github.com/hoist/hoist/internal/sim"
+	"github.com/hoist/hoist/internal/store"
 )
 
 // One app whose load steps past what its two replicas serve, so the loop
@@ -48,12 +50,18 @@ func stack(t *testing.T) (*sim.Stack, *metrics.Exporter) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	router := metrics.NewRouter(nil, nil)
-	s, err := sim.NewStack(cfg, sim.StackOptions{Metrics: router})
+	// The simulator answers built-in metrics; the query has no Prometheus.
+	c, err := sim.New(cfg, sim.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	router.SetBuiltin(s.Cluster)
+	mem := events.NewMemory(10_000)
+	eng, err := engine.New(cfg, engine.Deps{Orchestrator: c, Providers: c.Providers(), Metrics: metrics.NewRouter(c, nil),
+		Clock: c, Store: store.NewMemory(), Events: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &sim.Stack{Cluster: c, Engine: eng, Events: mem}
 	x := metrics.New(s.Engine, s.Cluster)
 	s.Engine.AddObserver(x)
 	sub, stop := s.Events.Subscribe(4096)

@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/hoist/hoist/internal/engine"
 )
@@ -17,12 +16,12 @@ import (
 // ErrNoPrometheus is why a query has no data when no Prometheus is configured.
 var ErrNoPrometheus = errors.New("the policy has a query but prometheus.url is not set")
 
-// ErrNoBuiltin is why a built-in metric has no data before the source is set.
-var ErrNoBuiltin = errors.New("no built-in metric source yet")
+// ErrNoBuiltin is why a built-in metric has no data without a built-in source.
+var ErrNoBuiltin = errors.New("no built-in metric source")
 
-// Router is an engine.MetricSource that routes by the kind of question.
+// Router is an engine.MetricSource that routes by the kind of question. It
+// is immutable: both sources are given to NewRouter.
 type Router struct {
-	mu      sync.RWMutex
 	builtin engine.MetricSource
 	query   engine.MetricSource
 }
@@ -35,26 +34,12 @@ func NewRouter(builtin, query engine.MetricSource) *Router {
 	return &Router{builtin: builtin, query: query}
 }
 
-// SetBuiltin sets the built-in source: the simulator exists only once the
-// stack it belongs to is built, after the engine got this router.
-func (r *Router) SetBuiltin(s engine.MetricSource) {
-	r.mu.Lock()
-	r.builtin = s
-	r.mu.Unlock()
-}
-
-// Builtin returns the built-in source (nil before it is set).
-func (r *Router) Builtin() engine.MetricSource {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return r.builtin
-}
+// Builtin returns the built-in source (nil when there is none).
+func (r *Router) Builtin() engine.MetricSource { return r.builtin }
 
 // Value implements engine.MetricSource.
 func (r *Router) Value(ctx context.Context, q engine.MetricQuery) (float64, error) {
-	r.mu.RLock()
 	b, p := r.builtin, r.query
-	r.mu.RUnlock()
 	if q.Query != "" {
 		if p == nil {
 			return 0, fmt.Errorf("%w: %w", ErrNoPrometheus, engine.ErrNoData)

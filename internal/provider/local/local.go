@@ -76,6 +76,9 @@ type Options struct {
 	// ("" runs none); it listens on the machine's address, port AgentPort.
 	Agent     string
 	AgentPort int
+	// AgentCredentialFile holds the credential the agent asks the collector
+	// for (`hoist agent --credential-file`).
+	AgentCredentialFile string
 	// BootTimeout bounds the wait for a machine's dockerd (default 60s).
 	BootTimeout time.Duration
 	Logger      *slog.Logger
@@ -529,9 +532,11 @@ func (p *Provider) ensureAgent(m machine, addr netip.Addr) error {
 		return nil
 	}
 	cpus, _ := os.ReadFile(m.file("cpus"))
-	return startDetached(m, strings.TrimSpace(string(cpus)), m.file("agent.log"), m.file("agent.pid"),
-		p.opt.Agent, "agent", "--docker", m.socket(), "--listen", fmt.Sprintf("%s:%d", addr, p.opt.AgentPort),
-		"--machine", m.name)
+	args := []string{p.opt.Agent, "agent", "--docker", m.socket(), "--listen", fmt.Sprintf("%s:%d", addr, p.opt.AgentPort), "--machine", m.name}
+	if p.opt.AgentCredentialFile != "" {
+		args = append(args, "--credential-file", p.opt.AgentCredentialFile)
+	}
+	return startDetached(m, strings.TrimSpace(string(cpus)), m.file("agent.log"), m.file("agent.pid"), args...)
 }
 
 func tail(file string, n int) string {

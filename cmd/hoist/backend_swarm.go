@@ -1,0 +1,243 @@
+package main
+
+// The real cluster: Docker Swarm as the orchestrator, a machine provider per
+// pool (local namespaces or the operator's scripts), the built-in collector
+// as metric source, the load-balancer layer (internal/balancer,
+// docs/balancer.md), and machine operations in the background.
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/hoist/hoist/internal/balancer"
+	"github.com/hoist/hoist/internal/collector"
+	"github.com/hoist/hoist/internal/config"
+	"github.com/hoist/hoist/internal/engine"
+	"github.com/hoist/hoist/internal/metrics"
+	"github.com/hoist/hoist/internal/provider/command"
+	"github.com/hoist/hoist/internal/provider/local"
+	"github.com/hoist/hoist/internal/swarm"
+)
+
+// hoist_app_requests_per_second on a real cluster is the collector's sum.
+var _ metrics.RequestTotaler = (*collector.Collector)(nil)
+
+// swarmBackend is a Docker Swarm manager and the machines of its pools.
+type swarmBackend struct {
+	cli       *client.Client
+	orch      *swarm.Orchestrator
+	coll      *collector.Collector
+	layer     *balancer.Layer
+	lb        *balancer.Source
+	wrapped   engine.Orchestrator // orch with the balancer layer
+	providers map[string]engine.Provider
+	closers   []func()
+}
+
+var _ backend = (*swarmBackend)(nil)
+
+// newSwarmBackend connects to the swarm manager and makes the orchestrator,
+// the providers, the collector and the balancer layer for cfg. agentCred is
+// the credential the agents ask the collector for.
+func newSwarmBackend(ctx context.Context, cfg *config.Config, rec swarm.Recorder, agentCred string, log *slog.Logger) (_ *swarmBackend, err error) {
+	cli, err := swarm.Dial("")
+	if err != nil {
+		return nil, err
+	}
+	b := &swarmBackend{cli: cli, providers: map[string]engine.Provider{}}
+	b.closers = append(b.closers, func() { cli.Close() })
+	defer func() {
+		if err != nil {
+			b.close()
+		}
+	}()
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	info, err := cli.Info(pctx, client.InfoOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("no Docker daemon at %s (scripts/localstack up starts one): %w", cli.DaemonHost(), err)
+	}
+	if !info.Info.Swarm.ControlAvailable {
+		return nil, fmt.Errorf("the Docker daemon at %s is not a swarm manager (swarm state %q): %w",
+			cli.DaemonHost(), info.Info.Swarm.LocalNodeState, swarm.ErrNotManager)
+	}
+	var pools []string
+	for _, pl := range cfg.Pools {
+		pools = append(pools, pl.Name)
+	}
+	b.orch = swarm.New(cli, swarm.Options{Pools: pools, Events: rec, Logger: log})
+	credFile, removeCred, err := agentCredentialFile(agentCred)
+	if err != nil {
+		return nil, err
+	}
+	b.closers = append(b.closers, removeCred)
+	self, _ := os.Executable()
+	for _, pl := range cfg.Pools {
+		switch pl.Provider {
+		case "local":
+			o := local.Options{Pool: pl.Name, CPUs: pl.Machine.CPUs, Manager: b.orch, Agent: self, AgentCredentialFile: credFile,
+				Logger: log, BootTimeout: min(cfg.Controller.BootTimeout.D(), 2*time.Minute)}
+			if pl.Local != nil {
+				o.Prefix, o.Subnet = pl.Local.Prefix, pl.Local.Subnet
+			}
+			lp, err := local.New(o)
+			if err != nil {
+				return nil, fmt.Errorf("pool %s: %w", pl.Name, err)
+			}
+			b.providers[pl.Name] = lp
+			b.closers = append(b.closers, lp.Close)
+		case "command":
+			c := pl.Command
+			maddr, token, err := b.orch.JoinInfo(pctx)
+			if err != nil {
+				return nil, fmt.Errorf("pool %s: %w", pl.Name, err)
+			}
+			cp, err := command.New(command.Options{Pool: pl.Name, Create: c.Create, Destroy: c.Destroy, List: c.List,
+				Timeout: c.Timeout.D(), Retries: c.Retries, Labeler: b.orch, Logger: log,
+				Env: []string{"HOIST_SWARM_MANAGER=" + maddr, "HOIST_SWARM_TOKEN=" + token, "HOIST_BIN=" + self,
+					"HOIST_AGENT_CREDENTIAL_FILE=" + credFile,
+					fmt.Sprintf("HOIST_MACHINE_CPUS=%g", pl.Machine.CPUs), "HOIST_MACHINE_MEMORY=" + fmt.Sprint(int64(pl.Machine.Memory))}})
+			if err != nil {
+				return nil, fmt.Errorf("pool %s: %w", pl.Name, err)
+			}
+			b.providers[pl.Name] = cp
+		default:
+			return nil, fmt.Errorf("pool %s: provider %q cannot run beside real pools", pl.Name, pl.Provider)
+		}
+	}
+	b.coll = collector.New(collector.Options{State: b.orch, Logger: log, HTTP: collector.CredentialClient(agentCred),
+		Local: &collector.Agent{Docker: cli, Machine: "manager"}, LocalNode: info.Info.Swarm.NodeID})
+
+	// The balancer layer: balancer apps deployed as HAProxy services, one
+	// derived per app that asks for it, their stats as the lb_* metrics.
+	b.layer = balancer.NewLayer()
+	b.wrapped = balancer.NewOrchestrator(b.orch, cli, b.layer, balancer.OrchestratorOptions{Pools: pools, Events: rec, Logger: log})
+	b.lb = balancer.NewSource(balancer.SourceOptions{State: b.orch, Logger: log, Active: func() bool {
+		known, derived := b.layer.Known()
+		return !derived || len(known) > 0
+	}})
+	return b, nil
+}
+
+func (b *swarmBackend) parts() clusterParts {
+	return clusterParts{
+		orchestrator: b.wrapped, providers: b.providers, builtin: b.coll, async: true,
+		extraApps: swarm.AppsFromLabels, derive: b.layer.Derive, services: b.orch,
+		wrapMetrics: func(next engine.MetricSource) engine.MetricSource { return &balancer.Router{LB: b.lb, Next: next} },
+	}
+}
+
+func (b *swarmBackend) actors() []actor {
+	return []actor{
+		{"collector", b.coll.Run},
+		{"balancer stats", func(ctx context.Context) error { b.lb.Run(ctx); return nil }},
+	}
+}
+
+// mount serves the collector's view under /collector/ and every balancer
+// replica's latest stats under /balancer/, to viewers.
+func (b *swarmBackend) mount(mux *http.ServeMux, view func(http.Handler) http.Handler) {
+	mux.Handle("/collector/", view(http.StripPrefix("/collector", b.coll.Handler())))
+	mux.Handle("/balancer/", view(http.StripPrefix("/balancer", b.lb.Handler())))
+}
+
+// warm scrapes twice, so rates have two samples.
+func (b *swarmBackend) warm(ctx context.Context, _ *Runtime) error {
+	b.coll.Scrape(ctx)
+	b.lb.Scrape(ctx)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(2 * time.Second):
+	}
+	b.coll.Scrape(ctx)
+	b.lb.Scrape(ctx)
+	return nil
+}
+
+func (b *swarmBackend) close() {
+	for i := len(b.closers) - 1; i >= 0; i-- {
+		b.closers[i]()
+	}
+}
+
+// loop ticks the engine every interval of wall time.
+func (b *swarmBackend) loop(ctx context.Context, rt *Runtime) error {
+	term := newTerminal(rt)
+	defer term.close()
+	eng := rt.Engine
+	fmt.Fprintf(rt.out, "hoist: running %s on Docker Swarm at %s; Ctrl-C to stop\n", describe(eng.Config()), b.cli.DaemonHost())
+	tick := time.NewTimer(0)
+	defer tick.Stop()
+	redraw := time.NewTicker(250 * time.Millisecond)
+	defer redraw.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			// Machine operations under way see the cancelled context and stop;
+			// their records say where they were, so the next run resumes.
+			done := make(chan struct{})
+			go func() { eng.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+				fmt.Fprintln(rt.out, "hoist: machine operations still running after 20s; leaving them")
+			}
+			term.events()
+			term.end(fmt.Sprintf("hoist: stopped at %s", time.Now().UTC().Format("15:04:05")))
+			return nil
+		case <-tick.C:
+			if _, err := eng.Tick(ctx); err != nil && ctx.Err() == nil {
+				rt.log.Warn("tick", "err", err)
+			}
+			tick.Reset(eng.Config().Interval())
+			term.events()
+			term.status(b.status(eng))
+		case <-redraw.C:
+			// Events of background machine operations show up between ticks.
+			if len(term.sub) > 0 {
+				term.events()
+				if term.tty {
+					term.status(b.status(eng))
+				}
+			}
+		}
+	}
+}
+
+// status is the one-line summary after each tick.
+func (b *swarmBackend) status(eng *engine.Engine) string {
+	plan, snap := eng.Last()
+	if plan == nil || snap == nil {
+		return "[" + time.Now().UTC().Format("15:04:05") + "] observing..."
+	}
+	var parts []string
+	for _, a := range plan.Apps {
+		s := fmt.Sprintf("%s %d/%d run", a.App, a.Running, a.Desired)
+		if a.Pending > 0 {
+			s += fmt.Sprintf(" %d pending", a.Pending)
+		}
+		for _, v := range a.Votes {
+			if v.HasValue {
+				s += fmt.Sprintf(" %s %.0f", v.Metric, v.Value)
+			}
+		}
+		parts = append(parts, s)
+	}
+	for _, p := range plan.Pools {
+		parts = append(parts, fmt.Sprintf("%s %d ready %d booting %d leaving", p.Pool, p.Ready, p.InFlight, p.Leaving))
+	}
+	cpu := 0.0
+	for _, n := range b.coll.Nodes() {
+		cpu += n.CPU
+	}
+	parts = append(parts, fmt.Sprintf("tasks use %.2f cores", cpu))
+	return fmt.Sprintf("[%s] %s", plan.Time.UTC().Format("15:04:05"), strings.Join(parts, " | "))
+}
