@@ -180,6 +180,7 @@ func simPromRuntime() promRuntime {
 		descriptor: func(p promParams, withWeb bool) string {
 			web := `
   - name: web
+    image: hoist/demoapp:latest
     pools: [workers]
     resources: {limits: {cpus: 1, memory: 256MiB}, reservations: {cpus: 0.25, memory: 128MiB}}
     replicas: {min: 1, max: 5}
@@ -209,6 +210,7 @@ pools:
     machine: {cpus: 4, memory: 8GiB}
 apps:%s
   - name: api
+    image: hoist/demoapp:latest
     pools: [workers]
     resources: {limits: {cpus: 1, memory: 256MiB}, reservations: {cpus: 0.25, memory: 128MiB}}
     replicas: {min: 1, max: 6}

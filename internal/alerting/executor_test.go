@@ -69,6 +69,7 @@ pools:
     alert: {upper: 0.8, lower: 0.2, for: 1m, repeat: 1m}
 apps:
   - name: web
+    image: hoist/demoapp:latest
     pools: [workers]
     replicas: {min: 1, max: 10}
     policies:

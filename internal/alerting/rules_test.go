@@ -43,11 +43,13 @@ pools:
     machine: {cpus: 1, memory: 1GiB}
 apps:
   - name: web
+    image: hoist/demoapp:latest
     pools: [workers]
     replicas: {min: 1, max: 10}
     policies:
       - {type: alert, upper: 80, lower: 20, for: 30s}
   - name: api
+    image: hoist/demoapp:latest
     pools: [workers]
     replicas: {min: 2, max: 8}
     policies:
@@ -56,6 +58,7 @@ apps:
       - {type: alert, metric: latency_p95, upper: 250, lower: 10, for: 1500ms}
       - {type: alert, metric: memory, upper: 90, lower: 10}
   - name: shop
+    image: hoist/demoapp:latest
     pools: [workers]
     replicas: {min: 1, max: 4}
     policies:
@@ -65,6 +68,7 @@ apps:
         lower: 10
         for: 20s
   - name: batch
+    image: hoist/demoapp:latest
     pools: [workers]
     policies:
       - {type: target, metric: cpu, target: 50}

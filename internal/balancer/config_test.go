@@ -84,6 +84,7 @@ pools:
   - {name: edge, min: 1, max: 3, machine: {cpus: 1, memory: 1GiB}, boot_time: 20s, cooldown: 30s, scale_down: {below: 0.5, for: 30s}}
 apps:
   - name: web
+    image: hoist/demoapp:latest
     pools: [workers]
     port: 8080
     resources: {reservations: {cpus: 0.5, memory: 64MiB}}

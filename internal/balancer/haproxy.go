@@ -8,15 +8,14 @@ import (
 	"fmt"
 	"regexp"
 	"text/template"
+
+	"github.com/hoist/hoist/internal/config"
 )
 
 // ErrParams is returned for parameters no valid configuration can be made of.
 var ErrParams = errors.New("bad balancer parameters")
 
-var (
-	appRE  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	pathRE = regexp.MustCompile(`^/[A-Za-z0-9._~!$&'()*+,;=:@/%?-]*$`)
-)
+var appRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 // Render returns HAProxy's configuration for p. The text depends on p only,
 // so its hash names the Swarm config and a changed descriptor is seen as a
@@ -48,7 +47,8 @@ func (p Params) validate() error {
 		return fmt.Errorf("%w: ports %d and %d", ErrParams, p.Port, p.StatsPort)
 	case p.BackendPort <= 0 || p.BackendPort > 65535:
 		return fmt.Errorf("%w: app port %d", ErrParams, p.BackendPort)
-	case p.Check != "" && !pathRE.MatchString(p.Check):
+	case p.Check != "" && config.CheckPath(p.Check) != nil:
+		// One rule with the descriptor's validation (internal/config).
 		return fmt.Errorf("%w: check path %q", ErrParams, p.Check)
 	case p.Slots < 1 || p.Slots > 4096:
 		return fmt.Errorf("%w: %d server slots", ErrParams, p.Slots)

@@ -1,6 +1,11 @@
 package config
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+)
 
 // BalancerSuffix names a balancer's own app: app "web" gets "web-lb".
 const BalancerSuffix = "-lb"
@@ -9,15 +14,22 @@ const BalancerSuffix = "-lb"
 func (b *Balancer) check(ck *checker, path string, a *App, pools map[string]*Pool) {
 	path += ".balancer"
 	if a.Port <= 0 {
-		ck.add(path, "the app needs a port for the balancer to send traffic to")
+		ck.addRel(path, []string{strings.TrimSuffix(path, ".balancer") + ".port"}, "the app needs a port for the balancer to send traffic to")
 	}
 	if b.StatsPort < 0 || b.StatsPort > 65535 {
 		ck.add(path+".stats_port", "must be a TCP port")
 	} else if b.StatsPort == b.Port && b.Port != 0 {
-		ck.add(path+".stats_port", "must differ from port %d", b.Port)
+		ck.addRel(path+".stats_port", []string{path + ".port"}, "must differ from port %d", b.Port)
 	}
-	if b.Check != "" && b.Check[0] != '/' {
-		ck.add(path+".check", "must be an HTTP path starting with /")
+	if b.Check != "" {
+		if err := CheckPath(b.Check); err != nil {
+			ck.add(path+".check", "%v", err)
+		}
+	}
+	if b.Image != "" {
+		if err := CheckImage(b.Image); err != nil {
+			ck.add(path+".image", "%v", err)
+		}
 	}
 	pool, ok := pools[b.Pool]
 	switch {
@@ -30,7 +42,7 @@ func (b *Balancer) check(ck *checker, path string, a *App, pools map[string]*Poo
 		ck.add(path+".replicas.min", "must be >= 1")
 	}
 	if b.Replicas.Max < b.Replicas.Min {
-		ck.add(path+".replicas.max", "max %d is less than min %d", b.Replicas.Max, b.Replicas.Min)
+		ck.addRel(path+".replicas.max", []string{path + ".replicas.min"}, "max %d is less than min %d", b.Replicas.Max, b.Replicas.Min)
 	}
 	if r := b.Resources; r != nil {
 		if r.Reservations.CPUs < 0 || r.Limits.CPUs < 0 {
@@ -80,4 +92,30 @@ func (c *Config) checkBalancers(ck *checker, apps map[string]bool) {
 			used[k] = a.Name
 		}
 	}
+}
+
+// checkPathRE is what an HTTP health check path may hold: the characters of
+// an RFC 3986 path and query, nothing HAProxy's configuration would read as
+// a separator (space, quote, '#', control characters).
+var checkPathRE = regexp.MustCompile(`^/[A-Za-z0-9._~!$&'()*+,;=:@/%?-]*$`)
+
+// maxCheckPath bounds a health check path: it is a line of HAProxy's configuration.
+const maxCheckPath = 1024
+
+// ErrCheckPath is returned by CheckPath.
+var ErrCheckPath = errors.New("not a health check path")
+
+// CheckPath is the one rule for a balancer's HTTP health check path, used by
+// validation and by the HAProxy rendering (internal/balancer): a path
+// starting with /, of URL characters only.
+func CheckPath(p string) error {
+	switch {
+	case p == "" || p[0] != '/':
+		return fmt.Errorf("%w: %q must start with /", ErrCheckPath, p)
+	case len(p) > maxCheckPath:
+		return fmt.Errorf("%w: longer than %d characters", ErrCheckPath, maxCheckPath)
+	case !checkPathRE.MatchString(p):
+		return fmt.Errorf("%w: %q may hold only the characters of a URL path (letters, digits and -._~!$&'()*+,;=:@/%%?)", ErrCheckPath, p)
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ pools:
     max: 3
 apps:
   - name: web
+    image: hoist/demoapp:latest
     pools: [workers]
     replicas: {min: 1, max: 4}
     resources:
@@ -46,7 +48,8 @@ func TestParseMinimalAppliesDefaults(t *testing.T) {
 	}
 }
 
-// The broken descriptor has one error per problem, each located exactly.
+// The broken descriptor has one error per problem, each located exactly, the
+// structural ones (unknown field, ill-typed value) beside the semantic ones.
 func TestValidateLocatesEveryError(t *testing.T) {
 	data, err := os.ReadFile("testdata/broken.yaml")
 	if err != nil {
@@ -57,32 +60,19 @@ func TestValidateLocatesEveryError(t *testing.T) {
 	if !errors.As(err, &errs) {
 		t.Fatalf("want Errors, got %v", err)
 	}
-	// Structural errors come first, alone: semantic checks need a well-typed tree.
 	want := []string{
-		"testdata/broken.yaml:3:3: controller.tick: unknown field",
-		"testdata/broken.yaml:9:32: pools[0].machine.memory: must be a memory size such as 512MiB or 4GiB",
-	}
-	if len(errs) != len(want) {
-		t.Fatalf("got %d errors, want %d:\n%v", len(errs), len(want), err)
-	}
-	for i, w := range want {
-		if !strings.HasPrefix(errs[i].Error(), w) {
-			t.Errorf("error %d = %q, want prefix %q", i, errs[i].Error(), w)
-		}
-	}
-
-	// Fix the structure: now every semantic error shows.
-	fixed := strings.Replace(strings.Replace(string(data), "  tick: 5s\n", "", 1), "lots", "4GiB", 1)
-	_, err = Parse("broken.yaml", []byte(fixed))
-	if !errors.As(err, &errs) {
-		t.Fatalf("want Errors, got %v", err)
-	}
-	want = []string{
-		"broken.yaml:6:10: pools[0].min: min 3 is greater than max 2",
-		"broken.yaml:18:22: apps[1].pools[1]: no pool named \"nowhere\"",
-		"broken.yaml:23:17: apps[1].policies[0].target: must be > 0",
-		"broken.yaml:27:16: apps[1].policies[1].lower: lower 80 must be below upper 20",
-		"broken.yaml:28:15: apps[1].policies[2].type: \"bogus\" is not one of target, threshold, schedule, alert",
+		`testdata/broken.yaml:3:3: controller.tick: unknown field (known: anomaly, boot_timeout, drain_timeout, dry_run, interval)`,
+		`testdata/broken.yaml:7:10: pools[0].min: min 3 is greater than max 2`,
+		`testdata/broken.yaml:9:32: pools[0].machine.memory: must be a memory size such as 512MiB or 4GiB, not "lots"`,
+		`testdata/broken.yaml:12:21: pools[1].machine.cpus: must be a finite number, not ".inf"`,
+		`testdata/broken.yaml:15:12: apps[0].image: not a Docker image reference: "hoist/demoapp:latest\n\x1b[2J" (invalid reference format)`,
+		`testdata/broken.yaml:19:35: apps[0].balancer.check: not a health check path: "/health check" may hold only the characters of a URL path (letters, digits and -._~!$&'()*+,;=:@/%?)`,
+		`testdata/broken.yaml:23:17: apps[0].policies[0].target: must be a finite number, not ".NaN"`,
+		`testdata/broken.yaml:24:5: apps[1].image: is required: the Docker image of the service, such as nginx:1.27`,
+		`testdata/broken.yaml:25:22: apps[1].pools[1]: no pool named "nowhere"`,
+		`testdata/broken.yaml:30:17: apps[1].policies[0].target: must be > 0`,
+		`testdata/broken.yaml:34:16: apps[1].policies[1].lower: lower 80 must be below upper 20`,
+		`testdata/broken.yaml:35:15: apps[1].policies[2].type: "bogus" is not one of target, threshold, schedule, alert`,
 	}
 	got := make([]string, len(errs))
 	for i, e := range errs {
@@ -152,27 +142,38 @@ func TestParseBytes(t *testing.T) {
 	}
 }
 
-// FuzzParse: any input gives a config or located errors, never a panic, and a
-// config that parses passes validation again (defaults are idempotent).
+// FuzzParse: any input gives a config or located errors, never a panic, in
+// bounded time and memory; a config that parses passes validation again
+// (defaults are idempotent) and holds no NaN or infinity; errors are one line
+// each, sorted by position.
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(minimal))
-	if b, err := os.ReadFile("../../examples/quickstart.yaml"); err == nil {
-		f.Add(b)
+	for _, name := range []string{"../../examples/quickstart.yaml", "../../examples/balancer.yaml", "testdata/broken.yaml"} {
+		if b, err := os.ReadFile(name); err == nil {
+			f.Add(b)
+		}
 	}
-	if b, err := os.ReadFile("testdata/broken.yaml"); err == nil {
-		f.Add(b)
-	}
-	f.Add([]byte("pools: [{name: a, max: 1, machine: {cpus: 1, memory: 1}}]\napps: [{name: b, pools: [a], policies: [{type: schedule, windows: [{start: '23:00', end: '01:00', min: 2}]}]}]"))
+	f.Add([]byte("pools: [{name: a, max: 1, machine: {cpus: 1, memory: 1}}]\napps: [{name: b, image: b, pools: [a], policies: [{type: schedule, windows: [{start: '23:00', end: '01:00', min: 2}]}]}]"))
+	f.Add([]byte("pools: [{name: a, max: 1, machine: {cpus: .nan, memory: 1}}]\napps: [{name: b, image: \"b\\n\", pools: [a]}]"))
+	f.Add([]byte("a: &a [x, x, x, x]\nb: &b [*a, *a, *a, *a]\nc: &c [*b, *b, *b, *b]\npools: [*c]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cfg, err := Parse("fuzz.yaml", data)
+		var cfg *Config
+		var err error
+		bounded(t, len(data), func() { cfg, err = Parse("fuzz.yaml", data) })
 		if err != nil {
 			var errs Errors
 			if !errors.As(err, &errs) || len(errs) == 0 {
 				t.Fatalf("error is not a located Errors: %v", err)
 			}
-			for _, e := range errs {
+			for i, e := range errs {
 				if e.Line < 1 || e.Col < 1 || e.File != "fuzz.yaml" {
 					t.Fatalf("error without a position: %+v", e)
+				}
+				if strings.ContainsAny(e.Error(), "\n\r\x1b") {
+					t.Fatalf("error message with a control character: %q", e.Error())
+				}
+				if i > 0 && (e.Line < errs[i-1].Line || e.Line == errs[i-1].Line && e.Col < errs[i-1].Col) {
+					t.Fatalf("errors not sorted: %v", err)
 				}
 			}
 			return
@@ -181,5 +182,31 @@ func FuzzParse(f *testing.F) {
 		if err := cfg.Validate(); err != nil {
 			t.Fatalf("parsed config fails validation after SetDefaults: %v", err)
 		}
+		for _, a := range cfg.Apps {
+			if CheckImage(a.Image) != nil {
+				t.Fatalf("app %s accepted with image %q", a.Name, a.Image)
+			}
+		}
 	})
+}
+
+// bounded runs fn, one fuzz input's work, and fails when it takes more than
+// a generous time or allocates more than a budget that grows with the
+// input's size: a hang or a blow-up (aliases, deep nesting) is a bug.
+func bounded(t *testing.T, inputLen int, fn func()) {
+	t.Helper()
+	const maxTime = 10 * time.Second
+	maxAlloc := uint64(64<<20 + 8192*inputLen)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	fn()
+	took := time.Since(start)
+	runtime.ReadMemStats(&after)
+	if took > maxTime {
+		t.Fatalf("one input of %d bytes took %v", inputLen, took)
+	}
+	if a := after.TotalAlloc - before.TotalAlloc; a > maxAlloc {
+		t.Fatalf("one input of %d bytes allocated %d MiB", inputLen, a>>20)
+	}
 }

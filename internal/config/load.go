@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"reflect"
 	"sort"
@@ -63,7 +64,9 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse checks and completes a descriptor. name is used in error messages. On
-// failure the error is an Errors listing every problem found.
+// failure the error is an Errors listing every problem found: the structural
+// ones (unknown fields, ill-typed values) and the semantic ones of what could
+// be read, sorted by position.
 func Parse(name string, data []byte) (*Config, error) {
 	if len(data) > maxDescriptor {
 		return nil, Errors{{File: name, Line: 1, Col: 1, Msg: "descriptor larger than 4 MiB"}}
@@ -76,34 +79,56 @@ func Parse(name string, data []byte) (*Config, error) {
 		}
 		return nil, Errors{syntaxError(name, err)}
 	}
+	w := &walker{file: name, pos: map[string]*yaml.Node{}}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
-		return nil, Errors{{File: name, Line: extra.Line, Col: extra.Column, Msg: "only one YAML document is allowed"}}
+		w.add(&extra, "", "only one YAML document is allowed")
 	}
-	w := &walker{file: name, pos: map[string]*yaml.Node{}}
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
 	}
-	w.walk(root, reflect.TypeOf(Config{}), "")
-	if len(w.errs) > 0 {
+	if !w.walk(root, reflect.TypeOf(Config{}), "") {
 		return nil, w.sorted()
 	}
-	var cfg Config
+	return w.finish(root, Config{})
+}
+
+// finish decodes the walked (and cleaned) tree over base, completes it and
+// adds the semantic errors to the structural ones.
+func (w *walker) finish(root *yaml.Node, base Config) (*Config, error) {
+	cfg := base
 	if err := root.Decode(&cfg); err != nil {
-		// The walk checks every field, so this is a bug or an exotic input
-		// (anchors and merges); still report it where we can.
-		return nil, Errors{syntaxError(name, err)}
+		// The walk checks and cleans every field, so this is a bug or an
+		// exotic input; still report it where we can.
+		w.errs = append(w.errs, syntaxError(w.file, err))
+		return nil, w.sorted()
 	}
-	cfg.File = name
+	cfg.File = w.file
 	cfg.SetDefaults()
 	for _, p := range cfg.check() {
-		w.errAt(p.path, p.msg)
+		if !w.hidden(p) {
+			w.errAt(p.path, p.msg)
+		}
 	}
 	if len(w.errs) > 0 {
 		return nil, w.sorted()
 	}
 	return &cfg, nil
+}
+
+// hidden says whether a semantic problem follows from a structural error
+// already reported: a field whose value was refused reads as its zero value,
+// and "must be > 0" about it would only repeat the first error.
+func (w *walker) hidden(p problem) bool {
+	for _, path := range append([]string{p.path}, p.also...) {
+		for t := range w.tainted {
+			if path == t || strings.HasPrefix(path, t+".") || strings.HasPrefix(path, t+"[") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // syntaxError turns a yaml library error ("yaml: line 3: ...") into a located error.
@@ -129,6 +154,9 @@ type walker struct {
 	file string
 	errs Errors
 	pos  map[string]*yaml.Node // path -> node, for semantic errors
+	// tainted are the paths of structural errors: their values are dropped
+	// before decoding, so semantic checks about them are not repeated.
+	tainted map[string]bool
 	// aliases counts alias expansions: nested aliases can make a small file
 	// expand exponentially ("billion laughs"), so there is a budget.
 	aliases int
@@ -138,6 +166,10 @@ type walker struct {
 const maxAliases = 1000
 
 func (w *walker) add(n *yaml.Node, path, msg string) {
+	if w.tainted == nil {
+		w.tainted = map[string]bool{}
+	}
+	w.tainted[path] = true
 	w.errs = append(w.errs, &FieldError{File: w.file, Line: n.Line, Col: n.Column, Path: path, Msg: msg})
 }
 
@@ -177,37 +209,42 @@ func parentPath(p string) string {
 
 var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
 
-func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
+// walk checks n against t, reporting every problem, and cleans the tree so
+// that it decodes: unknown fields are removed, and it returns false when n
+// itself is wrong, for the caller to replace it with null (the zero value).
+func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) bool {
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		w.aliases++
 		if w.aliases > maxAliases {
 			if w.aliases == maxAliases+1 {
 				w.add(n, path, "too many YAML aliases")
 			}
-			return
+			return false
 		}
 		n = n.Alias
 	}
 	w.pos[path] = n
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
-		return // an empty value leaves the field at its zero value
+		return true // an empty value leaves the field at its zero value
 	}
 	if reflect.PointerTo(t).Implements(unmarshalerType) {
 		if err := n.Decode(reflect.New(t).Interface()); err != nil {
 			w.add(n, path, err.Error())
+			return false
 		}
-		return
+		return true
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
-		w.walk(n, t.Elem(), path)
+		return w.walk(n, t.Elem(), path)
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
 			w.add(n, path, "must be a mapping of fields")
-			return
+			return false
 		}
 		fields := yamlFields(t)
 		seen := map[string]bool{}
+		kept := n.Content[:0:0]
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			if k.Value == "<<" {
@@ -221,49 +258,117 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 			}
 			seen[k.Value] = true
 			ft, ok := fields[k.Value]
-			if !ok {
+			if !ok || k.Kind != yaml.ScalarNode {
 				w.add(k, sub, "unknown field (known: "+strings.Join(sortedKeys(fields), ", ")+")")
 				continue
 			}
-			w.walk(v, ft, sub)
+			if !w.walk(v, ft, sub) {
+				v = nullLike(v)
+			}
+			kept = append(kept, k, v)
 		}
+		n.Content = kept
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			w.add(n, path, "must be a list")
-			return
+			return false
 		}
 		for i, item := range n.Content {
-			w.walk(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
+			if !w.walk(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i)) {
+				n.Content[i] = nullLike(item)
+			}
 		}
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
 			w.add(n, path, "must be a mapping")
-			return
+			return false
 		}
+		kept := n.Content[:0:0]
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
-			if k.Kind != yaml.ScalarNode {
+			if k.Kind != yaml.ScalarNode || k.Value == "<<" {
 				w.add(k, path, "keys must be plain strings")
 				continue
 			}
-			w.walk(v, t.Elem(), join(path, k.Value))
+			if !w.walk(v, t.Elem(), join(path, k.Value)) {
+				v = nullLike(v)
+			}
+			kept = append(kept, k, v)
 		}
+		n.Content = kept
 	default:
 		if n.Kind != yaml.ScalarNode {
 			w.add(n, path, "must be "+kindName(t))
-			return
+			return false
+		}
+		if isFloat(t) {
+			return w.number(n, path)
 		}
 		if err := n.Decode(reflect.New(t).Interface()); err != nil {
 			w.add(n, path, fmt.Sprintf("must be %s, not %q", kindName(t), n.Value))
+			return false
 		}
 	}
+	return true
 }
 
+// number checks a float field. A number may be quoted, as Compose writes
+// cpus: '0.50'; it must be finite: a NaN target never scales, and YAML reads
+// .nan and .inf in every spelling as numbers.
+func (w *walker) number(n *yaml.Node, path string) bool {
+	var f float64
+	if n.Tag == "!!str" {
+		v, err := strconv.ParseFloat(strings.TrimSpace(n.Value), 64)
+		if err != nil {
+			w.add(n, path, fmt.Sprintf("must be a number, not %q", n.Value))
+			return false
+		}
+		f = v
+		if !math.IsNaN(f) && !math.IsInf(f, 0) {
+			// Decode the number it holds.
+			n.Tag, n.Style, n.Value = "!!float", 0, strconv.FormatFloat(f, 'g', -1, 64)
+		}
+	} else if err := n.Decode(&f); err != nil {
+		w.add(n, path, fmt.Sprintf("must be a number, not %q", n.Value))
+		return false
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		w.add(n, path, fmt.Sprintf("must be a finite number, not %q", n.Value))
+		return false
+	}
+	return true
+}
+
+func isFloat(t reflect.Type) bool { return t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64 }
+
+// nullLike is a null at n's position: the zero value of the field.
+func nullLike(n *yaml.Node) *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line, Column: n.Column}
+}
+
+// join appends a key to a path. A key that is not a plain word is quoted, so
+// that a key holding a line break or a terminal escape cannot forge a line of
+// the error message.
 func join(path, key string) string {
+	if !plainKey(key) {
+		key = strconv.Quote(key)
+	}
 	if path == "" {
 		return key
 	}
 	return path + "." + key
+}
+
+func plainKey(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_-./:@", r)) {
+			return false
+		}
+	}
+	return true
 }
 
 func kindName(t reflect.Type) string {

@@ -193,7 +193,7 @@ func (a *PoolAlert) check(ck *checker, path string) {
 	if a.Lower == nil {
 		ck.add(path+".lower", "is required")
 	} else if *a.Lower >= a.Upper {
-		ck.add(path+".lower", "lower %g must be below upper %g", *a.Lower, a.Upper)
+		ck.addRel(path+".lower", []string{path + ".upper"}, "lower %g must be below upper %g", *a.Lower, a.Upper)
 	}
 	if a.Query == "" && (a.Upper <= 0 || a.Upper > 1) {
 		ck.add(path+".upper", "must be a share in (0, 1]")
@@ -217,7 +217,7 @@ func (p *Policy) checkAlert(ck *checker, path string) {
 	if p.Lower == nil {
 		ck.add(path+".lower", "is required")
 	} else if *p.Lower >= p.Upper {
-		ck.add(path+".lower", "lower %g must be below upper %g", *p.Lower, p.Upper)
+		ck.addRel(path+".lower", []string{path + ".upper"}, "lower %g must be below upper %g", *p.Lower, p.Upper)
 	}
 	if p.For < 0 {
 		ck.add(path+".for", "must be >= 0")

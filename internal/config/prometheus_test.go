@@ -23,6 +23,7 @@ pools:
     alert: {upper: 0.8, lower: 0.2, for: 1m}
 apps:
   - name: web
+    image: hoist/demoapp:latest
     pools: [workers]
     policies:
       - {type: alert, upper: 80, lower: 20, for: 30s}
@@ -60,6 +61,7 @@ pools:
     alert: {metric: load, upper: 2, lower: 0.1}
 apps:
   - name: web
+    image: hoist/demoapp:latest
     pools: [workers]
     policies:
       - {type: alert, upper: 20, lower: 80, window: 30s}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -207,12 +208,20 @@ func stepDefaults(up, down *int, downFor *Duration, forD Duration) {
 type problem struct {
 	path string
 	msg  string
+	// also are the other fields the problem is about (the max of a min that
+	// is above it): an error already reported on one of them explains it.
+	also []string
 }
 
 type checker struct{ probs []problem }
 
 func (c *checker) add(path, format string, args ...any) {
-	c.probs = append(c.probs, problem{path, fmt.Sprintf(format, args...)})
+	c.probs = append(c.probs, problem{path: path, msg: fmt.Sprintf(format, args...)})
+}
+
+// addRel adds a problem that compares path with the fields of also.
+func (c *checker) addRel(path string, also []string, format string, args ...any) {
+	c.probs = append(c.probs, problem{path: path, msg: fmt.Sprintf(format, args...), also: also})
 }
 
 // Validate checks a descriptor built in code (or after SetDefaults); errors
@@ -231,6 +240,7 @@ func (c *Config) Validate() error {
 
 func (c *Config) check() []problem {
 	var ck checker
+	checkFinite(&ck, reflect.ValueOf(c).Elem(), "")
 	if c.Controller.Interval.D() < 100*time.Millisecond {
 		ck.add("controller.interval", "must be at least 100ms")
 	}
@@ -289,7 +299,7 @@ func (p *Pool) check(ck *checker, path string) {
 		ck.add(path+".max", "must be >= 1")
 	}
 	if p.Min > p.Max && p.Max >= 1 {
-		ck.add(path+".min", "min %d is greater than max %d", p.Min, p.Max)
+		ck.addRel(path+".min", []string{path + ".max"}, "min %d is greater than max %d", p.Min, p.Max)
 	}
 	if p.Machine.CPUs <= 0 {
 		ck.add(path+".machine.cpus", "must be > 0")
@@ -345,6 +355,7 @@ func (p *Pool) check(ck *checker, path string) {
 // apps deployed at run time. Paths are relative to the app ("replicas.min").
 func (a *App) Check(pools map[string]*Pool) []error {
 	var ck checker
+	checkFinite(&ck, reflect.ValueOf(a).Elem(), "")
 	a.check(&ck, "", pools)
 	out := make([]error, len(ck.probs))
 	for i, p := range ck.probs {
@@ -360,6 +371,11 @@ func (a *App) check(ck *checker, path string, pools map[string]*Pool) {
 	case !nameRE.MatchString(a.Name):
 		ck.add(path+".name", "%q must be lowercase letters, digits and '-'", a.Name)
 	}
+	if a.Image == "" {
+		ck.add(path+".image", "is required: the Docker image of the service, such as nginx:1.27")
+	} else if err := CheckImage(a.Image); err != nil {
+		ck.add(path+".image", "%v", err)
+	}
 	if len(a.Pools) == 0 {
 		ck.add(path+".pools", "at least one pool is required")
 	}
@@ -372,7 +388,7 @@ func (a *App) check(ck *checker, path string, pools map[string]*Pool) {
 		ck.add(path+".replicas.min", "must be >= 1")
 	}
 	if a.Replicas.Max < a.Replicas.Min {
-		ck.add(path+".replicas.max", "max %d is less than min %d", a.Replicas.Max, a.Replicas.Min)
+		ck.addRel(path+".replicas.max", []string{path + ".replicas.min"}, "max %d is less than min %d", a.Replicas.Max, a.Replicas.Min)
 	}
 	r := a.Resources
 	for _, f := range []struct {
@@ -384,19 +400,25 @@ func (a *App) check(ck *checker, path string, pools map[string]*Pool) {
 		}
 	}
 	if r.Limits.CPUs > 0 && r.Reservations.CPUs > r.Limits.CPUs {
-		ck.add(path+".resources.reservations.cpus", "reservation %g is above the limit %g", r.Reservations.CPUs, r.Limits.CPUs)
+		ck.addRel(path+".resources.reservations.cpus", []string{path + ".resources.limits"}, "reservation %g is above the limit %g", r.Reservations.CPUs, r.Limits.CPUs)
 	}
 	if r.Limits.Memory > 0 && r.Reservations.Memory > r.Limits.Memory {
-		ck.add(path+".resources.reservations.memory", "reservation %s is above the limit %s", r.Reservations.Memory, r.Limits.Memory)
+		ck.addRel(path+".resources.reservations.memory", []string{path + ".resources.limits"}, "reservation %s is above the limit %s", r.Reservations.Memory, r.Limits.Memory)
 	}
 	// A reservation no machine can hold would leave tasks pending forever.
-	fitsSome := false
+	// Pools without a valid machine have an error of their own.
+	fitsSome, shaped := false, 0
 	for _, name := range a.Pools {
-		if p, ok := pools[name]; ok && p.Machine.CPUs >= r.Reservations.CPUs && p.Machine.Memory >= r.Reservations.Memory {
+		p, ok := pools[name]
+		if !ok || p.Machine.CPUs <= 0 || p.Machine.Memory <= 0 {
+			continue
+		}
+		shaped++
+		if p.Machine.CPUs >= r.Reservations.CPUs && p.Machine.Memory >= r.Reservations.Memory {
 			fitsSome = true
 		}
 	}
-	if !fitsSome && len(a.Pools) > 0 && len(pools) > 0 {
+	if !fitsSome && shaped > 0 {
 		ck.add(path+".resources.reservations", "%g CPUs / %s fit no machine of pools %s", r.Reservations.CPUs, r.Reservations.Memory, strings.Join(a.Pools, ", "))
 	}
 	if a.Port < 0 || a.Port > 65535 {
@@ -506,7 +528,7 @@ func (p *Policy) check(ck *checker, path string) {
 		if p.Lower == nil {
 			ck.add(path+".lower", "is required")
 		} else if *p.Lower >= p.Upper {
-			ck.add(path+".lower", "lower %g must be below upper %g", *p.Lower, p.Upper)
+			ck.addRel(path+".lower", []string{path + ".upper"}, "lower %g must be below upper %g", *p.Lower, p.Upper)
 		}
 		if p.StepUp < 0 {
 			ck.add(path+".step_up", "must be >= 1")
@@ -543,7 +565,7 @@ func (p *Policy) check(ck *checker, path string) {
 				ck.add(wp+".min", "must be >= 1")
 			}
 			if w.Min != nil && w.Max != nil && *w.Min > *w.Max {
-				ck.add(wp+".min", "min %d is greater than max %d", *w.Min, *w.Max)
+				ck.addRel(wp+".min", []string{wp + ".max"}, "min %d is greater than max %d", *w.Min, *w.Max)
 			}
 		}
 		notFor("metric", p.Metric != "")
@@ -578,4 +600,87 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// CheckApp validates app as if it were one of c's apps (replacing the app of
+// the same name, or added after the others), with the same rules as a
+// descriptor's: its own fields, its pools, and what involves several apps (a
+// balancer's app name, ports published on a pool). The API checks the apps it
+// registers with it. The app's defaults are applied to a copy; on failure the
+// error is an Errors whose paths are relative to the app ("replicas.max");
+// a clash with another app is reported on the app's name.
+func (c *Config) CheckApp(app App) error {
+	base := *c
+	base.Apps = append([]App(nil), c.Apps...)
+	idx := len(base.Apps)
+	for i := range base.Apps {
+		if base.Apps[i].Name == app.Name && app.Name != "" {
+			idx = i
+		}
+	}
+	before := map[string]bool{}
+	for _, p := range base.check() {
+		before[p.path+"\x00"+p.msg] = true
+	}
+	with := base
+	with.Apps = append([]App(nil), base.Apps...)
+	app = cloneApp(app)
+	app.SetDefaults()
+	if idx == len(with.Apps) {
+		with.Apps = append(with.Apps, app)
+	} else {
+		with.Apps[idx] = app
+	}
+	prefix := fmt.Sprintf("apps[%d]", idx)
+	var errs Errors
+	for _, p := range with.check() {
+		switch {
+		case p.path == prefix:
+			errs = append(errs, &FieldError{File: c.File, Msg: p.msg})
+		case strings.HasPrefix(p.path, prefix+"."):
+			errs = append(errs, &FieldError{File: c.File, Path: strings.TrimPrefix(p.path, prefix+"."), Msg: p.msg})
+		case before[p.path+"\x00"+p.msg]:
+			// The descriptor's own problem, not this app's.
+		default:
+			other := p.path
+			var i int
+			if _, err := fmt.Sscanf(p.path, "apps[%d]", &i); err == nil && i < len(with.Apps) {
+				other = "app " + with.Apps[i].Name + " (" + p.path + ")"
+			}
+			errs = append(errs, &FieldError{File: c.File, Path: "name", Msg: fmt.Sprintf("clashes with %s: %s", other, p.msg)})
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs
+}
+
+// cloneApp copies what SetDefaults writes through pointers, so checking an
+// app never changes the caller's.
+func cloneApp(a App) App {
+	a.Policies = clonePolicies(a.Policies)
+	if a.Balancer != nil {
+		b := *a.Balancer
+		b.Policies = clonePolicies(b.Policies)
+		a.Balancer = &b
+	}
+	if a.Load != nil {
+		l := *a.Load
+		a.Load = &l
+	}
+	return a
+}
+
+func clonePolicies(ps []Policy) []Policy {
+	out := append([]Policy(nil), ps...)
+	for i := range out {
+		for _, b := range []**Behavior{&out[i].ScaleUp, &out[i].ScaleDown} {
+			if *b != nil {
+				c := **b
+				*b = &c
+			}
+		}
+	}
+	return out
 }

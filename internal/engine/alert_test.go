@@ -26,6 +26,7 @@ pools:
     machine: {cpus: 8, memory: 16GiB}
 apps:
   - name: web
+    image: hoist/demoapp:latest
     pools: [workers]
     resources:
       reservations: {cpus: 0.5, memory: 256MiB}

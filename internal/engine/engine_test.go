@@ -34,6 +34,7 @@ pools:
     scale_down: {below: 0.5, for: 2m}
 apps:
   - name: web
+    image: hoist/demoapp:latest
     pools: [workers]
     resources:
       limits: {cpus: 1, memory: 512MiB}
@@ -518,6 +519,7 @@ pools:
     scale_down: {below: 0.5, for: 2m, consolidate: CONSOLIDATE}
 apps:
   - name: steady
+    image: hoist/demoapp:latest
     pools: [workers]
     replicas: {min: 9, max: 9}
     resources: {reservations: {cpus: 1, memory: 1GiB}}

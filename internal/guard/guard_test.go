@@ -19,6 +19,7 @@ pools:
   - {name: workers, min: 1, max: 6, machine: {cpus: 2, memory: 4GiB}, boot_time: 60s}
 apps:
   - name: web
+    image: hoist/demoapp:latest
     pools: [workers]
     on_anomaly: ON_ANOMALY
     replicas: {min: 2, max: 20}

@@ -32,6 +32,7 @@ pools:
     boot_time: 30s
 apps:
   - name: web
+    image: hoist/demoapp:latest
     pools: [workers]
     resources:
       limits: {cpus: 1, memory: 512MiB}

@@ -71,6 +71,7 @@ pools:
   - {name: b, min: 1, max: 2, machine: {cpus: 1, memory: 2GiB}, boot_time: 30s}
 apps:
   - name: web
+    image: hoist/demoapp:latest
     pools: [a]
     replicas: {min: 1, max: 10}
     resources: {reservations: {cpus: 0.5, memory: 512MiB}}

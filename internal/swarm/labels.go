@@ -3,6 +3,7 @@ package swarm
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,6 +29,25 @@ const (
 	LabelCooldownDown = "hoist.cooldown.down"  // scale-down cooldown (default 0s)
 )
 
+// The labels of docker-swarm-autoscaler (jcwimer/docker-swarm-autoscaler and
+// its forks), read too so that a cluster switches to hoist without
+// relabelling. Such a service without a hoist.*.target label gets that
+// autoscaler's rule: one replica more above 85 % CPU, one fewer below 25 %.
+const (
+	LabelSwarmAutoscaler = "swarm.autoscaler"         // "true": same as hoist.enable
+	LabelSwarmMinimum    = "swarm.autoscaler.minimum" // same as hoist.min
+	LabelSwarmMaximum    = "swarm.autoscaler.maximum" // same as hoist.max
+	SwarmAutoscalerUpper = 85.0
+	SwarmAutoscalerLower = 25.0
+)
+
+// Bounds on what labels may ask: a label is text anyone with access to the
+// service can write.
+const (
+	maxLabelReplicas = 10000
+	maxLabelPools    = 64
+)
+
 // ErrLabels wraps every problem found in a service's hoist.* labels.
 var ErrLabels = errors.New("bad hoist labels")
 
@@ -48,7 +68,7 @@ func AppsFromLabels(st cluster.State) []config.App {
 // service does not opt in; err lists every bad label.
 func AppFromLabels(s cluster.Service) (app config.App, ok bool, err error) {
 	l := s.Labels
-	if !strings.EqualFold(l[LabelEnable], "true") || l[LabelManaged] == "true" {
+	if !optedIn(l) || l[LabelManaged] == "true" {
 		return app, false, nil
 	}
 	app = config.App{Name: s.Name, Image: s.Image, Labels: copyMap(l)}
@@ -58,14 +78,22 @@ func AppFromLabels(s cluster.Service) (app config.App, ok bool, err error) {
 	bad := func(k, format string, a ...any) {
 		probs = append(probs, k+": "+fmt.Sprintf(format, a...))
 	}
-	intLabel := func(k string, def int) int {
+	// intLabel reads a count from the hoist label or the other autoscaler's.
+	intLabel := func(k, alt string, def int) int {
 		v, has := l[k]
+		if av, altHas := l[alt]; altHas {
+			if has && strings.TrimSpace(av) != strings.TrimSpace(v) {
+				bad(k, "%q differs from %s %q", v, alt, av)
+				return def
+			}
+			k, v, has = alt, av, true
+		}
 		if !has {
 			return def
 		}
 		n, err := strconv.Atoi(strings.TrimSpace(v))
-		if err != nil || n < 0 {
-			bad(k, "%q is not a count", v)
+		if err != nil || n < 0 || n > maxLabelReplicas {
+			bad(k, "%q is not a count (0 to %d)", v, maxLabelReplicas)
 			return def
 		}
 		return n
@@ -82,8 +110,8 @@ func AppFromLabels(s cluster.Service) (app config.App, ok bool, err error) {
 		}
 		return config.Duration(d)
 	}
-	app.Replicas.Min = intLabel(LabelMin, 1)
-	app.Replicas.Max = intLabel(LabelMax, app.Replicas.Min)
+	app.Replicas.Min = intLabel(LabelMin, LabelSwarmMinimum, 1)
+	app.Replicas.Max = intLabel(LabelMax, LabelSwarmMaximum, app.Replicas.Min)
 	if app.Replicas.Min < 1 {
 		bad(LabelMin, "must be >= 1")
 	}
@@ -92,6 +120,10 @@ func AppFromLabels(s cluster.Service) (app config.App, ok bool, err error) {
 	}
 	if v := l[LabelPool]; v != "" {
 		app.Pools = splitList(v)
+		if len(app.Pools) > maxLabelPools {
+			bad(LabelPool, "more than %d pools", maxLabelPools)
+			app.Pools = app.Pools[:maxLabelPools]
+		}
 	} else {
 		app.Pools = append([]string(nil), s.Pools...)
 	}
@@ -107,11 +139,17 @@ func AppFromLabels(s cluster.Service) (app config.App, ok bool, err error) {
 			continue
 		}
 		f, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), "%"), 64)
-		if err != nil || f <= 0 {
+		// ParseFloat reads NaN and Inf: a NaN target never scales.
+		if err != nil || !(f > 0) || math.IsInf(f, 0) {
 			bad(k.label, "%q is not a positive number", v)
 			continue
 		}
 		app.Policies = append(app.Policies, config.Policy{Type: config.PolicyTarget, Metric: k.metric, Target: f, Window: window})
+	}
+	if len(app.Policies) == 0 && len(probs) == 0 && strings.EqualFold(strings.TrimSpace(l[LabelSwarmAutoscaler]), "true") {
+		lower := SwarmAutoscalerLower
+		app.Policies = append(app.Policies, config.Policy{Type: config.PolicyThreshold, Metric: "cpu",
+			Upper: SwarmAutoscalerUpper, Lower: &lower, Window: window})
 	}
 	if len(app.Policies) == 0 && len(probs) == 0 {
 		bad(LabelCPUTarget, "no policy: give at least one of %s, %s, %s, %s", LabelCPUTarget, LabelMemTarget, LabelRPSTarget, LabelLatTarget)
@@ -122,4 +160,13 @@ func AppFromLabels(s cluster.Service) (app config.App, ok bool, err error) {
 	}
 	app.SetDefaults()
 	return app, true, nil
+}
+
+// optedIn says whether a service asks to be scaled: hoist.enable=true, or
+// swarm.autoscaler=true unless hoist.enable says otherwise.
+func optedIn(l map[string]string) bool {
+	if v, has := l[LabelEnable]; has {
+		return strings.EqualFold(strings.TrimSpace(v), "true")
+	}
+	return strings.EqualFold(strings.TrimSpace(l[LabelSwarmAutoscaler]), "true")
 }
