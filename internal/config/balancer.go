@@ -103,7 +103,7 @@ var checkPathRE = regexp.MustCompile(`^/[A-Za-z0-9._~!$&'()*+,;=:@/%?-]*$`)
 const maxCheckPath = 1024
 
 // ErrCheckPath is returned by CheckPath.
-var ErrCheckPath = errors.New("not a health check path")
+var ErrCheckPath = errors.New("must be an HTTP path")
 
 // CheckPath is the one rule for a balancer's HTTP health check path, used by
 // validation and by the HAProxy rendering (internal/balancer): a path
@@ -111,11 +111,11 @@ var ErrCheckPath = errors.New("not a health check path")
 func CheckPath(p string) error {
 	switch {
 	case p == "" || p[0] != '/':
-		return fmt.Errorf("%w: %q must start with /", ErrCheckPath, p)
+		return fmt.Errorf("%w starting with /, not %q", ErrCheckPath, p)
 	case len(p) > maxCheckPath:
-		return fmt.Errorf("%w: longer than %d characters", ErrCheckPath, maxCheckPath)
+		return fmt.Errorf("%w of at most %d characters", ErrCheckPath, maxCheckPath)
 	case !checkPathRE.MatchString(p):
-		return fmt.Errorf("%w: %q may hold only the characters of a URL path (letters, digits and -._~!$&'()*+,;=:@/%%?)", ErrCheckPath, p)
+		return fmt.Errorf("%w of URL characters only (letters, digits and -._~!$&'()*+,;=:@/%%?), not %q", ErrCheckPath, p)
 	}
 	return nil
 }
