@@ -38,6 +38,7 @@ pools:
     machine: {cpus: 4, memory: 8GiB}
 apps:
   - name: web
+    image: hoist/demoapp:latest
     pools: [workers]
     resources: {reservations: {cpus: 0.25, memory: 128MiB}}
     replicas: {min: 2, max: 4}
