@@ -21,9 +21,10 @@ func newNABCmd() *cobra.Command {
 		name       string
 		thresholds string
 		asJSON     bool
+		split      bool
 	)
 	cmd := &cobra.Command{
-		Use:   "nab --data DIR [--detector NAME | --scores FILE [--thresholds FILE] [--name NAME]] [--json]",
+		Use:   "nab --data DIR [--detector NAME | --scores FILE [--thresholds FILE] [--name NAME] | --split] [--json]",
 		Short: "Score anomaly detectors on the Numenta Anomaly Benchmark",
 		Long: `Score hoist's streaming anomaly detectors on the Numenta Anomaly Benchmark
 (NAB) as NAB's own scorer does: DIR holds data/<category>/<name>.csv,
@@ -39,8 +40,13 @@ it is scored at that file's thresholds for the detector (--name, default the
 file's base name, e.g. ARTime for ARTime.csv.gz) and with the threshold
 search; without, with the search only.
 
+--split replays the choice of the default ensemble's parameters on each half
+of the corpus (files at even and odd positions): the best of a grid of
+candidates on one half, with that half's thresholds, is scored on the other
+half (out-of-sample), both ways.
+
 --json prints one object per line: the three profiles' scores, the
-thresholds, where they come from and the detector's time per point.`,
+thresholds, where they come from and the detector's CPU time per point.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dir == "" {
@@ -52,7 +58,21 @@ thresholds, where they come from and the detector's time per point.`,
 			if scores == "" && (thresholds != "" || name != "") {
 				return errors.New("nab: --thresholds and --name need --scores")
 			}
+			if split && (scores != "" || detector != "") {
+				return errors.New("nab: --split excludes --scores and --detector")
+			}
 			cmd.SilenceUsage = true // from here on errors are not about usage
+			if split {
+				c, err := nab.Load(dir)
+				if err != nil {
+					return err
+				}
+				tr, err := c.CrossValidate(nab.EnsembleGrid())
+				if err != nil {
+					return err
+				}
+				return nab.WriteSplit(cmd.OutOrStdout(), tr, asJSON)
+			}
 			var results []nab.Result
 			var err error
 			if scores != "" {
@@ -89,6 +109,7 @@ thresholds, where they come from and the detector's time per point.`,
 	cmd.Flags().StringVar(&scores, "scores", "", "score a detector's published outputs: CSV file,timestamp,anomaly_score (gzip or not)")
 	cmd.Flags().StringVar(&thresholds, "thresholds", "", "with --scores: NAB thresholds file (config/thresholds.json) to score at, besides the search")
 	cmd.Flags().StringVar(&name, "name", "", "with --scores: the detector's name in the thresholds file; default: the scores file's base name")
+	cmd.Flags().BoolVar(&split, "split", false, "replay the default ensemble's parameter choice on each half of the corpus, score the other half")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per result and line")
 	return cmd
 }

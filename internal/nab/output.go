@@ -53,3 +53,64 @@ func threshold(r Result, profile string) string {
 	}
 	return "?"
 }
+
+// splitLine is one direction of a split-half check in JSON.
+type splitLine struct {
+	ChosenOn   string             `json:"chosen_on"`
+	ScoredOn   string             `json:"scored_on"`
+	Candidates int                `json:"candidates"`
+	Candidate  string             `json:"candidate"`
+	InSample   map[string]float64 `json:"in_sample"`
+	OutSample  map[string]float64 `json:"out_of_sample"`
+	OtherBest  map[string]float64 `json:"other_half_own_thresholds"`
+	Thresholds map[string]float64 `json:"thresholds"`
+}
+
+func scoreMap(ps []ProfileScore) map[string]float64 {
+	m := make(map[string]float64, len(ps))
+	for _, s := range ps {
+		m[s.Profile] = round4(s.Score)
+	}
+	return m
+}
+
+func other(half string) string {
+	if half == "even" {
+		return "odd"
+	}
+	return "even"
+}
+
+// WriteSplit prints a split-half check: one JSON object per direction and
+// line, or a table.
+func WriteSplit(w io.Writer, tr [2]Transfer, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		for _, t := range tr {
+			thr := make(map[string]float64, len(t.InSample))
+			for _, s := range t.InSample {
+				thr[s.Profile] = math.Round(s.Threshold*1e6) / 1e6
+			}
+			if err := enc.Encode(splitLine{ChosenOn: t.ChosenOn, ScoredOn: other(t.ChosenOn), Candidates: t.Candidates,
+				Candidate: t.Candidate, InSample: scoreMap(t.InSample), OutSample: scoreMap(t.OutSample),
+				OtherBest: scoreMap(t.OtherBest), Thresholds: thr}); err != nil {
+				return fmt.Errorf("nab: write json: %w", err)
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "chosen on\tcandidate (of n)\tin-sample std/lowFP/lowFN\tscored on\tout-of-sample std/lowFP/lowFN\tits own thresholds\t")
+	for _, t := range tr {
+		f := func(ps []ProfileScore) string {
+			r := Result{Scores: ps}
+			return fmt.Sprintf("%.2f/%.2f/%.2f", r.Score("standard"), r.Score("reward_low_FP"), r.Score("reward_low_FN"))
+		}
+		fmt.Fprintf(tw, "%s\t%s (of %d)\t%s\t%s\t%s\t%s\t\n", t.ChosenOn, t.Candidate, t.Candidates,
+			f(t.InSample), other(t.ChosenOn), f(t.OutSample), f(t.OtherBest))
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("nab: write table: %w", err)
+	}
+	return nil
+}

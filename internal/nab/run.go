@@ -22,10 +22,10 @@ type Result struct {
 	// corpus-wide threshold per profile) or a thresholds file.
 	From   string
 	Scores []ProfileScore
-	// NsPerPoint is the detector's time per point over the corpus (the sum
-	// of its per-file times over the rows, so parallel workers do not hide
-	// it; a busy machine inflates it). 0 for published scores read from a
-	// file.
+	// NsPerPoint is the detector's time per point over the corpus: the sum
+	// of its per-file CPU times (wall times where the thread's CPU time is
+	// not available) over the rows, so neither parallel workers nor other
+	// load distort it much. 0 for published scores read from a file.
 	NsPerPoint float64
 }
 
@@ -154,7 +154,8 @@ func (c *Corpus) Detect(mk func() anomaly.Detector) ([][]float64, error) {
 	return scores, err
 }
 
-// detect is Detect, also returning the sum of the per-file times.
+// detect is Detect, also returning the sum of the per-file times: the CPU
+// time of the worker's thread where available (Linux), else wall time.
 func (c *Corpus) detect(mk func() anomaly.Detector) ([][]float64, time.Duration, error) {
 	scores := make([][]float64, len(c.Files))
 	elapsed := make([]time.Duration, len(c.Files))
@@ -165,11 +166,17 @@ func (c *Corpus) detect(mk func() anomaly.Detector) ([][]float64, time.Duration,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			runtime.LockOSThread() // for threadCPU
+			defer runtime.UnlockOSThread()
 			for i := range jobs {
 				d := mk()
+				cpu0, cpuOK := threadCPU()
 				start := time.Now()
 				scores[i], errs[i] = detectFile(d, c.Files[i].Values)
 				elapsed[i] = time.Since(start)
+				if cpu1, ok := threadCPU(); cpuOK && ok {
+					elapsed[i] = cpu1 - cpu0
+				}
 			}
 		}()
 	}

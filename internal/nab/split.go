@@ -1,0 +1,136 @@
+package nab
+
+import (
+	"fmt"
+
+	"github.com/hoist/hoist/internal/anomaly"
+)
+
+// Candidate is one detector configuration a parameter choice picks from.
+type Candidate struct {
+	Name string
+	New  func() anomaly.Detector
+}
+
+// EnsembleGrid is the parameter choice that CrossValidate replays on each
+// half: the default ensemble and, one at a time, each of its main
+// parameters set to a lower and a higher value (17 candidates). It is the
+// same neighbourhood the defaults were compared with on the whole corpus
+// (docs/anomaly.md), so the split shows how that kind of choice transfers
+// to files it was not made on.
+func EnsembleGrid() []Candidate {
+	type change struct {
+		name string
+		set  func(*anomaly.EnsembleConfig)
+	}
+	changes := []change{{"default", func(*anomaly.EnsembleConfig) {}}}
+	add := func(param string, values []float64, set func(*anomaly.EnsembleConfig, float64)) {
+		for _, v := range values {
+			changes = append(changes, change{fmt.Sprintf("%s=%g", param, v), func(c *anomaly.EnsembleConfig) { set(c, v) }})
+		}
+	}
+	add("knn_weight", []float64{0.3, 0.7}, func(c *anomaly.EnsembleConfig, v float64) { c.KNNWeight = v })
+	add("refractory", []float64{15, 60}, func(c *anomaly.EnsembleConfig, v float64) { c.Refractory = int(v) })
+	add("value_margin", []float64{0.0025, 0.01}, func(c *anomaly.EnsembleConfig, v float64) { c.Records.ValueMargin = v })
+	add("level_margin", []float64{0.025, 0.1}, func(c *anomaly.EnsembleConfig, v float64) { c.Records.LevelMargin = v })
+	add("level_window", []float64{5, 20}, func(c *anomaly.EnsembleConfig, v float64) { c.Records.LevelWindow = int(v) })
+	add("spread_margin", []float64{0.025, 0.1}, func(c *anomaly.EnsembleConfig, v float64) { c.Records.SpreadMargin = v })
+	add("shift_margin", []float64{0.1, 0.3}, func(c *anomaly.EnsembleConfig, v float64) { c.Records.ShiftMargin = v })
+	add("warmup", []float64{75, 300}, func(c *anomaly.EnsembleConfig, v float64) { c.Records.Warmup = int(v) })
+	out := make([]Candidate, 0, len(changes))
+	for _, ch := range changes {
+		cfg := anomaly.DefaultEnsembleConfig()
+		ch.set(&cfg)
+		out = append(out, Candidate{Name: ch.name, New: func() anomaly.Detector { return anomaly.NewEnsemble(cfg) }})
+	}
+	return out
+}
+
+// Halves splits the corpus into two: files at even and at odd positions of
+// the name order (so each half gets about half of every category).
+func (c *Corpus) Halves() [2]*Corpus {
+	var h [2]*Corpus
+	for k := range h {
+		h[k] = &Corpus{Profiles: c.Profiles}
+	}
+	for i := range c.Files {
+		h[i%2].Files = append(h[i%2].Files, c.Files[i])
+	}
+	return h
+}
+
+// Transfer is one direction of a split-half check: the candidate and
+// thresholds chosen on one half (best standard score there), scored on
+// that half (in-sample) and, unchanged, on the other (out-of-sample).
+type Transfer struct {
+	ChosenOn   string // "even" or "odd": the half the choice was made on
+	Candidate  string
+	InSample   []ProfileScore // on ChosenOn, at its best thresholds
+	OutSample  []ProfileScore // on the other half, at ChosenOn's thresholds
+	OtherBest  []ProfileScore // on the other half, with its own threshold search
+	Candidates int
+}
+
+// CrossValidate replays a parameter choice on each half of the corpus: for
+// each half it picks the candidate with the best standard score there,
+// with that half's thresholds, and scores the other half with that
+// candidate at those thresholds. Each candidate runs once over the whole
+// corpus.
+func (c *Corpus) CrossValidate(cands []Candidate) ([2]Transfer, error) {
+	var out [2]Transfer
+	if len(cands) == 0 {
+		return out, fmt.Errorf("nab: no candidates")
+	}
+	halves := c.Halves()
+	split := func(scores [][]float64) [2][][]float64 {
+		var s [2][][]float64
+		for i := range scores {
+			s[i%2] = append(s[i%2], scores[i])
+		}
+		return s
+	}
+	type eval struct {
+		scores [2][][]float64
+		best   [2][]ProfileScore
+	}
+	evals := make([]eval, len(cands))
+	for k, cand := range cands {
+		scores, err := c.Detect(cand.New)
+		if err != nil {
+			return out, fmt.Errorf("nab: candidate %s: %w", cand.Name, err)
+		}
+		evals[k].scores = split(scores)
+		for h := range halves {
+			if evals[k].best[h], err = halves[h].Sweep(evals[k].scores[h]); err != nil {
+				return out, fmt.Errorf("nab: candidate %s: %w", cand.Name, err)
+			}
+		}
+	}
+	names := [2]string{"even", "odd"}
+	for h := range halves {
+		best := 0
+		for k := range evals {
+			if evals[k].best[h][0].Score > evals[best].best[h][0].Score {
+				best = k
+			}
+		}
+		thr := make(Thresholds, len(c.Profiles))
+		for _, ps := range evals[best].best[h] {
+			thr[ps.Profile] = ps.Threshold
+		}
+		other := 1 - h
+		at, err := halves[other].ScoreAt(evals[best].scores[other], thr)
+		if err != nil {
+			return out, err
+		}
+		out[h] = Transfer{
+			ChosenOn:   names[h],
+			Candidate:  cands[best].Name,
+			InSample:   evals[best].best[h],
+			OutSample:  at,
+			OtherBest:  evals[best].best[other],
+			Candidates: len(cands),
+		}
+	}
+	return out, nil
+}
