@@ -30,21 +30,28 @@ func DefaultKNNConfig() KNNConfig {
 // beyond, so that strong outliers outrank mere new maxima. The score is
 // x/(1+x); alarms are suppressed as in Records.
 //
-// Memory: History*Dim + Calib floats. Time: O(History*Dim) per value,
-// less with early abandoning. No allocation.
+// Memory: 2*History + Dim + Calib floats. Time: O(History) per value: the
+// squared distance between the current context and the one L values back
+// is updated from the previous point's at the same lag (one value enters,
+// one leaves), and recomputed in full every recompute points so rounding
+// cannot accumulate. No allocation.
 type KNN struct {
-	cfg     KNNConfig
-	vals    ring      // last Dim values
-	emb     []float64 // History*Dim past subsequences, a ring
-	embN    int       // subsequences stored
-	embHead int       // slot of the next one
-	cur     []float64 // the current subsequence, oldest value first
-	best    []float64 // K smallest squared distances so far, ascending
-	calib   sortedWindow
-	lo, hi  float64
-	sup     suppressor
-	refr    int
+	cfg    KNNConfig
+	x      []float64 // the last History+Dim+1 values, a ring
+	xHead  int       // slot of the newest value
+	xn     int       // values seen
+	dist   []float64 // dist[L]: squared distance to the context L values back
+	since  int       // points since dist was last recomputed in full
+	best   []float64 // K smallest squared distances so far, ascending
+	calib  sortedWindow
+	lo, hi float64
+	sup    suppressor
+	refr   int
 }
+
+// recompute is how often (in points) the lagged distances are recomputed
+// from the values rather than updated.
+const recompute = 64
 
 // NewKNN returns a KNN detector.
 func NewKNN(cfg KNNConfig) *KNN {
@@ -54,9 +61,8 @@ func NewKNN(cfg KNNConfig) *KNN {
 	cfg.Calib = max(cfg.Calib, 2)
 	d := &KNN{
 		cfg:   cfg,
-		vals:  newRing(cfg.Dim),
-		emb:   make([]float64, cfg.History*cfg.Dim),
-		cur:   make([]float64, cfg.Dim),
+		x:     make([]float64, cfg.History+cfg.Dim+1),
+		dist:  make([]float64, cfg.History+1),
 		best:  make([]float64, cfg.K),
 		calib: newSortedWindow(cfg.Calib),
 		sup:   newSuppressor(cfg.HalfLife),
@@ -67,8 +73,7 @@ func NewKNN(cfg KNNConfig) *KNN {
 
 // Reset implements Detector.
 func (d *KNN) Reset() {
-	d.vals.reset()
-	d.embN, d.embHead, d.refr = 0, 0, 0
+	d.xHead, d.xn, d.since, d.refr = 0, 0, 0, 0
 	d.calib.reset()
 	d.lo, d.hi = math.Inf(1), math.Inf(-1)
 	d.sup.reset()
@@ -87,15 +92,13 @@ func (d *KNN) Score(v float64) float64 {
 // half the calibration window have been seen.
 func (d *KNN) evidence(v float64) float64 {
 	d.lo, d.hi = math.Min(d.lo, v), math.Max(d.hi, v)
-	d.vals.push(v)
-	if !d.vals.full() {
+	d.xHead = (d.xHead + 1) % len(d.x)
+	d.x[d.xHead] = v
+	d.xn++
+	if d.xn < d.cfg.Dim {
 		return 0
 	}
-	for i := range d.cur {
-		d.cur[i] = d.vals.at(i)
-	}
 	ncm, ok := d.nonConformity()
-	d.store()
 	if !ok {
 		return 0
 	}
@@ -107,30 +110,55 @@ func (d *KNN) evidence(v float64) float64 {
 	return x
 }
 
-// nonConformity is the mean distance from the current subsequence to its K
-// nearest stored neighbours, over the range; ok is false until K
-// non-overlapping subsequences are stored.
+// back returns the value i points back (0: the newest).
+func (d *KNN) back(i int) float64 {
+	j := d.xHead - i
+	if j < 0 {
+		j += len(d.x)
+	}
+	return d.x[j]
+}
+
+// lagDistance is the squared distance between the current context and the
+// one L values back, computed from the values.
+func (d *KNN) lagDistance(lag int) float64 {
+	s := 0.0
+	for j := range d.cfg.Dim {
+		t := d.back(j) - d.back(lag+j)
+		s += t * t
+	}
+	return s
+}
+
+// nonConformity brings the lagged distances up to date and returns the
+// mean distance from the current subsequence to its K nearest earlier ones
+// (those overlapping it excluded), over the range; ok is false until K
+// non-overlapping subsequences exist.
 func (d *KNN) nonConformity() (float64, bool) {
-	usable := d.embN - d.cfg.Dim // the newest Dim overlap the current one
-	if usable < d.cfg.K {
+	dim := d.cfg.Dim
+	// Earlier contexts: one per value since the first full one, at most
+	// History; the newest of them (lag embN) is new while they grow.
+	embN := min(d.xn-dim, d.cfg.History)
+	full := d.since == 0
+	d.since = (d.since + 1) % recompute
+	enter, leave := d.back(0), d.back(dim)
+	for lag := dim + 1; lag <= embN; lag++ {
+		if full || (lag == embN && d.xn-dim <= d.cfg.History) {
+			d.dist[lag] = d.lagDistance(lag)
+			continue
+		}
+		a, b := enter-d.back(lag), leave-d.back(lag+dim)
+		d.dist[lag] = math.Max(0, d.dist[lag]+a*a-b*b)
+	}
+	if embN-dim < d.cfg.K {
 		return 0, false
 	}
 	for i := range d.best {
 		d.best[i] = math.Inf(1)
 	}
-	dim := d.cfg.Dim
 	worst := math.Inf(1)
-	for k := 0; k < usable; k++ {
-		idx := (d.embHead - d.embN + k + d.cfg.History) % d.cfg.History // k-th oldest
-		e := d.emb[idx*dim : (idx+1)*dim]
-		s := 0.0
-		for j, x := range d.cur {
-			t := x - e[j]
-			s += t * t
-			if s >= worst {
-				break // early abandon: cannot enter the K best
-			}
-		}
+	for lag := dim + 1; lag <= embN; lag++ {
+		s := d.dist[lag]
 		if s >= worst {
 			continue
 		}
@@ -151,11 +179,4 @@ func (d *KNN) nonConformity() (float64, bool) {
 		r = 1
 	}
 	return sum / float64(len(d.best)) / r, true
-}
-
-// store appends the current subsequence to the history ring.
-func (d *KNN) store() {
-	copy(d.emb[d.embHead*d.cfg.Dim:], d.cur)
-	d.embHead = (d.embHead + 1) % d.cfg.History
-	d.embN = min(d.embN+1, d.cfg.History)
 }
