@@ -175,3 +175,6 @@ func (l *engineLink) Now() time.Time                         { return l.e.Now() 
 func (l *engineLink) RequestPoolChange(ctx context.Context, pool string, target int, reason string) (int, error) {
 	return l.e.RequestPoolChange(ctx, pool, target, reason)
 }
+func (l *engineLink) RequestPoolStep(ctx context.Context, pool string, delta int, reason string) (cluster.PoolRequest, error) {
+	return l.e.RequestPoolStep(ctx, pool, delta, reason)
+}

@@ -29,8 +29,7 @@ const (
 // log its events go to.
 type Engine interface {
 	Config() *config.Config
-	Machines() []cluster.MachineRecord
-	RequestPoolChange(ctx context.Context, pool string, target int, reason string) (int, error)
+	RequestPoolStep(ctx context.Context, pool string, delta int, reason string) (cluster.PoolRequest, error)
 	Record(ev events.Event) events.Event
 	Now() time.Time
 }
@@ -44,7 +43,7 @@ var _ Engine = (*engine.Engine)(nil)
 // cooldowns and events stay with the engine. Pools: a firing alert asks the
 // engine for StepUp more (or StepDown fewer) machines, once and then again
 // every Repeat while Alertmanager keeps repeating it; bounds and the event
-// are the engine's (RequestPoolChange), the pool's cooldown is kept here.
+// are the engine's (RequestPoolStep), the pool's cooldown is kept here.
 type Executor struct {
 	eng    Engine
 	expire time.Duration
@@ -223,17 +222,13 @@ func (x *Executor) poolStepsLocked(cfg *config.Config, now time.Time) []poolStep
 }
 
 func (x *Executor) askPool(ctx context.Context, s poolStep) {
-	active := 0
-	for _, m := range x.eng.Machines() {
-		if m.Pool == s.pool && m.Phase.Counts() {
-			active++
-		}
-	}
 	why := fmt.Sprintf("alert %s firing for %s", s.name, x.eng.Now().Sub(s.since).Round(time.Second))
 	if s.summary != "" {
 		why += " (" + s.summary + ")"
 	}
-	if _, err := x.eng.RequestPoolChange(ctx, s.pool, active+s.delta, why); err != nil {
+	// A step, resolved by the engine against the count the pool is heading
+	// to, so it neither undoes nor repeats a request still under way.
+	if _, err := x.eng.RequestPoolStep(ctx, s.pool, s.delta, why); err != nil {
 		x.eng.Record(events.Event{Kind: events.EngineError, Pool: s.pool, Reason: "alert executor: " + why + ": " + err.Error()})
 	}
 }

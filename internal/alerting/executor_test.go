@@ -27,22 +27,23 @@ type fakeEngine struct {
 	cfg      *config.Config
 	now      time.Time
 	machines []cluster.MachineRecord
-	asked    []int // targets asked of RequestPoolChange
+	asked    []int // targets RequestPoolStep resolved, against the active machines
 	evs      []events.Event
 }
 
 func (f *fakeEngine) Config() *config.Config { return f.cfg }
-func (f *fakeEngine) Machines() []cluster.MachineRecord {
+func (f *fakeEngine) RequestPoolStep(_ context.Context, pool string, delta int, reason string) (cluster.PoolRequest, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]cluster.MachineRecord(nil), f.machines...)
-}
-func (f *fakeEngine) RequestPoolChange(_ context.Context, pool string, target int, reason string) (int, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	target := delta
+	for _, m := range f.machines {
+		if m.Pool == pool && m.Phase.Counts() {
+			target++
+		}
+	}
 	f.asked = append(f.asked, target)
 	f.evs = append(f.evs, events.Event{Kind: events.PoolScaleUp, Pool: pool, To: target, Reason: reason})
-	return target, nil
+	return cluster.PoolRequest{Pool: pool, Target: target, Asked: target, Reason: reason}, nil
 }
 func (f *fakeEngine) Record(e events.Event) events.Event {
 	f.mu.Lock()

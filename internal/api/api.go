@@ -37,6 +37,7 @@ type Engine interface {
 	Machines() []cluster.MachineRecord
 	CancelDrain(ctx context.Context, name string) error
 	RequestPoolChange(ctx context.Context, pool string, target int, reason string) (int, error)
+	RequestPoolStep(ctx context.Context, pool string, delta int, reason string) (cluster.PoolRequest, error)
 }
 
 var _ Engine = (*engine.Engine)(nil)

@@ -143,9 +143,12 @@ func (s *Server) scaleBy(w http.ResponseWriter, r *http.Request, sign int) error
 	if n < 1 || n > maxStep {
 		return badRequest("count", "must be between 1 and %d", maxStep)
 	}
-	active := s.poolView(p, false, false).Active
 	verb := map[int]string{1: "scaleup", -1: "scaledown"}[sign]
-	return s.requestPool(w, r, p, active+sign*n, fmt.Sprintf("%s %d by %s", verb, n, who(r)))
+	// The engine resolves the step against the count the pool is heading to.
+	return s.requestPool(w, p, func() (int, int, error) {
+		req, err := s.opt.Engine.RequestPoolStep(r.Context(), p.Name, sign*n, fmt.Sprintf("%s %d by %s", verb, n, who(r)))
+		return req.Asked, req.Target, err
+	})
 }
 
 func (s *Server) scaleTo(w http.ResponseWriter, r *http.Request) error {
@@ -157,11 +160,16 @@ func (s *Server) scaleTo(w http.ResponseWriter, r *http.Request) error {
 	if err != nil || n < 0 || n > 1_000_000 {
 		return badRequest("n", "must be a whole number of machines >= 0, not %q", r.PathValue("n"))
 	}
-	return s.requestPool(w, r, p, n, fmt.Sprintf("scaleto %d by %s", n, who(r)))
+	return s.requestPool(w, p, func() (int, int, error) {
+		got, err := s.opt.Engine.RequestPoolChange(r.Context(), p.Name, n, fmt.Sprintf("scaleto %d by %s", n, who(r)))
+		return n, got, err
+	})
 }
 
-func (s *Server) requestPool(w http.ResponseWriter, r *http.Request, p *config.Pool, target int, reason string) error {
-	got, err := s.opt.Engine.RequestPoolChange(r.Context(), p.Name, target, reason)
+// requestPool answers a manual pool request; ask makes it and returns the
+// count asked and the target after clamping.
+func (s *Server) requestPool(w http.ResponseWriter, p *config.Pool, ask func() (int, int, error)) error {
+	target, got, err := ask()
 	if errors.Is(err, engine.ErrUnknownPool) {
 		return notFound("name", "no pool named %q", p.Name)
 	}

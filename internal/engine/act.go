@@ -65,6 +65,12 @@ func (e *Engine) act(ctx context.Context, s *Snapshot, p *Plan) {
 		default:
 			e.mem.clear("pool:" + d.Pool)
 		}
+		if d.ManualDone && d.Manual != nil {
+			// An order the store refused leaves the request for the next tick.
+			if active, _ := e.poolCounts(d.Pool); dry || active >= d.Manual.Target || d.Create == 0 {
+				e.forgetRequest(ctx, d.Pool, d.Manual.Seq)
+			}
+		}
 	}
 }
 

@@ -78,6 +78,10 @@ type PoolDecision struct {
 	Unfit    []string `json:"unfit,omitempty"`
 	Reason   string   `json:"reason"`
 	HoldKind string   `json:"hold_kind,omitempty"`
+	// Manual is the operator's request this decision saw, if any; ManualDone
+	// says the decision carries it out (act then forgets it).
+	Manual     *cluster.PoolRequest `json:"manual,omitempty"`
+	ManualDone bool                 `json:"manual_done,omitempty"`
 }
 
 // Machine actions.
@@ -701,6 +705,7 @@ func decidePool(cfg *config.Config, pool *config.Pool, s *Snapshot, ix *index, m
 		need = pool.Min - d.Active
 		why = fmt.Sprintf("below min %d", pool.Min)
 	}
+	manualUp := manualScaleUp(&d, s, pool.Name, &need, &why)
 	if len(d.Unfit) > 0 {
 		why = strings.TrimPrefix(why+fmt.Sprintf("; tasks of %s fit no machine of %s", strings.Join(d.Unfit, ", "), shape), "; ")
 	}
@@ -717,6 +722,7 @@ func decidePool(cfg *config.Config, pool *config.Pool, s *Snapshot, ix *index, m
 			return d, acts
 		}
 		d.Create = min(need, allowed)
+		d.ManualDone = d.ManualDone || (manualUp && d.Create == need)
 		d.Action, d.Reason = ActScale, why
 		if d.Create < need {
 			d.Reason += fmt.Sprintf("; capped at max %d (wanted %d)", pool.Max, need)
@@ -736,7 +742,7 @@ func decidePool(cfg *config.Config, pool *config.Pool, s *Snapshot, ix *index, m
 
 	// Scale-in: replicas go first (the app decisions), then nodes that stayed
 	// unneeded long enough; never while tasks wait or machines boot.
-	manual := m.manualRemove[pool.Name]
+	manual := manualScaleDown(&d)
 	blocked := ""
 	switch {
 	case pool.ScaleDown.Disabled && manual == 0:
@@ -754,6 +760,9 @@ func decidePool(cfg *config.Config, pool *config.Pool, s *Snapshot, ix *index, m
 		resetUnneeded(m, ix, pool.Name)
 		if d.Action == "" {
 			d.Action, d.Reason = ActNone, "no scale-in: "+blocked
+		}
+		if manual > 0 {
+			d.Reason += fmt.Sprintf("; the operator's request for %d waits", d.Manual.Target)
 		}
 		return d, acts
 	}
@@ -809,8 +818,11 @@ func decidePool(cfg *config.Config, pool *config.Pool, s *Snapshot, ix *index, m
 	reason := ""
 	if manual > 0 {
 		chosen = capacity.Removable(nodes, all, min(limit, manual))
-		m.manualRemove[pool.Name] = 0
-		reason = "operator asked to scale down"
+		d.ManualDone = true
+		reason = fmt.Sprintf("operator asked for %d machines (%s)", d.Manual.Target, d.Manual.Reason)
+		if len(chosen) < manual {
+			reason += fmt.Sprintf("; %d of %d can go: the others are at min or their tasks cannot move", len(chosen), manual)
+		}
 	} else {
 		unneeded := capacity.RemovableCapped(nodes, low, limit)
 		keep := map[string]bool{}

@@ -78,10 +78,18 @@ type MetricSource interface {
 	Value(ctx context.Context, q MetricQuery) (float64, error)
 }
 
-// Store keeps machine records across restarts.
+// Store keeps machine records and accepted manual pool requests across
+// restarts.
 type Store interface {
 	Machines(ctx context.Context) ([]cluster.MachineRecord, error)
 	PutMachine(ctx context.Context, r cluster.MachineRecord) error
+	// PoolRequests returns the manual pool requests not yet carried out.
+	PoolRequests(ctx context.Context) ([]cluster.PoolRequest, error)
+	// PutPoolRequest makes r its pool's request, replacing any other; it
+	// returns once r is durable.
+	PutPoolRequest(ctx context.Context, r cluster.PoolRequest) error
+	// DeletePoolRequest forgets pool's request if it is still number seq.
+	DeletePoolRequest(ctx context.Context, pool string, seq uint64) error
 }
 
 // Recorder receives events.
@@ -147,11 +155,15 @@ type Guard interface {
 
 // Engine is the control loop. Methods are safe for concurrent use.
 type Engine struct {
-	mu       sync.Mutex
-	cfg      *config.Config
-	d        Deps
-	mem      *memory
-	records  map[string]*cluster.MachineRecord
+	mu      sync.Mutex
+	cfg     *config.Config
+	d       Deps
+	mem     *memory
+	records map[string]*cluster.MachineRecord
+	// requests: pool -> the manual request not yet carried out (written
+	// through to the store); reqSeq the newest request's number.
+	requests map[string]cluster.PoolRequest
+	reqSeq   uint64
 	busy     map[string]bool // machines with a provider call under way
 	wg       sync.WaitGroup
 	last     *Plan
@@ -180,7 +192,8 @@ func New(cfg *config.Config, d Deps) (*Engine, error) {
 			return nil, fmt.Errorf("engine: no provider for pool %q", p.Name)
 		}
 	}
-	e := &Engine{cfg: cfg, d: d, mem: newMemory(), records: map[string]*cluster.MachineRecord{}, busy: map[string]bool{}, alerts: d.Alerts}
+	e := &Engine{cfg: cfg, d: d, mem: newMemory(), records: map[string]*cluster.MachineRecord{},
+		requests: map[string]cluster.PoolRequest{}, busy: map[string]bool{}, alerts: d.Alerts}
 	if len(d.Observers) > 0 {
 		obs := append([]Observer(nil), d.Observers...)
 		e.observers.Store(&obs)
@@ -355,48 +368,6 @@ func (e *Engine) CancelDrain(ctx context.Context, name string) error {
 // ErrUnknownMachine is returned for a machine hoist has no record of.
 var ErrUnknownMachine = errors.New("unknown machine")
 
-// RequestPoolChange asks for a manual change of a pool's machine count (API,
-// Occopus-style scaleup/scaledown), applied at once within min and max. It
-// returns the target count after clamping.
-func (e *Engine) RequestPoolChange(ctx context.Context, pool string, target int, reason string) (int, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	p, ok := e.cfg.Pool(pool)
-	if !ok {
-		return 0, fmt.Errorf("pool %q: %w", pool, ErrUnknownPool)
-	}
-	clamped := min(max(target, p.Min), p.Max)
-	now := e.d.Clock.Now()
-	active := 0
-	for _, r := range e.records {
-		if r.Pool == pool && r.Phase.Counts() {
-			active++
-		}
-	}
-	ev := events.Event{Time: now, Kind: events.PoolScaleUp, Pool: pool, From: active, To: clamped,
-		Reason: fmt.Sprintf("manual: %s (asked %d, bounds %d..%d)", reason, target, p.Min, p.Max)}
-	switch {
-	case clamped > active:
-		if e.cfg.Controller.DryRun {
-			ev.DryRun = true
-			e.d.Events.Record(ev)
-			return clamped, nil
-		}
-		e.d.Events.Record(ev)
-		e.order(ctx, pool, clamped-active, now)
-	case clamped < active:
-		ev.Kind = events.PoolScaleDown
-		e.d.Events.Record(ev)
-		// Prefer the emptiest ready machines; the drain moves their tasks.
-		e.mem.manualRemove[pool] += active - clamped
-	default:
-		ev.Kind = events.PoolHold
-		ev.Reason += ": nothing to do"
-		e.d.Events.Record(ev)
-	}
-	return clamped, nil
-}
-
 // ErrUnknownPool is returned for a pool not in the descriptor.
 var ErrUnknownPool = errors.New("unknown pool")
 
@@ -424,9 +395,17 @@ func (e *Engine) loadRecords(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load machine records: %w", err)
 	}
+	reqs, err := e.d.Store.PoolRequests(ctx)
+	if err != nil {
+		return fmt.Errorf("load pool requests: %w", err)
+	}
 	for i := range recs {
 		r := recs[i]
 		e.records[r.Name] = &r
+	}
+	for _, r := range reqs {
+		e.requests[r.Pool] = r
+		e.reqSeq = max(e.reqSeq, r.Seq)
 	}
 	e.loaded = true
 	return nil

@@ -33,6 +33,8 @@ type Snapshot struct {
 	// Alerts holds, per app with alert policies, the alerts firing; nil when
 	// the engine has no alert source (alert policies then have no data).
 	Alerts map[string][]policy.Firing
+	// Requests are the manual pool requests not yet carried out, by pool.
+	Requests map[string]cluster.PoolRequest
 }
 
 // Sample is one policy's metric value.
@@ -54,8 +56,6 @@ type memory struct {
 	nodeDown map[string]time.Time
 	// holds: subject -> the key of the last hold event (dedupe).
 	holds map[string]string
-	// manualRemove: pool -> machines an operator asked to remove.
-	manualRemove map[string]int
 }
 
 type appMemory struct {
@@ -68,12 +68,11 @@ type appMemory struct {
 
 func newMemory() *memory {
 	return &memory{
-		apps:         map[string]*appMemory{},
-		unneeded:     map[string]time.Time{},
-		lastPoolUp:   map[string]time.Time{},
-		nodeDown:     map[string]time.Time{},
-		holds:        map[string]string{},
-		manualRemove: map[string]int{},
+		apps:       map[string]*appMemory{},
+		unneeded:   map[string]time.Time{},
+		lastPoolUp: map[string]time.Time{},
+		nodeDown:   map[string]time.Time{},
+		holds:      map[string]string{},
 	}
 }
 
@@ -112,9 +111,6 @@ func (m *memory) clone() *memory {
 	}
 	for k, v := range m.holds {
 		c.holds[k] = v
-	}
-	for k, v := range m.manualRemove {
-		c.manualRemove[k] = v
 	}
 	return c
 }
@@ -158,6 +154,7 @@ func (e *Engine) observe(ctx context.Context, feed bool) (*Snapshot, error) {
 	for k := range e.busy {
 		s.Busy[k] = true
 	}
+	s.Requests = e.requestsCopy()
 	s.Apps = e.apps(st)
 	if e.alerts != nil {
 		s.Alerts = map[string][]policy.Firing{}

@@ -37,6 +37,7 @@ var (
 	bucketEvents    = []byte("events")
 	bucketApps      = []byte("apps")
 	bucketOverrides = []byte("overrides")
+	bucketRequests  = []byte("requests")
 )
 
 // Retention bounds the event log. Zero fields mean "no bound".
@@ -124,7 +125,7 @@ func OpenBolt(dir string, opt BoltOptions) (*Bolt, error) {
 		subs: map[chan events.Event]struct{}{}, kick: make(chan struct{}, 1),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	err = s.update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketMachines, bucketEvents, bucketApps, bucketOverrides} {
+		for _, b := range [][]byte{bucketMeta, bucketMachines, bucketEvents, bucketApps, bucketOverrides, bucketRequests} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -221,6 +222,72 @@ func (s *Bolt) PutMachine(_ context.Context, r cluster.MachineRecord) error {
 		return tx.Bucket(bucketMachines).Put([]byte(r.Name), data)
 	}); err != nil {
 		return fmt.Errorf("write machine %s: %w", r.Name, err)
+	}
+	return nil
+}
+
+// PoolRequests implements engine.Store: the manual pool requests not yet
+// carried out, by pool.
+func (s *Bolt) PoolRequests(context.Context) ([]cluster.PoolRequest, error) {
+	var out []cluster.PoolRequest
+	err := s.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketRequests).ForEach(func(k, v []byte) error {
+			r, err := decodeRequest(k, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read pool requests: %w", err)
+	}
+	return out, nil
+}
+
+// decodeRequest reads a stored pool request; k is its pool.
+func decodeRequest(k, v []byte) (cluster.PoolRequest, error) {
+	var r cluster.PoolRequest
+	if err := json.Unmarshal(v, &r); err != nil {
+		return r, fmt.Errorf("pool request %q: %w", k, err)
+	}
+	if r.Pool != string(k) || r.Target < 0 || r.Seq == 0 {
+		return r, fmt.Errorf("pool request %q: inconsistent record (pool %q, target %d, seq %d)", k, r.Pool, r.Target, r.Seq)
+	}
+	return r, nil
+}
+
+// PutPoolRequest implements engine.Store: r replaces its pool's request, and
+// is on disk when it returns.
+func (s *Bolt) PutPoolRequest(_ context.Context, r cluster.PoolRequest) error {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode pool request %s: %w", r.Pool, err)
+	}
+	if err := s.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketRequests).Put([]byte(r.Pool), data) }); err != nil {
+		return fmt.Errorf("write pool request %s: %w", r.Pool, err)
+	}
+	return nil
+}
+
+// DeletePoolRequest implements engine.Store: it forgets pool's request if it
+// is still number seq (a newer one stays).
+func (s *Bolt) DeletePoolRequest(_ context.Context, pool string, seq uint64) error {
+	err := s.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketRequests)
+		v := b.Get([]byte(pool))
+		if v == nil {
+			return nil
+		}
+		var r cluster.PoolRequest
+		if json.Unmarshal(v, &r) == nil && r.Seq != seq {
+			return nil
+		}
+		return b.Delete([]byte(pool))
+	})
+	if err != nil {
+		return fmt.Errorf("delete pool request %s: %w", pool, err)
 	}
 	return nil
 }

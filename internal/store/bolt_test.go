@@ -400,3 +400,42 @@ func countRunning(st cluster.State, service string) int {
 	}
 	return n
 }
+
+// Pool requests are on disk when PutPoolRequest returns, one per pool (the
+// newest), and are forgotten only by the number that was carried out.
+func TestBoltPoolRequests(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	b := open(t, dir, store.Retention{})
+	for _, r := range []cluster.PoolRequest{
+		{Pool: "workers", Seq: 1, Target: 5, Asked: 5, Reason: "scaledown 1", Time: t0},
+		{Pool: "workers", Seq: 2, Target: 6, Asked: 99, Reason: "scaleto 99", Time: t0},
+		{Pool: "gpu", Seq: 3, Target: 1, Asked: 1, Reason: "scaleto 1", Time: t0},
+	} {
+		if err := b.PutPoolRequest(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An older number carried out does not forget the newer request.
+	if err := b.DeletePoolRequest(ctx, "workers", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b = open(t, dir, store.Retention{})
+	defer b.Close()
+	got, err := b.PoolRequests(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Pool != "gpu" || got[1].Seq != 2 || got[1].Target != 6 || !got[1].Time.Equal(t0) {
+		t.Fatalf("after reopening: %+v", got)
+	}
+	if err := b.DeletePoolRequest(ctx, "workers", 2); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := b.PoolRequests(ctx); len(got) != 1 {
+		t.Fatalf("after the delete: %+v", got)
+	}
+}
