@@ -19,3 +19,12 @@ type PoolRequest struct {
 	Reason string    `json:"reason"`
 	Time   time.Time `json:"time"`
 }
+
+// Service labels every orchestrator understands.
+const (
+	// LabelManaged ("true") marks a service hoist deployed: hoist removes it
+	// once no app of the descriptor or the API is behind it any more.
+	LabelManaged = "hoist.managed"
+	// LabelKeep ("true") keeps such a service running, unmanaged, instead.
+	LabelKeep = "hoist.keep"
+)

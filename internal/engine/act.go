@@ -34,6 +34,7 @@ func (e *Engine) act(ctx context.Context, s *Snapshot, p *Plan) {
 	for i := range p.Apps {
 		e.appStep(ctx, &p.Apps[i], s, p.Time, dry)
 	}
+	e.actPrune(ctx, p, dry)
 	for i := range p.Pools {
 		d := &p.Pools[i]
 		base := events.Event{Time: p.Time, Pool: d.Pool, DryRun: dry}

@@ -19,7 +19,9 @@ type Plan struct {
 	Apps     []AppDecision   `json:"apps"`
 	Pools    []PoolDecision  `json:"pools"`
 	Machines []MachineAction `json:"machines,omitempty"`
-	Took     time.Duration   `json:"took_ns,omitempty"`
+	// Prune are the services hoist deployed and no longer manages (prune.go).
+	Prune []ServicePrune `json:"prune,omitempty"`
+	Took  time.Duration  `json:"took_ns,omitempty"`
 }
 
 // App and pool actions.
@@ -198,6 +200,7 @@ func decide(cfg *config.Config, s *Snapshot, m *memory) *Plan {
 		p.Pools = append(p.Pools, d)
 		p.Machines = append(p.Machines, acts...)
 	}
+	p.Prune = decidePrune(s, m)
 	return p
 }
 

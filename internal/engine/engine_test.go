@@ -534,10 +534,13 @@ apps:
 		var c *sim.Cluster
 		// The app arrives once 4 nodes are ready, so Swarm spreads its 9
 		// one-CPU tasks as 3, 2, 2, 2 (75 %, 50 %, 50 %, 50 %).
+		// Once there, it stays (an app that went away would be pruned).
+		arrived := false
 		late := func(cluster.State) []config.App {
-			if c.Pool("workers").Ready < 4 {
+			if !arrived && c.Pool("workers").Ready < 4 {
 				return nil
 			}
+			arrived = true
 			return []config.App{app}
 		}
 		s, err := sim.NewStack(cfg, sim.StackOptions{ExtraApps: late})

@@ -171,3 +171,79 @@ func TestStoredScaleUpIsOrderedOnce(t *testing.T) {
 		t.Fatalf("%+v %v", r, err)
 	}
 }
+
+// A reload that drops apps removes their services (two ticks later) with an
+// event, and their machines become unneeded; a service labelled hoist.keep
+// stays; a dry run only says so.
+func TestReloadPrunesDroppedApps(t *testing.T) {
+	const desc = `
+controller: {interval: 10s}
+sim: {container_start: 2s}
+pools:
+  - name: workers
+    min: 1
+    max: 6
+    machine: {cpus: 2, memory: 4GiB}
+    boot_time: 40s
+    cooldown: 1m
+    scale_down: {below: 0.5, for: 1m}
+apps:
+`
+	app := func(name, extra string) string {
+		return "  - name: " + name + "\n    pools: [workers]\n    resources: {reservations: {cpus: 1.5, memory: 128MiB}}\n    replicas: {min: 1, max: 1}\n" + extra
+	}
+	all := desc + app("a", "") + app("b", "") + app("c", "") + app("d", "    labels: {hoist.keep: \"true\"}\n")
+	for _, dry := range []bool{false, true} {
+		s, err := sim.NewStack(parse(t, all), sim.StackOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, c := s.Engine, s.Cluster
+		tickFor(t, e, c, 3*time.Minute)
+		if n := c.Pool("workers").Ready; n != 4 {
+			t.Fatalf("%d machines for 4 apps of 1.5 CPUs, want 4", n)
+		}
+		cfg := parse(t, desc+app("a", ""))
+		cfg.Controller.DryRun = dry
+		if err := e.SetConfig(cfg); err != nil {
+			t.Fatal(err)
+		}
+		tickFor(t, e, c, 10*time.Second)
+		if n := len(services(t, c)); n != 4 {
+			t.Fatalf("first tick after the reload removed services: %d left", n)
+		}
+		tickFor(t, e, c, 10*time.Second)
+		var names []string
+		for _, svc := range services(t, c) {
+			names = append(names, svc.Name)
+		}
+		want := []string{"a", "d"}
+		if dry {
+			want = []string{"a", "b", "c", "d"}
+		}
+		if !slices.Equal(names, want) {
+			t.Fatalf("dry %v: services %v, want %v", dry, names, want)
+		}
+		removed := kinds(s.Events.List(events.Filter{}), events.AppRemoved)
+		if len(removed) != 2 || removed[0].DryRun != dry || !strings.Contains(removed[0].Reason, "hoist.keep=true") {
+			t.Fatalf("dry %v: removal events %+v", dry, removed)
+		}
+		if dry {
+			continue
+		}
+		// The freed machines go by the pool's own scale-in.
+		tickFor(t, e, c, 5*time.Minute)
+		if n := c.Pool("workers").Ready; n != 2 {
+			t.Errorf("%d machines left for a and the kept d, want 2", n)
+		}
+	}
+}
+
+func services(t *testing.T, c *sim.Cluster) []cluster.Service {
+	t.Helper()
+	st, err := c.State(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Services
+}

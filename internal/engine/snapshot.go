@@ -56,6 +56,9 @@ type memory struct {
 	nodeDown map[string]time.Time
 	// holds: subject -> the key of the last hold event (dedupe).
 	holds map[string]string
+	// orphans: service -> since when it has been deployed by hoist without
+	// an app behind it (prune.go).
+	orphans map[string]time.Time
 }
 
 type appMemory struct {
@@ -73,6 +76,7 @@ func newMemory() *memory {
 		lastPoolUp: map[string]time.Time{},
 		nodeDown:   map[string]time.Time{},
 		holds:      map[string]string{},
+		orphans:    map[string]time.Time{},
 	}
 }
 
@@ -111,6 +115,9 @@ func (m *memory) clone() *memory {
 	}
 	for k, v := range m.holds {
 		c.holds[k] = v
+	}
+	for k, v := range m.orphans {
+		c.orphans[k] = v
 	}
 	return c
 }

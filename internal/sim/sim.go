@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"sort"
 	"strconv"
@@ -91,6 +92,7 @@ type service struct {
 	reservation cluster.Resources
 	limit       cluster.Resources
 	pools       []string
+	labels      map[string]string
 }
 
 type task struct {
@@ -375,7 +377,7 @@ func (c *Cluster) State(context.Context) (cluster.State, error) {
 	for _, name := range c.serviceNames() {
 		s := c.services[name]
 		st.Services = append(st.Services, cluster.Service{Name: s.name, ID: s.name, Desired: s.desired,
-			Reservation: s.reservation, Limit: s.limit, Pools: append([]string(nil), s.pools...)})
+			Reservation: s.reservation, Limit: s.limit, Pools: append([]string(nil), s.pools...), Labels: maps.Clone(s.labels)})
 	}
 	for _, t := range c.tasks {
 		st.Tasks = append(st.Tasks, cluster.Task{ID: t.id, Service: t.service, NodeID: t.node, State: t.state,
@@ -412,7 +414,14 @@ func (c *Cluster) Deploy(_ context.Context, app config.App, replicas int) error 
 	r := app.Resources
 	s := &service{name: app.Name, desired: replicas, pools: append([]string(nil), app.Pools...),
 		reservation: cluster.Resources{MilliCPU: cluster.CPUs(r.Reservations.CPUs), Memory: int64(r.Reservations.Memory)},
-		limit:       cluster.Resources{MilliCPU: cluster.CPUs(r.Limits.CPUs), Memory: int64(r.Limits.Memory)}}
+		limit:       cluster.Resources{MilliCPU: cluster.CPUs(r.Limits.CPUs), Memory: int64(r.Limits.Memory)},
+		labels:      map[string]string{cluster.LabelManaged: "true"}}
+	// As on Swarm, the app's labels go on its service, and hoist's mark.
+	for k, v := range app.Labels {
+		if k != cluster.LabelManaged {
+			s.labels[k] = v
+		}
+	}
 	if old, ok := c.services[app.Name]; ok {
 		s.desired = old.desired
 	}

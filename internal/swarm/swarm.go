@@ -35,11 +35,12 @@ var _ engine.Orchestrator = (*Orchestrator)(nil)
 
 // Labels hoist reads and writes on services and nodes.
 const (
-	LabelManaged  = "hoist.managed"  // service: hoist deployed it from a descriptor
-	LabelApp      = "hoist.app"      // service and its containers: the app's name
-	LabelPools    = "hoist.pools"    // service: the app's pools, comma separated
-	LabelNetwork  = "hoist.network"  // app label: overlay network to attach to (default hoist-NAME)
-	LabelEndpoint = "hoist.endpoint" // app label: "vip" to keep Swarm's VIP (default dnsrr)
+	LabelManaged  = cluster.LabelManaged // service: hoist deployed it (removed when no app is behind it)
+	LabelKeep     = cluster.LabelKeep    // service: "true" keeps it running once no app is behind it
+	LabelApp      = "hoist.app"          // service and its containers: the app's name
+	LabelPools    = "hoist.pools"        // service: the app's pools, comma separated
+	LabelNetwork  = "hoist.network"      // app label: overlay network to attach to (default hoist-NAME)
+	LabelEndpoint = "hoist.endpoint"     // app label: "vip" to keep Swarm's VIP (default dnsrr)
 	LabelMetrics  = "hoist.metrics.port"
 	NodePool      = "hoist.pool"    // node: the pool the machine belongs to
 	NodeMachine   = "hoist.machine" // node: the provider's name of the machine
