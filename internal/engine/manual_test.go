@@ -29,6 +29,7 @@ pools:
     scale_down: {disabled: true}
 apps:
   - name: web
+    image: demo
     pools: [workers]
     resources: {reservations: {cpus: 0.25, memory: 128MiB}}
     replicas: {min: 1, max: 1}
@@ -190,7 +191,7 @@ pools:
 apps:
 `
 	app := func(name, extra string) string {
-		return "  - name: " + name + "\n    pools: [workers]\n    resources: {reservations: {cpus: 1.5, memory: 128MiB}}\n    replicas: {min: 1, max: 1}\n" + extra
+		return "  - name: " + name + "\n    image: demo\n    pools: [workers]\n    resources: {reservations: {cpus: 1.5, memory: 128MiB}}\n    replicas: {min: 1, max: 1}\n" + extra
 	}
 	all := desc + app("a", "") + app("b", "") + app("c", "") + app("d", "    labels: {hoist.keep: \"true\"}\n")
 	for _, dry := range []bool{false, true} {
