@@ -40,3 +40,17 @@ func clean(s string) string {
 	}
 	return b.String()
 }
+
+// cleanLines is clean for text of several lines: each line is cleaned, the
+// line breaks kept.
+func cleanLines(s string) string {
+	lines := strings.SplitAfter(s, "\n")
+	for i, l := range lines {
+		body, nl := strings.CutSuffix(l, "\n")
+		lines[i] = clean(body)
+		if nl {
+			lines[i] += "\n"
+		}
+	}
+	return strings.Join(lines, "")
+}

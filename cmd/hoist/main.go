@@ -27,7 +27,7 @@ func main() {
 	if err := root.Execute(); err != nil {
 		var ee *exitError
 		if errors.As(err, &ee) {
-			fmt.Fprintln(os.Stderr, ee.err)
+			fmt.Fprintln(os.Stderr, clean(ee.err.Error()))
 			os.Exit(ee.code)
 		}
 		fmt.Fprintln(os.Stderr, "hoist:", clean(err.Error()))

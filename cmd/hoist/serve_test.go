@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hoist/hoist/internal/api"
+	"github.com/hoist/hoist/internal/apiclient"
 	"github.com/hoist/hoist/internal/auth"
 	"github.com/hoist/hoist/internal/config"
 )
@@ -177,7 +181,7 @@ func TestServeTLSTokensAndCLI(t *testing.T) {
 	}
 	// A viewer may not reload; an admin may.
 	t.Setenv("HOIST_TOKEN", viewerTok)
-	var ae *apiError
+	var ae *api.Error
 	if _, err := cli(t, append([]string{"reload"}, common...)...); !errors.As(err, &ae) || ae.Status != 403 {
 		t.Fatalf("viewer reload: %v", err)
 	}
@@ -245,13 +249,37 @@ func TestServeRefusesInsecureRemote(t *testing.T) {
 	}
 }
 
-func TestScalePath(t *testing.T) {
+// The scale amounts and the calls they make, over a real listener.
+func TestScaleCall(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got = append(got, r.Method+" "+r.URL.Path+" "+strings.TrimSpace(string(b)))
+		w.WriteHeader(http.StatusAccepted)
+		io.WriteString(w, `{"pool":"w","target":1}`)
+	}))
+	defer srv.Close()
+	c, err := apiclient.New(apiclient.Options{Server: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for in, want := range map[string]string{
-		"+2": "/v1/pools/w/scaleup", "-1": "/v1/pools/w/scaledown", "=5": "/v1/pools/w/scaleto/5", "=0": "/v1/pools/w/scaleto/0",
+		"+2": `POST /v1/pools/w/scaleup {"count":2}`, "-1": `POST /v1/pools/w/scaledown {"count":1}`,
+		"=5": "POST /v1/pools/w/scaleto/5 ", "=0": "POST /v1/pools/w/scaleto/0 ",
 		"2": "", "+": "", "+0": "", "-x": "", "*3": "",
 	} {
-		got, _, err := scalePath("w", in)
-		if got != want || (want == "") != errors.Is(err, errScaleArg) {
+		got = nil
+		call, err := scaleCall(in)
+		if want == "" {
+			if !errors.Is(err, errScaleArg) {
+				t.Errorf("%q: %v", in, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", in, err)
+		}
+		if _, err := call(context.Background(), c, "w"); err != nil || len(got) != 1 || got[0] != want {
 			t.Errorf("%q: %q %v, want %q", in, got, err, want)
 		}
 	}

@@ -131,7 +131,7 @@ func (s *Server) listApps(w http.ResponseWriter, r *http.Request) error {
 			out = append(out, s.appView(a, SourceAPI, false, snap, plan))
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"apps": out})
+	writeJSON(w, http.StatusOK, AppList{Apps: out})
 	return nil
 }
 
@@ -187,7 +187,7 @@ func (s *Server) deployApp(w http.ResponseWriter, r *http.Request) error {
 	warnings := s.hooks(r.Context(), AppChange{Kind: AppDeployedChange, App: app})
 	v := s.appView(app, SourceAPI, false, nil, nil)
 	v.Spec, _ = appSpec(app)
-	writeJSON(w, http.StatusCreated, map[string]any{"app": v, "warnings": warnings})
+	writeJSON(w, http.StatusCreated, AppChanged{App: v, Warnings: warnings})
 	return nil
 }
 
@@ -238,7 +238,7 @@ func (s *Server) setPolicy(w http.ResponseWriter, r *http.Request) error {
 	v := s.appView(app, source, false, nil, nil)
 	v.Overridden = source == SourceDescriptor
 	v.Spec, _ = appSpec(app)
-	writeJSON(w, http.StatusOK, map[string]any{"app": v, "warnings": warnings})
+	writeJSON(w, http.StatusOK, AppChanged{App: v, Warnings: warnings})
 	return nil
 }
 
@@ -269,7 +269,7 @@ func (s *Server) deletePolicy(w http.ResponseWriter, r *http.Request) error {
 	s.opt.Events.Record(events.Event{Time: s.opt.Now(), Kind: events.EngineInfo, App: name,
 		Reason: "policy override removed through the " + who(r) + ": the descriptor's policy is back"})
 	warnings := s.hooks(ctx, AppChange{Kind: AppUpdatedChange, App: app})
-	writeJSON(w, http.StatusOK, map[string]any{"app": name, "override": false, "warnings": warnings})
+	writeJSON(w, http.StatusOK, PolicyReset{App: name, Override: false, Warnings: warnings})
 	return nil
 }
 
@@ -307,7 +307,7 @@ func (s *Server) deleteApp(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.opt.Events.Record(events.Event{Time: s.opt.Now(), Kind: events.AppRemoved, App: name, Reason: reason})
 	warnings = append(warnings, s.hooks(ctx, AppChange{Kind: AppDeletedChange, App: app})...)
-	writeJSON(w, http.StatusOK, map[string]any{"deleted": name, "service_removed": removed, "warnings": warnings})
+	writeJSON(w, http.StatusOK, AppDeleted{Deleted: name, ServiceRemoved: removed, Warnings: warnings})
 	return nil
 }
 

@@ -143,11 +143,10 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 	if evs == nil {
 		evs = []events.Event{}
 	}
-	out := map[string]any{"events": evs, "last_seq": s.opt.Events.LastSeq()}
+	out := EventPage{Events: evs, LastSeq: s.opt.Events.LastSeq()}
 	if len(evs) > 0 {
-		// next: pass as after= for newer events; prev: as before= for older ones.
-		out["next"] = evs[len(evs)-1].Seq
-		out["prev"] = evs[0].Seq
+		next, prev := evs[len(evs)-1].Seq, evs[0].Seq
+		out.Next, out.Prev = &next, &prev
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

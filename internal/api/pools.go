@@ -99,7 +99,7 @@ func (s *Server) listPools(w http.ResponseWriter, r *http.Request) error {
 	for i := range cfg.Pools {
 		out = append(out, s.poolView(&cfg.Pools[i], false, false))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"pools": out})
+	writeJSON(w, http.StatusOK, PoolList{Pools: out})
 	return nil
 }
 
@@ -176,8 +176,8 @@ func (s *Server) requestPool(w http.ResponseWriter, p *config.Pool, ask func() (
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"pool": p.Name, "requested": target, "target": got,
-		"clamped": got != target, "min": p.Min, "max": p.Max})
+	writeJSON(w, http.StatusAccepted, PoolChange{Pool: p.Name, Requested: target, Target: got,
+		Clamped: got != target, Min: p.Min, Max: p.Max})
 	return nil
 }
 
@@ -192,8 +192,8 @@ func (s *Server) cancelDrain(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"machine": name, "cancel": true,
-		"message": "the next tick returns the node to service"})
+	writeJSON(w, http.StatusAccepted, DrainCancelled{Machine: name, Cancel: true,
+		Message: "the next tick returns the node to service"})
 	return nil
 }
 

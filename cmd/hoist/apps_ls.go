@@ -1,0 +1,40 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+)
+
+func newAppsLsCmd(o *clientOptions) *cobra.Command {
+	return &cobra.Command{Use: "ls", Short: "List apps", Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, args []string) error {
+		c, err := o.client()
+		if err != nil {
+			return err
+		}
+		v, err := c.Apps(cmd.Context())
+		if err != nil {
+			return err
+		}
+		return o.show(cmd.OutOrStdout(), v, func(tw *tabwriter.Writer) {
+			fmt.Fprintln(tw, "NAME\tSOURCE\tIMAGE\tDESIRED\tRUNNING\tPENDING\tBOUNDS\tLAST DECISION")
+			for _, a := range v.Apps {
+				src := a.Source
+				if a.Overridden {
+					src += "*"
+				}
+				d, r, p, bounds, why := "-", "-", "-", "-", "-"
+				if a.Replicas != nil {
+					d, r, p = strconv.Itoa(a.Replicas.Desired), strconv.Itoa(a.Replicas.Running), strconv.Itoa(a.Replicas.Pending)
+				}
+				if a.Decision != nil {
+					bounds = fmt.Sprintf("%d..%d", a.Decision.Min, a.Decision.Max)
+					why = fmt.Sprintf("%s: %s", a.Decision.Action, a.Decision.Reason)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", clean(a.Name), clean(src), clean(a.Image), d, r, p, bounds, clean(why))
+			}
+		})
+	}}
+}
