@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -151,6 +152,13 @@ func LoadTokens(path string, log *slog.Logger) (*Tokens, error) {
 // constant time, so the time taken says nothing about which one (if any)
 // nearly matched.
 func (t *Tokens) Lookup(token string) (Role, bool) {
+	role, _, ok := t.lookup(token)
+	return role, ok
+}
+
+// lookup also returns who holds the token: a short name derived from its
+// hash, the same for every request with it and revealing nothing of it.
+func (t *Tokens) lookup(token string) (Role, string, bool) {
 	h := sha256.Sum256([]byte(token))
 	role := RoleNone
 	for _, e := range t.entries {
@@ -158,7 +166,7 @@ func (t *Tokens) Lookup(token string) (Role, bool) {
 			role = e.role
 		}
 	}
-	return role, role != RoleNone
+	return role, "token:" + hex.EncodeToString(h[:6]), role != RoleNone
 }
 
 // Len is how many tokens there are.
@@ -176,10 +184,21 @@ func (t *Tokens) Has(r Role) bool {
 
 type ctxKey struct{}
 
+type principalKey struct{}
+
 // RoleFrom returns the role a request was authenticated with.
 func RoleFrom(ctx context.Context) Role {
 	r, _ := ctx.Value(ctxKey{}).(Role)
 	return r
+}
+
+// PrincipalFrom names who made an authenticated request, for per-client
+// limits: "token:" and a digest of the token, or in open mode "client:" and
+// the client's address (ClientKey). Empty when the request did not pass an
+// Authenticator.
+func PrincipalFrom(ctx context.Context) string {
+	p, _ := ctx.Value(principalKey{}).(string)
+	return p
 }
 
 // WithRole returns ctx carrying role r (tests, internal calls).
@@ -231,54 +250,60 @@ func (a *Authenticator) SetTokens(t *Tokens) {
 // Require lets a request through to next only with a token whose role allows need.
 func (a *Authenticator) Require(need Role, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		role, ok := a.check(w, r, need)
+		role, who, ok := a.check(w, r, need)
 		if !ok {
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(WithRole(r.Context(), role)))
+		ctx := context.WithValue(WithRole(r.Context(), role), principalKey{}, who)
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
 // Webhook guards the Alertmanager webhook: only a token of role webhook is
 // accepted (configure Alertmanager's http_config.authorization.credentials
 // with it), so an API token leaked from a dashboard cannot post alerts and
-// the webhook's token cannot drive the API.
+// the webhook's token cannot drive the API. Without tokens (open mode) every
+// request is refused: the webhook scales the cluster and is never open.
 func (a *Authenticator) Webhook(next http.Handler) http.Handler {
 	return a.Require(RoleWebhook, next)
 }
 
-func (a *Authenticator) check(w http.ResponseWriter, r *http.Request, need Role) (Role, bool) {
+func (a *Authenticator) check(w http.ResponseWriter, r *http.Request, need Role) (Role, string, bool) {
 	a.mu.RLock()
 	tokens := a.tokens
 	a.mu.RUnlock()
+	addr := ClientKey(r)
 	if tokens == nil {
-		return RoleAdmin, true
+		if need == RoleWebhook {
+			writeError(w, http.StatusServiceUnavailable, "no_credential", "the alert webhook has no credential configured (prometheus.webhook, or a webhook token in --tokens)")
+			return RoleNone, "", false
+		}
+		return RoleAdmin, "client:" + addr, true
 	}
-	addr := ClientAddr(r)
 	if wait := a.limiter.Wait(addr); wait > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
 		writeError(w, http.StatusTooManyRequests, "rate_limited", "too many failed authentication attempts from this address; retry later")
-		return RoleNone, false
+		return RoleNone, "", false
 	}
 	token, found := bearer(r)
 	if !found {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="hoist"`)
 		writeError(w, http.StatusUnauthorized, "unauthorized", "a bearer token is required (Authorization: Bearer TOKEN)")
-		return RoleNone, false
+		return RoleNone, "", false
 	}
-	role, ok := tokens.Lookup(token)
+	role, who, ok := tokens.lookup(token)
 	if !ok {
 		a.limiter.Fail(addr)
-		a.log.Warn("rejected token", "client", addr, "path", r.URL.Path)
+		a.log.Warn("rejected token", "client", ClientAddr(r), "path", r.URL.Path)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="hoist", error="invalid_token"`)
 		writeError(w, http.StatusUnauthorized, "unauthorized", "the token is not valid")
-		return RoleNone, false
+		return RoleNone, "", false
 	}
 	if !role.Allows(need) {
 		writeError(w, http.StatusForbidden, "forbidden", fmt.Sprintf("role %s may not do this (needs %s)", role, need))
-		return RoleNone, false
+		return RoleNone, "", false
 	}
-	return role, true
+	return role, who, true
 }
 
 func bearer(r *http.Request) (string, bool) {
@@ -298,6 +323,26 @@ func ClientAddr(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// ClientKey is the client a request counts as for limits: its peer address,
+// except that every loopback address is one client (a local process can use
+// all of 127.0.0.0/8) and an IPv6 address counts by its /64 (what one site
+// or host is usually given).
+func ClientKey(r *http.Request) string { return AddrKey(ClientAddr(r)) }
+
+// AddrKey is ClientKey for an address without port.
+func AddrKey(addr string) string {
+	ip := net.ParseIP(addr)
+	switch {
+	case ip == nil:
+		return addr
+	case ip.IsLoopback():
+		return "loopback"
+	case ip.To4() != nil:
+		return ip.To4().String()
+	}
+	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }
 
 // writeError writes the API's error shape: {"error":{"code":..,"message":..}}.
