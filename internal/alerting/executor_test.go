@@ -3,6 +3,9 @@ package alerting
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hoist/hoist/internal/auth"
 	"github.com/hoist/hoist/internal/cluster"
 	"github.com/hoist/hoist/internal/config"
 	"github.com/hoist/hoist/internal/events"
@@ -295,7 +299,7 @@ func TestGuard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	basic, err := Guard(config.HTTPAuth{Username: "am", Password: "pw"}, ok)
+	basic, err := Guard(config.HTTPAuth{Username: "am", Password: "password-0123456789"}, ok)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,8 +320,8 @@ func TestGuard(t *testing.T) {
 		{bearer, "", 401},
 		{bearer, "Bearer wrong", 401},
 		{bearer, "Bearer webhook-token-0123456789abcdef", 204}, // what Alertmanager sends (fixture's headers)
-		{basic, "Basic YW06cHc=", 204},
-		{basic, "Basic YW06eHg=", 401},
+		{basic, basicAuth("am", "password-0123456789"), 204},
+		{basic, basicAuth("am", "password-0123456788"), 401},
 		{basic, "Bearer webhook-token-0123456789abcdef", 401},
 	} {
 		if got := try(c.h, c.header); got != c.want {
@@ -331,11 +335,59 @@ func TestGuard(t *testing.T) {
 	if try(bearer, "Bearer webhook-token-0123456789abcdef") != 401 || try(bearer, "Bearer rotated-token-0123456789abcdef") != 204 {
 		t.Error("rotation not picked up")
 	}
-	if _, err := Guard(config.HTTPAuth{}, ok); err == nil {
-		t.Error("an empty credential must be refused")
+	if _, err := Guard(config.HTTPAuth{}, ok); !errors.Is(err, ErrNoCredential) {
+		t.Errorf("an empty credential must be refused: %v", err)
+	}
+	weak := filepath.Join(dir, "weak")
+	os.WriteFile(weak, []byte("short\n"), 0o600)
+	for _, c := range []config.HTTPAuth{{BearerToken: "0123456789abcde"}, {BearerTokenFile: weak}, {Username: "am", Password: "pw"}, {Username: "am", PasswordFile: weak}} {
+		if _, err := Guard(c, ok); !errors.Is(err, ErrWeakCredential) {
+			t.Errorf("%+v: a short credential must be refused: %v", c, err)
+		}
 	}
 	if _, err := Guard(config.HTTPAuth{BearerTokenFile: filepath.Join(dir, "missing")}, ok); err == nil {
 		t.Error("a missing token file must be refused at start")
+	}
+}
+
+func basicAuth(user, pw string) string {
+	r := &http.Request{Header: http.Header{}}
+	r.SetBasicAuth(user, pw)
+	return r.Header.Get("Authorization")
+}
+
+// TestGuardLimitsGuesses: failed attempts are limited per client, over a
+// real listener, counting every loopback address as one client; the right
+// credential is refused too once the client is locked out.
+func TestGuardLimitsGuesses(t *testing.T) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
+	g, err := GuardWith(config.HTTPAuth{BearerToken: "webhook-token-0123456789"}, auth.NewLimiter(10, time.Hour, nil), ok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(g)
+	defer ts.Close()
+	post := func(i int, token string) int {
+		tr := &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i%20))}}).DialContext}
+		defer tr.CloseIdleConnections()
+		req, _ := http.NewRequest("POST", ts.URL, strings.NewReader("{}"))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := (&http.Client{Transport: tr}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	codes := map[int]int{}
+	for i := 0; i < 40; i++ {
+		codes[post(i, fmt.Sprintf("guess-guess-guess-%02d", i))]++
+	}
+	if codes[401] != 10 || codes[429] != 30 {
+		t.Fatalf("40 guesses from 20 loopback addresses: %v", codes)
+	}
+	if c := post(0, "webhook-token-0123456789"); c != 429 {
+		t.Fatalf("the right token from a locked-out client: %d", c)
 	}
 }
 

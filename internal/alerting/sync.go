@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/hoist/hoist/internal/config"
 	"github.com/hoist/hoist/internal/events"
 )
@@ -20,21 +22,32 @@ type Reloader interface {
 	Reload(ctx context.Context) error
 }
 
+// ExprChecker asks Prometheus's parser about an expression (prom.Client).
+type ExprChecker interface {
+	CheckExpr(ctx context.Context, expr string) error
+}
+
 // Syncer keeps a rules directory holding exactly the rule files of the apps
 // and pools hoist manages now, and reloads Prometheus when they change.
 // Files not named hoist-*.yml are not hoist's and are left alone.
 type Syncer struct {
 	dir    string
-	reload Reloader // nil: write files, reload nothing
+	reload Reloader    // nil: write files, reload nothing
+	check  ExprChecker // nil: files are written unchecked
 	record func(events.Event)
 	log    *slog.Logger
 
 	mu        sync.Mutex
-	owed      bool   // a reload is owed: a change not yet loaded
-	lastError string // the last reload error reported (one event per error)
+	owed      bool              // a reload is owed: a change not yet loaded
+	lastError string            // the last reload error reported (one event per error)
+	refused   map[string]string // file -> why it was last not written (one event per reason)
 }
 
-// NewSyncer manages dir; reload and record may be nil.
+// NewSyncer manages dir; reload and record may be nil. When reload can
+// also check expressions (prom.Client: ExprChecker), a rule file is written
+// only once Prometheus's parser accepts every expression in it: a file
+// Prometheus (and promtool check rules) would refuse would fail every reload
+// and stop Prometheus from starting.
 func NewSyncer(dir string, reload Reloader, record func(events.Event), log *slog.Logger) *Syncer {
 	if record == nil {
 		record = func(events.Event) {}
@@ -44,7 +57,8 @@ func NewSyncer(dir string, reload Reloader, record func(events.Event), log *slog
 	}
 	// The first Sync reloads even if the files on disk are already right: a
 	// previous run may have written them without Prometheus loading them.
-	return &Syncer{dir: dir, reload: reload, record: record, log: log, owed: true}
+	check, _ := reload.(ExprChecker)
+	return &Syncer{dir: dir, reload: reload, check: check, record: record, log: log, owed: true, refused: map[string]string{}}
 }
 
 // SyncResult says what one Sync did.
@@ -80,15 +94,28 @@ func (s *Syncer) Sync(ctx context.Context, apps []config.App, pools []config.Poo
 	for _, name := range Names(want) {
 		path := filepath.Join(s.dir, name)
 		if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, want[name]) {
+			delete(s.refused, name)
 			continue
 		}
+		who := subject[name]
+		if err := s.checkFile(ctx, want[name]); err != nil {
+			// Not written: what Prometheus has loaded stays; tried again
+			// on the next Sync (Prometheus may be back, the policy fixed).
+			errs = append(errs, fmt.Errorf("rule file %s not written: %w", path, err))
+			if s.refused[name] != err.Error() {
+				s.refused[name] = err.Error()
+				s.record(events.Event{Kind: KindRules, App: who[0], Pool: who[1],
+					Reason: fmt.Sprintf("rule file %s not written: %v", path, err)})
+			}
+			continue
+		}
+		delete(s.refused, name)
 		if err := writeAtomic(path, want[name]); err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		res.Written = append(res.Written, name)
 		s.owed = true
-		who := subject[name]
 		s.record(events.Event{Kind: KindRules, App: who[0], Pool: who[1],
 			Reason: fmt.Sprintf("rule file %s written (%s)", path, alertList(want[name]))})
 	}
@@ -124,6 +151,26 @@ func (s *Syncer) Sync(ctx context.Context, apps []config.App, pools []config.Poo
 		s.owed = false
 	}
 	return res, errors.Join(errs...)
+}
+
+// checkFile asks Prometheus about every expression of a rendered file, read
+// back from the bytes to be written: what is checked is what is written.
+func (s *Syncer) checkFile(ctx context.Context, data []byte) error {
+	if s.check == nil {
+		return nil
+	}
+	var rf RuleFile
+	if err := yaml.Unmarshal(data, &rf); err != nil {
+		return fmt.Errorf("rendered rules do not read back: %w", err)
+	}
+	for _, g := range rf.Groups {
+		for _, r := range g.Rules {
+			if err := s.check.CheckExpr(ctx, r.Expr); err != nil {
+				return fmt.Errorf("%s: %s: %w", r.Alert, r.Expr, err)
+			}
+		}
+	}
+	return nil
 }
 
 // Managed lists the rule files of dir that hoist manages, sorted.

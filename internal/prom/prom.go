@@ -137,8 +137,13 @@ func (c *Client) Query(ctx context.Context, query string) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
+	return value(body, query)
+}
+
+// value reads the one value of a query's data.
+func value(data []byte, query string) (float64, error) {
 	var d queryData
-	if err := json.Unmarshal(body, &d); err != nil {
+	if err := json.Unmarshal(data, &d); err != nil {
 		return 0, noData(ErrUnavailable, "malformed answer: %v", err)
 	}
 	switch d.ResultType {
@@ -164,6 +169,44 @@ func (c *Client) Query(ctx context.Context, query string) (float64, error) {
 	default:
 		return 0, noData(ErrQuery, "result type %q: a policy needs an instant vector or a scalar", d.ResultType)
 	}
+}
+
+// CheckQuery asks Prometheus to evaluate query now and returns why it
+// cannot serve as a policy's value: Prometheus's parser refuses it
+// (ErrQuery, with the parser's message), or its result is not an instant
+// vector or a scalar (ErrQuery). No series, or several, is no reason: the
+// app may not run yet. ErrUnavailable when Prometheus could not say.
+func (c *Client) CheckQuery(ctx context.Context, query string) error {
+	body, err := c.do(ctx, http.MethodPost, "/api/v1/query", url.Values{"query": {query}})
+	if err != nil {
+		return err
+	}
+	return checkResultType(body)
+}
+
+func checkResultType(data []byte) error {
+	var d queryData
+	if err := json.Unmarshal(data, &d); err != nil {
+		return noData(ErrUnavailable, "malformed answer: %v", err)
+	}
+	switch d.ResultType {
+	case "vector", "scalar":
+		return nil
+	}
+	return noData(ErrQuery, "the result is a %s: a policy needs an instant vector or a scalar", d.ResultType)
+}
+
+// CheckExpr asks Prometheus's parser about expr without evaluating it
+// (/api/v1/format_query, Prometheus 2.38 and later; an older one evaluates
+// it instead): nil, or ErrQuery with the parser's message, or
+// ErrUnavailable when Prometheus could not say.
+func (c *Client) CheckExpr(ctx context.Context, expr string) error {
+	_, err := c.do(ctx, http.MethodPost, "/api/v1/format_query", url.Values{"query": {expr}})
+	var st *statusError
+	if errors.As(err, &st) && st.code == http.StatusNotFound {
+		_, err = c.do(ctx, http.MethodPost, "/api/v1/query", url.Values{"query": {expr}})
+	}
+	return err
 }
 
 func number(v [2]any) (float64, error) {
@@ -224,19 +267,25 @@ func (c *Client) do(ctx context.Context, method, path string, form url.Values) (
 	if err != nil {
 		return nil, noData(ErrUnavailable, "reading the answer: %v", err)
 	}
+	return envelope(resp.StatusCode, raw, strings.HasPrefix(path, "/api/"))
+}
+
+// envelope reads an answer of status code: for the HTTP API (api true) its
+// data, else (/-/reload) the body.
+func envelope(code int, raw []byte, api bool) ([]byte, error) {
 	if len(raw) > maxBody {
 		return nil, noData(ErrQuery, "answer larger than %d bytes", maxBody)
 	}
-	if !strings.HasPrefix(path, "/api/") {
-		if resp.StatusCode/100 != 2 {
-			return nil, statusErr(resp.StatusCode, strings.TrimSpace(string(raw)))
+	if !api {
+		if code/100 != 2 {
+			return nil, statusErr(code, strings.TrimSpace(string(raw)))
 		}
 		return raw, nil
 	}
 	var r apiResponse
 	if err := json.Unmarshal(raw, &r); err != nil {
-		if resp.StatusCode/100 != 2 {
-			return nil, statusErr(resp.StatusCode, strings.TrimSpace(string(raw)))
+		if code/100 != 2 {
+			return nil, statusErr(code, strings.TrimSpace(string(raw)))
 		}
 		return nil, noData(ErrUnavailable, "not a Prometheus API answer: %v", err)
 	}
@@ -245,19 +294,28 @@ func (c *Client) do(ctx context.Context, method, path string, form url.Values) (
 		if r.ErrorType != "" {
 			msg = r.ErrorType + ": " + msg
 		}
-		return nil, statusErr(resp.StatusCode, msg)
+		return nil, statusErr(code, msg)
 	}
 	return r.Data, nil
 }
+
+// statusError keeps the HTTP status of a refusal (CheckExpr falls back on 404).
+type statusError struct {
+	code int
+	err  error
+}
+
+func (e *statusError) Error() string { return e.err.Error() }
+func (e *statusError) Unwrap() error { return e.err }
 
 func statusErr(code int, msg string) error {
 	if len(msg) > 512 {
 		msg = msg[:512] + "..."
 	}
 	if code >= 500 || code == http.StatusServiceUnavailable || code == 0 {
-		return noData(ErrUnavailable, "HTTP %d: %s", code, msg)
+		return &statusError{code, noData(ErrUnavailable, "HTTP %d: %s", code, msg)}
 	}
-	return noData(ErrQuery, "HTTP %d: %s", code, msg)
+	return &statusError{code, noData(ErrQuery, "HTTP %d: %s", code, msg)}
 }
 
 // authHeader builds the Authorization header, reading secret files each
