@@ -103,6 +103,17 @@ type Options struct {
 	MaxBody int64
 	// MaxStreams bounds concurrent event streams (default 512).
 	MaxStreams int
+	// MaxStreamsPerClient bounds the streams of one token (or, without
+	// tokens, one client address), so that one viewer cannot take them all
+	// (default 16).
+	MaxStreamsPerClient int
+	// AllowedHosts are the host names, beyond IP literals and localhost,
+	// that requests may name in Host (DNS rebinding); nil: this machine's
+	// host name. See auth.Fence.
+	AllowedHosts []string
+	// Queries checks the PromQL of policies before an app or policy is
+	// accepted (prom.Client); nil: queries are not checked.
+	Queries QueryChecker
 	// Heartbeat is the event stream's keep-alive period (default 15s).
 	Heartbeat time.Duration
 	// Series records the figures the dashboard charts; nil: its routes are 501.
@@ -116,7 +127,10 @@ type Server struct {
 	paths   *http.ServeMux // path patterns without methods: tells 405 from 404
 	mu      sync.Mutex     // serialises changes to apps, policies and the descriptor
 	base    *config.Config
+	fence   *auth.Fence
 	streams atomic.Int64
+	perMu   sync.Mutex
+	per     map[string]int // streams per principal
 	frames  frameCache
 	done    chan struct{}
 	once    sync.Once
@@ -147,6 +161,9 @@ func New(opt Options) (*Server, error) {
 	if opt.MaxStreams <= 0 {
 		opt.MaxStreams = 512
 	}
+	if opt.MaxStreamsPerClient <= 0 {
+		opt.MaxStreamsPerClient = 16
+	}
 	if opt.Heartbeat <= 0 {
 		opt.Heartbeat = 15 * time.Second
 	}
@@ -156,7 +173,8 @@ func New(opt Options) (*Server, error) {
 	if opt.Base == nil {
 		opt.Base = opt.Engine.Config()
 	}
-	s := &Server{opt: opt, base: opt.Base, done: make(chan struct{}), paths: http.NewServeMux()}
+	s := &Server{opt: opt, base: opt.Base, done: make(chan struct{}), paths: http.NewServeMux(),
+		fence: auth.NewFence(opt.AllowedHosts), per: map[string]int{}}
 	v, o, a := auth.RoleViewer, auth.RoleOperator, auth.RoleAdmin
 	s.routes = []Route{
 		{"GET", "/v1/health", auth.RoleNone, s.health},
@@ -196,16 +214,19 @@ func New(opt Options) (*Server, error) {
 // Routes returns the route table.
 func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 
-// Register mounts every route on mux, plus a JSON 404/405 for the rest of /v1/.
+// Register mounts every route on mux, plus a JSON 404/405 for the rest of
+// /v1/. Every route is behind the fence (auth.Fence: Host names, cross-site
+// requests, JSON bodies), with or without tokens, before any token is
+// looked at.
 func (s *Server) Register(mux *http.ServeMux) {
 	for _, rt := range s.routes {
 		var h http.Handler = s.wrap(rt)
 		if rt.Role != auth.RoleNone && s.opt.Auth != nil {
 			h = s.opt.Auth.Require(rt.Role, h)
 		}
-		mux.Handle(rt.Method+" "+rt.Pattern, h)
+		mux.Handle(rt.Method+" "+rt.Pattern, s.fence.Wrap(h))
 	}
-	mux.Handle("/v1/", s.wrap(Route{h: s.notFound}))
+	mux.Handle("/v1/", s.fence.Wrap(s.wrap(Route{h: s.notFound})))
 }
 
 // Handler returns a mux with the API alone.
@@ -376,6 +397,9 @@ func readBody(r *http.Request) ([]byte, *Error) {
 			return nil, errf(http.StatusRequestEntityTooLarge, "too_large", "", "the body is larger than %d bytes", mbe.Limit)
 		}
 		return nil, badRequest("", "reading the body: %v", err)
+	}
+	if e := checkShape(body); e != nil {
+		return nil, e
 	}
 	return body, nil
 }

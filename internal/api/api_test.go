@@ -141,6 +141,9 @@ func (e *env) do(method, path, role, body string) reply {
 	if role != "" {
 		req.Header.Set("Authorization", "Bearer "+testTokens[role])
 	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := e.ts.Client().Do(req)
 	if err != nil {
 		e.t.Fatal(err)

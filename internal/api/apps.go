@@ -169,14 +169,22 @@ func (s *Server) deployApp(w http.ResponseWriter, r *http.Request) error {
 	if e != nil {
 		return e
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	// Parsed and checked before the lock: other changes do not wait for a
+	// slow body, nor for Prometheus.
 	app, probs := parseApp(spec, s.opt.Engine.Config().Pools)
 	if len(probs) > 0 {
 		return invalid(probs)
 	}
+	if e := s.checkQueries(r.Context(), app); e != nil {
+		return e
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if _, source, ok := s.findApp(app.Name); ok {
 		return conflict("name", "app %q already exists (from the %s); change its policy with PUT /v1/apps/%s/policy", app.Name, source, app.Name)
+	}
+	if probs := s.checkCandidate(app); len(probs) > 0 {
+		return invalid(probs)
 	}
 	if err := s.opt.Catalog.PutApp(r.Context(), app); err != nil {
 		return err
@@ -201,14 +209,29 @@ func (s *Server) setPolicy(w http.ResponseWriter, r *http.Request) error {
 	if e != nil {
 		return e
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cur, source, ok := s.findApp(name)
+	// Parsed and checked before the lock (as deployApp), against the app as
+	// it is now; under the lock, the app must still be that one.
+	cur, _, ok := s.findApp(name)
 	if !ok {
 		return notFound("name", "no app named %q", name)
 	}
 	app, probs := patchPolicy(cur, patch, s.opt.Engine.Config().Pools)
 	if len(probs) > 0 {
+		return invalid(probs)
+	}
+	if e := s.checkQueries(r.Context(), app); e != nil {
+		return e
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now, source, ok := s.findApp(name)
+	if !ok {
+		return notFound("name", "no app named %q", name)
+	}
+	if !sameApp(now, cur) {
+		return conflict("name", "app %q changed while this update was checked; send it again", name)
+	}
+	if probs := s.checkCandidate(app); len(probs) > 0 {
 		return invalid(probs)
 	}
 	ctx := r.Context()

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hoist/hoist/internal/auth"
 	"github.com/hoist/hoist/internal/events"
 )
 
@@ -167,11 +168,11 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 		}
 		q.forward = true
 	}
-	if n := s.streams.Add(1); n > int64(s.opt.MaxStreams) {
-		s.streams.Add(-1)
-		return errf(http.StatusServiceUnavailable, "too_many_streams", "", "at most %d event streams at once", s.opt.MaxStreams)
+	release, e := s.takeStream(r)
+	if e != nil {
+		return e
 	}
-	defer s.streams.Add(-1)
+	defer release()
 	sub, unsub := s.opt.Events.Subscribe(1024)
 	defer unsub()
 	cursor := s.opt.Events.LastSeq() // every later event comes through sub (or is re-read)
@@ -281,6 +282,33 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		}
 	}
+}
+
+// takeStream counts a new stream against the server's and its client's
+// limits; release gives it back.
+func (s *Server) takeStream(r *http.Request) (release func(), e *Error) {
+	who := auth.PrincipalFrom(r.Context())
+	if who == "" {
+		who = "client:" + auth.ClientKey(r)
+	}
+	s.perMu.Lock()
+	defer s.perMu.Unlock()
+	if s.per[who] >= s.opt.MaxStreamsPerClient {
+		return nil, errf(http.StatusTooManyRequests, "too_many_streams", "", "at most %d event streams at once per token (or client); close one", s.opt.MaxStreamsPerClient)
+	}
+	if s.streams.Load() >= int64(s.opt.MaxStreams) {
+		return nil, errf(http.StatusServiceUnavailable, "too_many_streams", "", "at most %d event streams at once", s.opt.MaxStreams)
+	}
+	s.per[who]++
+	s.streams.Add(1)
+	return func() {
+		s.perMu.Lock()
+		defer s.perMu.Unlock()
+		if s.per[who]--; s.per[who] <= 0 {
+			delete(s.per, who)
+		}
+		s.streams.Add(-1)
+	}, nil
 }
 
 // frameCache keeps the SSE frames of recent events: with a hundred streams,

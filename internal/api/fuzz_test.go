@@ -14,6 +14,8 @@ import (
 // serveJSON calls h; path and query are taken raw, as a client may send them.
 func serveJSON(h http.Handler, method, path, body string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, "/", strings.NewReader(body))
+	req.Host = "127.0.0.1:8080"
+	req.Header.Set("Content-Type", "application/json")
 	req.URL.Path, req.URL.RawQuery, _ = strings.Cut(path, "?")
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, req)

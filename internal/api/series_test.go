@@ -25,7 +25,7 @@ func (e *env) testWhoami() {
 		e.t.Fatal(err)
 	}
 	rec := httptest.NewRecorder()
-	srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/v1/whoami", nil))
+	srv.Handler().ServeHTTP(rec, localRequest("GET", "/v1/whoami"))
 	if rec.Code != 200 || rec.Body.String() != "{\n  \"open\": true,\n  \"role\": \"admin\"\n}\n" {
 		e.t.Errorf("open: %d %s", rec.Code, rec.Body)
 	}
@@ -94,7 +94,7 @@ func (e *env) noSeries(path string) {
 		e.t.Fatal(err)
 	}
 	rec := httptest.NewRecorder()
-	srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+	srv.Handler().ServeHTTP(rec, localRequest("GET", path))
 	if rec.Code != http.StatusNotImplemented {
 		e.t.Errorf("%s without a recorder: %d %s", path, rec.Code, rec.Body)
 	}
