@@ -182,6 +182,9 @@ func newRuntime(ctx context.Context, cfg *config.Config, opt runtimeOptions) (rt
 	if opt.Tokens != "" {
 		o.Tokens = func() (*auth.Tokens, error) { return auth.LoadTokens(opt.Tokens, opt.Logger) }
 	}
+	if rt.prom.client != nil {
+		o.Queries = rt.prom.client // policy queries are checked by Prometheus before they are accepted
+	}
 	if rt.api, err = api.New(o); err != nil {
 		return rt, err
 	}

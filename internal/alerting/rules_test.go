@@ -275,3 +275,61 @@ func loadedGroups(t *testing.T, url string) map[string]bool {
 	}
 	return out
 }
+
+// TestSyncerNeverWritesWhatPrometheusRefuses: with a real Prometheus as
+// checker, an app whose query Prometheus's parser refuses gets no rule file
+// (an event says why, once), the others do, and promtool accepts every
+// file in the directory; once the query is fixed, the file is written.
+func TestSyncerNeverWritesWhatPrometheusRefuses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Prometheus")
+	}
+	srv := promtest.Start(t, "")
+	cl, err := prom.New(config.Prometheus{URL: srv.URL, Timeout: config.Duration(10 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := loadRules(t)
+	apps := append([]config.App(nil), cfg.Apps...)
+	shop := &apps[2]
+	shop.Policies = append([]config.Policy(nil), shop.Policies...)
+	good := shop.Policies[0].Query
+	for _, bad := range []string{`sum(*x)`, `up[5m]`} {
+		shop.Policies[0].Query = bad
+		var evs []events.Event
+		s := NewSyncer(srv.RulesDir, cl, func(e events.Event) { evs = append(evs, e) }, nil)
+		ctx := context.Background()
+		for i := 0; i < 2; i++ {
+			res, err := s.Sync(ctx, apps, cfg.Pools)
+			if err == nil || !strings.Contains(err.Error(), AppFile("shop")+" not written") {
+				t.Fatalf("%s: sync %d: %+v, %v", bad, i, res, err)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(srv.RulesDir, AppFile("shop"))); !os.IsNotExist(err) {
+			t.Fatalf("%s: shop's file written: %v", bad, err)
+		}
+		n := 0
+		for _, e := range evs {
+			if e.App == "shop" && strings.Contains(e.Reason, "not written") {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s: %d events about shop's file, want 1: %+v", bad, n, evs)
+		}
+		files, _ := filepath.Glob(filepath.Join(srv.RulesDir, "*.yml"))
+		if len(files) != 5 {
+			t.Fatalf("%s: files %v", bad, files)
+		}
+		if out, err := promtest.Promtool(t, nil, append([]string{"check", "rules"}, files...)...); err != nil {
+			t.Fatalf("%s: promtool refuses a written file: %v\n%s", bad, err, out)
+		}
+	}
+	shop.Policies[0].Query = good
+	if _, err := NewSyncer(srv.RulesDir, cl, nil, nil).Sync(context.Background(), apps, cfg.Pools); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(srv.RulesDir, AppFile("shop"))); err != nil {
+		t.Fatalf("the fixed query's file: %v", err)
+	}
+}

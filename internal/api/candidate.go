@@ -78,15 +78,22 @@ func queryError(field string, err error) *Error {
 	return errf(http.StatusServiceUnavailable, "unavailable", field, "cannot check the query with Prometheus, nothing changed; retry: %v", err)
 }
 
-// promMessage is Prometheus's own words, without the wrapping that says
-// which error kind it is and that a policy would have no data.
+// promMessage is Prometheus's own words ("1:5: parse error: ..."), without
+// the wrapping that says which error kind it is, over which HTTP status, and
+// that a policy would have no data.
 func promMessage(err error) string {
-	msg := err.Error()
-	msg = strings.TrimPrefix(msg, prom.ErrQuery.Error()+": ")
-	if i := strings.LastIndex(msg, ": "); i > 0 && strings.HasSuffix(msg, "no data") {
-		msg = msg[:i]
+	msg := strings.TrimPrefix(err.Error(), prom.ErrQuery.Error()+": ")
+	if rest, ok := strings.CutSuffix(msg, ": no data"); ok {
+		msg = rest
 	}
-	return msg
+	if _, rest, ok := strings.Cut(msg, "HTTP "); ok && strings.HasPrefix(msg, "HTTP ") {
+		if _, rest, ok = strings.Cut(rest, ": "); ok {
+			msg = rest
+		}
+	}
+	msg = strings.TrimPrefix(msg, "bad_data: ")
+	msg = strings.TrimPrefix(msg, `invalid parameter "query": `)
+	return "Prometheus: " + msg
 }
 
 // checkCandidate runs the descriptor's own validation over the apps in

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hoist/hoist/internal/auth"
 	"github.com/hoist/hoist/internal/prom"
+	"github.com/hoist/hoist/internal/prom/promtest"
 )
 
 // openServer is the API of e's engine without tokens (hoist run on
@@ -278,4 +279,44 @@ func TestQueryCheckErrors(t *testing.T) {
 	if _, ok := e.cat.App("q"); ok {
 		t.Fatal("an unchecked query was accepted")
 	}
+}
+
+// TestQueriesCheckedByPrometheus: with the real Prometheus, a policy query
+// it refuses is a 400 with its parser's message, and nothing is stored.
+func TestQueriesCheckedByPrometheus(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Prometheus")
+	}
+	e := newEnv(t, 1)
+	ps := promtest.Start(t, "")
+	cfg := *e.stack.Engine.Config()
+	cfg.Prometheus.URL = ps.URL
+	c, err := prom.New(cfg.Prometheus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.stack.Engine.SetConfig(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.opt.Queries = c
+	app := func(name, typ, query string) string {
+		return fmt.Sprintf(`{"name":%q,"image":"i","pools":["workers"],"policies":[{"type":%q,"query":%q,"upper":10,"lower":1}]}`, name, typ, query)
+	}
+	for _, c := range []struct{ typ, query, says string }{
+		{"threshold", "sum(*x)", "parse error"},
+		{"alert", "sum(rate(x[1m])", "parse error"},
+		{"threshold", "up[5m]", "matrix"},
+		{"alert", "1", "BOOL"}, // a scalar parses, but its alert rule "(1) > 10" does not
+	} {
+		r := e.do("POST", "/v1/apps", "operator", app("q", c.typ, c.query))
+		e.expectField(r, 400, "policies[0].query")
+		if !strings.Contains(r.raw, c.says) {
+			t.Errorf("%s %q: %s, want Prometheus's %q", c.typ, c.query, r.raw, c.says)
+		}
+		if _, ok := e.cat.App("q"); ok {
+			t.Fatalf("%q: stored", c.query)
+		}
+	}
+	e.expect(e.do("POST", "/v1/apps", "operator", app("q", "alert", `sum(rate(http_requests_total{job="q"}[1m]))`)), 201)
+	e.expectField(e.do("PUT", "/v1/apps/q/policy", "operator", `{"policies":[{"type":"threshold","query":"rate(","upper":10,"lower":1}]}`), 400, "policies[0].query")
 }

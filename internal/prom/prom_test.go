@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -242,5 +243,88 @@ func TestRealPrometheus(t *testing.T) {
 	}
 	if err := c.Reload(ctx); err == nil || !strings.Contains(err.Error(), "HTTP 500") {
 		t.Errorf("reload of a bad rule file: %v", err)
+	}
+}
+
+// TestCheckAgreesWithPromtool: the real Prometheus's verdict on an
+// expression (CheckExpr) is promtool's on a rule file holding it, so a file
+// written only after CheckExpr accepts its expressions passes `promtool
+// check rules`. CheckQuery refuses what cannot give a policy a value.
+func TestCheckAgreesWithPromtool(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Prometheus")
+	}
+	s := promtest.Start(t, "")
+	c, err := New(config.Prometheus{URL: s.URL, Timeout: config.Duration(10 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	cases := []struct {
+		expr string
+		ok   bool
+	}{
+		{`(up) > 5`, true},
+		{`(sum(rate(http_requests_total{job="web"}[1m]))) > 100`, true},
+		{`(avg_over_time(up[5m])) < 0.5`, true},
+		{`(sum(*x)) > 1`, false},
+		{`(sum() > 1`, false},
+		{`(up[5m]) > 1`, false},   // a range vector in a comparison
+		{`(1) > 5`, false},        // scalars compared without bool
+		{`("text") > 5`, false},   // a string
+		{`(rate(up)) > 1`, false}, // wrong argument type
+		{`(up{job=~"("}) > 1`, false},
+		{`(up offset -) > 1`, false},
+		{"(up)\n> 1", true},
+		{`(up) > 1e400`, false}, // out of float64's range
+	}
+	verdicts := map[string]bool{}
+	var files []string
+	for i, c2 := range cases {
+		err := c.CheckExpr(ctx, c2.expr)
+		if (err == nil) != c2.ok {
+			t.Errorf("CheckExpr(%q): %v, want ok %v", c2.expr, err, c2.ok)
+		}
+		if err != nil && !errors.Is(err, ErrQuery) {
+			t.Errorf("CheckExpr(%q): %v is not ErrQuery", c2.expr, err)
+		}
+		file := filepath.Join(dir, fmt.Sprintf("r%d.yml", i))
+		rf := fmt.Sprintf("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: %q\n", c2.expr)
+		if err := os.WriteFile(file, []byte(rf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, file)
+		verdicts[file] = err == nil
+	}
+	// One promtool run for every file (each start takes a second).
+	out, _ := promtest.Promtool(t, nil, append([]string{"check", "rules"}, files...)...)
+	for i, f := range files {
+		if promtoolOK := !strings.Contains(out, f+": "); promtoolOK != verdicts[f] {
+			t.Errorf("%q: promtool accepts it: %v, Prometheus: %v\n%s", cases[i].expr, promtoolOK, verdicts[f], out)
+		}
+	}
+	for q, ok := range map[string]bool{
+		`up`:                   true,
+		`sum(rate(up[1m]))`:    true,
+		`1 + 1`:                true,
+		`hoist_no_such_metric`: true, // no series yet is no reason
+		`up[5m]`:               false,
+		`"text"`:               false,
+		`sum(*x)`:              false,
+		`label_replace(vector(1), "a", "x", "", "") or label_replace(vector(2), "a", "y", "", "")`: true,
+	} {
+		err := c.CheckQuery(ctx, q)
+		if (err == nil) != ok || (err != nil && !errors.Is(err, ErrQuery)) {
+			t.Errorf("CheckQuery(%q): %v, want ok %v", q, err, ok)
+		}
+	}
+	err = c.CheckQuery(ctx, "sum(*x)")
+	if err == nil || !strings.Contains(err.Error(), "parse error") {
+		t.Errorf("the parser's message: %v", err)
+	}
+	down, _ := New(config.Prometheus{URL: "http://127.0.0.1:1", Timeout: config.Duration(time.Second)})
+	if err := down.CheckExpr(ctx, "up"); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Prometheus down: %v", err)
 	}
 }
