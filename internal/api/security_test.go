@@ -187,6 +187,8 @@ func TestAPIAppsPassTheDescriptorValidation(t *testing.T) {
 	lb := func(name string, port int) string {
 		return fmt.Sprintf(`{"name":%q,"image":"i","port":8080,"pools":["workers"],"balancer":{"pool":"workers","port":%d,"stats_port":%d}}`, name, port, port+1)
 	}
+	e.expectField(e.do("POST", "/v1/apps", "operator", `{"name":"noimage","pools":["workers"]}`), 400, "image")
+	e.expectField(e.do("PUT", "/v1/apps/web/policy", "operator", `{"policies":[{"type":"target","metric":"cpu","target":1e400}]}`), 400, "policies[0].target")
 	e.expect(e.do("POST", "/v1/apps", "operator", `{"name":"col-lb","image":"i","pools":["workers"]}`), 201)
 	e.expectField(e.do("POST", "/v1/apps", "operator", lb("col", 9000)), 400, "balancer")
 	e.expect(e.do("DELETE", "/v1/apps/col-lb", "operator", ""), 200)
