@@ -459,8 +459,7 @@ func TestDashboardDocScreenshots(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("HOIST_ARTIFACTS", dir)
-	out, _ := runCLI(t, "run", "--speed", "60", "-q", "--listen", "127.0.0.1:0")
-	url := waitOutput(t, out, regexp.MustCompile(`hoist: dashboard on (\S+/)\n`))[1]
+	url := startRuntime(t, nil, runtimeOptions{Speed: 60}).url + "/"
 	b := startBrowser(t, 1280, 900)
 	b.navigate(url)
 	// Around the load's peak: machines ordered and ready, replicas high.
