@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"os"
 	"reflect"
@@ -60,7 +61,14 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read descriptor %s: %w", path, err)
 	}
-	return Parse(path, data)
+	cfg, err := Parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range cfg.Notes {
+		slog.Warn("ignored", "note", n.Error())
+	}
+	return cfg, nil
 }
 
 // Parse checks and completes a descriptor. name is used in error messages. On
@@ -88,6 +96,9 @@ func Parse(name string, data []byte) (*Config, error) {
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
 	}
+	if isCompose(root) {
+		return parseCompose(w, root)
+	}
 	if !w.walk(root, reflect.TypeOf(Config{}), "") {
 		return nil, w.sorted()
 	}
@@ -111,9 +122,13 @@ func (w *walker) finish(root *yaml.Node, base Config) (*Config, error) {
 			w.errAt(p.path, p.msg)
 		}
 	}
+	if w.extra != nil {
+		w.extra(&cfg)
+	}
 	if len(w.errs) > 0 {
 		return nil, w.sorted()
 	}
+	cfg.Notes = sortedNotes(w.notes)
 	return &cfg, nil
 }
 
@@ -157,6 +172,13 @@ type walker struct {
 	// tainted are the paths of structural errors: their values are dropped
 	// before decoding, so semantic checks about them are not repeated.
 	tainted map[string]bool
+	// rename turns a path of the tree walked into the one the operator
+	// wrote (a Compose file's), in messages; nil: the same.
+	rename func(string) string
+	// extra adds checks that need the decoded config.
+	extra func(*Config)
+	// notes are what was ignored (unused Compose keys).
+	notes []*Note
 	// aliases counts alias expansions: nested aliases can make a small file
 	// expand exponentially ("billion laughs"), so there is a budget.
 	aliases int
@@ -170,7 +192,7 @@ func (w *walker) add(n *yaml.Node, path, msg string) {
 		w.tainted = map[string]bool{}
 	}
 	w.tainted[path] = true
-	w.errs = append(w.errs, &FieldError{File: w.file, Line: n.Line, Col: n.Column, Path: path, Msg: msg})
+	w.errs = append(w.errs, &FieldError{File: w.file, Line: n.Line, Col: n.Column, Path: w.display(path), Msg: msg})
 }
 
 // errAt reports msg at the node of path, or of its closest ancestor that exists.
@@ -178,15 +200,22 @@ func (w *walker) errAt(path, msg string) {
 	p := path
 	for {
 		if n, ok := w.pos[p]; ok {
-			w.errs = append(w.errs, &FieldError{File: w.file, Line: n.Line, Col: n.Column, Path: path, Msg: msg})
+			w.errs = append(w.errs, &FieldError{File: w.file, Line: n.Line, Col: n.Column, Path: w.display(path), Msg: msg})
 			return
 		}
 		if p == "" {
-			w.errs = append(w.errs, &FieldError{File: w.file, Line: 1, Col: 1, Path: path, Msg: msg})
+			w.errs = append(w.errs, &FieldError{File: w.file, Line: 1, Col: 1, Path: w.display(path), Msg: msg})
 			return
 		}
 		p = parentPath(p)
 	}
+}
+
+func (w *walker) display(path string) string {
+	if w.rename == nil {
+		return path
+	}
+	return w.rename(path)
 }
 
 func (w *walker) sorted() Errors {
@@ -318,7 +347,8 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) bool {
 func (w *walker) number(n *yaml.Node, path string) bool {
 	var f float64
 	if n.Tag == "!!str" {
-		v, err := strconv.ParseFloat(strings.TrimSpace(n.Value), 64)
+		// As Compose reads cpus: strconv.ParseFloat of the string.
+		v, err := strconv.ParseFloat(n.Value, 64)
 		if err != nil {
 			w.add(n, path, fmt.Sprintf("must be a number, not %q", n.Value))
 			return false

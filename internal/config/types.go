@@ -19,6 +19,9 @@ type Config struct {
 
 	// File is where the descriptor was read from ("" when built in code).
 	File string `yaml:"-"`
+	// Notes are what was ignored while reading it (Compose keys hoist does
+	// not use), located like errors.
+	Notes []*Note `yaml:"-" json:"-"`
 }
 
 // Controller tunes the control loop itself.

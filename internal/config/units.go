@@ -58,43 +58,63 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// Bytes is an amount of memory written as "512MiB", "4GiB", "1G" or a number of bytes.
+// Bytes is an amount of memory, read as Docker reads one (docs/units.md).
 type Bytes int64
 
-var byteUnits = []struct {
-	suffix string
-	mult   float64
-}{
-	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
-	{"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30}, {"Ti", 1 << 40},
-	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12},
-	{"k", 1e3}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12},
-	{"B", 1},
-}
-
-// ParseBytes parses a memory amount.
+// ParseBytes reads a memory size exactly as `docker service create
+// --limit-memory` and Compose's memory fields do (go-units' RAMInBytes): a
+// number, then optionally a space and a unit b, k, m, g, t or p in any case,
+// alone or followed by b or ib. Every unit is binary: 512m, 512M, 512MB and
+// 512MiB are all 512 x 2^20 bytes, and 4GB is 4 GiB. The bytes are truncated
+// to an integer. hoist also takes Kubernetes' Ki, Mi, Gi, Ti, Pi (binary too),
+// which Docker does not.
 func ParseBytes(s string) (Bytes, error) {
-	s = strings.TrimSpace(s)
-	mult := 1.0
-	num := s
-	for _, u := range byteUnits {
-		if strings.HasSuffix(s, u.suffix) {
-			num, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
-			break
-		}
+	bad := fmt.Errorf("must be a memory size such as 512MiB, 4GB or 512m (binary units, as Docker reads them), not %q", s)
+	// Docker's split: the unit is what follows the last digit, dot or space.
+	sep := strings.LastIndexAny(s, "0123456789. ")
+	if sep == -1 {
+		return 0, bad
+	}
+	num, sfx := s[:sep+1], s[sep+1:]
+	if s[sep] == ' ' {
+		num = s[:sep]
 	}
 	f, err := strconv.ParseFloat(num, 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		return 0, fmt.Errorf("must be a memory size such as 512MiB or 4GiB, not %q", s)
+		return 0, bad
 	}
 	if f < 0 {
 		return 0, errors.New("must not be negative")
 	}
+	mult, ok := binaryUnit(strings.ToLower(sfx))
+	if !ok {
+		return 0, bad
+	}
 	v := f * mult
-	if v > math.MaxInt64/2 {
+	if v >= math.MaxInt64/2 {
 		return 0, fmt.Errorf("%q is too large", s)
 	}
-	return Bytes(math.Round(v)), nil
+	return Bytes(int64(v)), nil
+}
+
+// binaryUnit is the multiplier of a lower-cased unit: "", b, k, kb, kib,
+// ki (hoist only), and so on up to p.
+func binaryUnit(sfx string) (float64, bool) {
+	if sfx == "" || sfx == "b" {
+		return 1, true
+	}
+	if len(sfx) > 3 {
+		return 0, false
+	}
+	i := strings.IndexByte("kmgtp", sfx[0])
+	if i < 0 {
+		return 0, false
+	}
+	switch sfx[1:] {
+	case "", "b", "ib", "i":
+		return math.Pow(1024, float64(i+1)), true
+	}
+	return 0, false
 }
 
 // UnmarshalYAML accepts "512MiB" style sizes.
