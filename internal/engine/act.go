@@ -26,8 +26,8 @@ func backoff(n int) time.Duration {
 // act carries out a plan: machine lifecycle steps, replica changes, then
 // machine orders. Each step is recorded as an event; a failed step leaves
 // the records consistent and is retried on a later tick.
-func (e *Engine) act(ctx context.Context, s *Snapshot, p *Plan) {
-	dry := e.cfg.Controller.DryRun
+func (e *Engine) act(ctx context.Context, cfg *config.Config, s *Snapshot, p *Plan) {
+	dry := cfg.Controller.DryRun
 	for _, a := range p.Machines {
 		e.machineStep(ctx, a, p.Time, dry)
 	}
@@ -267,6 +267,7 @@ func (e *Engine) run(ctx context.Context, r *cluster.MachineRecord, now time.Tim
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		delete(e.busy, r.Name)
+		e.gen++
 		finish(err)
 	}()
 }

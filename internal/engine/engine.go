@@ -115,7 +115,12 @@ type Deps struct {
 	ExtraApps func(cluster.State) []config.App
 	// Derive adds apps that follow from the others (descriptor and extra
 	// alike): the balancer layer adds one HAProxy app per app that asks for a
-	// balancer. It runs under the engine's lock: it must not call the Engine.
+	// balancer.
+	//
+	// ExtraApps and Derive run during observations, outside the engine's
+	// lock and possibly beside a dry run's, and again under the lock right
+	// before each decision (an app gone since is not acted on): they must be
+	// quick, must not call the Engine, and must be safe for concurrent use.
 	Derive func(cfg *config.Config, apps []config.App) []config.App
 	// Guard may hold an app's scale-up (the anomaly detector does).
 	Guard Guard
@@ -134,8 +139,9 @@ type AlertSource interface {
 }
 
 // Observer is told what the loop does (hoist's own /metrics). Calls come from
-// the loop, under the engine's lock, and from background machine operations:
-// an Observer must be quick and must not call the Engine.
+// the loop (after each tick, outside the engine's lock), from observations
+// and from background machine operations: an Observer must be quick and safe
+// for concurrent use.
 type Observer interface {
 	// Ticked follows every tick: its plan and snapshot, or the error that
 	// stopped it before a decision (plan and snapshot nil).
@@ -154,7 +160,16 @@ type Guard interface {
 }
 
 // Engine is the control loop. Methods are safe for concurrent use.
+//
+// Two locks keep the loop's period and the reads independent of slow
+// sources: tickMu makes ticks one at a time and is held through a tick's
+// observation (metric queries, provider listings, the orchestrator's state);
+// mu guards the engine's state and is never held while waiting on those, so
+// Config, Last, Machines, CancelDrain and RequestPoolChange answer at once
+// whatever a metric source does.
 type Engine struct {
+	tickMu sync.Mutex
+
 	mu      sync.Mutex
 	cfg     *config.Config
 	d       Deps
@@ -171,6 +186,21 @@ type Engine struct {
 	loaded   bool
 	seq      int
 	alerts   AlertSource
+	// ticking is true while a tick runs; tickDone is closed when it ends.
+	ticking  bool
+	tickDone chan struct{}
+	ticks    uint64 // ticks started
+	lastTick uint64 // the tick that made last
+	// gen counts changes a decision depends on besides the observation
+	// (descriptor, machine records, manual requests, a tick's acts): a plan
+	// made at another gen may be out of date.
+	gen     uint64
+	lastGen uint64 // gen after the tick that made last
+	// dry is the dry-run observation under way, shared by every Plan caller;
+	// dryPlan the last one's result, made at dryGen.
+	dry     *dryRun
+	dryPlan *Plan
+	dryGen  uint64
 	// observers is replaced, never changed in place: background operations
 	// read it without the lock.
 	observers atomic.Pointer[[]Observer]
@@ -217,28 +247,47 @@ func (e *Engine) SetConfig(cfg *config.Config) error {
 	}
 	e.mu.Lock()
 	e.cfg = cfg
+	e.gen++
 	e.mu.Unlock()
 	return nil
 }
 
 // Tick runs one observe, decide, act round and returns what it decided.
+// Ticks run one at a time; the observation is made without the engine's lock,
+// so reads and manual requests go on while a slow metric source answers.
 func (e *Engine) Tick(ctx context.Context) (*Plan, error) {
+	e.tickMu.Lock()
+	defer e.tickMu.Unlock()
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.ticking, e.tickDone = true, make(chan struct{})
+	e.ticks++
+	seq := e.ticks
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		e.ticking = false
+		close(e.tickDone)
+		e.mu.Unlock()
+	}()
 	start := time.Now()
-	snap, err := e.observe(ctx, true)
+	obs, err := e.observe(ctx, true)
+	e.mu.Lock()
 	if err != nil {
 		// No decision on a partial view: no scale-down on missing data.
 		e.holdEvent("engine", events.Event{Kind: events.EngineError, Reason: "observe failed, no decision this tick: " + err.Error()}, "observe")
+		e.mu.Unlock()
 		e.notifyTick(nil, nil, err)
 		return nil, err
 	}
+	snap := e.complete(obs, true)
 	e.mem.clear("engine")
-	plan := decide(e.cfg, snap, e.mem)
-	e.act(ctx, snap, plan)
+	plan := decide(obs.cfg, snap, e.mem)
+	e.gen++
+	e.act(ctx, obs.cfg, snap, plan)
 	e.prune(snap.Time)
 	plan.Took = time.Since(start)
-	e.last, e.lastSnap = plan, snap
+	e.last, e.lastSnap, e.lastTick, e.lastGen = plan, snap, seq, e.gen
+	e.mu.Unlock()
 	e.notifyTick(plan, snap, nil)
 	return plan, nil
 }
@@ -299,19 +348,137 @@ func (e *Engine) Record(ev events.Event) events.Event {
 // Now is the engine's clock (virtual on the simulator).
 func (e *Engine) Now() time.Time { return e.d.Clock.Now() }
 
-// Plan decides on the current state without acting or changing the engine's
-// memory: a dry run with reasons.
+// Plan is a dry run: what the loop decides on the cluster as it is, with
+// reasons, without acting or changing the engine's memory.
+//
+// It answers with the most recent decision that is still current: the loop's
+// own plan when it is less than one controller interval old and nothing it
+// depends on changed since (descriptor, machine records, manual requests),
+// since a second decision on the same state would differ only by that tick's
+// own acts; the plan of a tick that ends while the caller waits; otherwise a
+// decision on a fresh observation. That observation is shared by every
+// caller that asks while it runs and never holds the engine's lock, so any
+// number of viewers costs at most one observation at a time and never delays
+// a tick or a read. Plan.Time says when the plan's observation was made.
 func (e *Engine) Plan(ctx context.Context) (*Plan, error) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	snap, err := e.observe(ctx, false)
-	if err != nil {
-		return nil, err
+	for {
+		if p := e.currentPlan(); p != nil {
+			e.mu.Unlock()
+			return p, nil
+		}
+		if e.ticking {
+			// The loop is deciding right now: its plan is the answer.
+			done, seq := e.tickDone, e.ticks
+			e.mu.Unlock()
+			select {
+			case <-done:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			e.mu.Lock()
+			if e.last != nil && e.lastTick == seq {
+				p := e.last
+				e.mu.Unlock()
+				return p, nil
+			}
+			continue // the tick failed; observe for ourselves
+		}
+		d := e.dry
+		if d == nil {
+			d = e.startDryRun()
+		}
+		d.waiters++
+		e.mu.Unlock()
+		select {
+		case <-d.done:
+		case <-ctx.Done():
+			e.mu.Lock()
+			if d.waiters--; d.waiters == 0 && e.dry == d {
+				// Nobody waits for it any more: stop observing.
+				e.dry = nil
+				d.cancel()
+			}
+			e.mu.Unlock()
+			return nil, ctx.Err()
+		}
+		if !d.tickCame {
+			return d.plan, d.err
+		}
+		// A tick ran meanwhile: its plan is newer. While it runs, the loop
+		// above waits for it; if it failed, observe again.
+		e.mu.Lock()
+		if !e.ticking && e.last != nil && e.lastTick > d.ticks {
+			p := e.last
+			e.mu.Unlock()
+			return p, nil
+		}
 	}
-	return decide(e.cfg, snap, e.mem.clone()), nil
+}
+
+// currentPlan is the newest plan still current (see Plan), or nil. Called
+// with mu held.
+func (e *Engine) currentPlan() *Plan {
+	maxAge := e.cfg.Interval()
+	now := e.d.Clock.Now()
+	if p := e.last; p != nil && e.lastGen == e.gen && now.Sub(p.Time) < maxAge {
+		return p
+	}
+	if p := e.dryPlan; p != nil && e.dryGen == e.gen && now.Sub(p.Time) < maxAge {
+		return p
+	}
+	return nil
+}
+
+// dryRun is one dry-run observation and decision, shared by its callers.
+type dryRun struct {
+	done    chan struct{}
+	cancel  context.CancelFunc
+	waiters int
+	// Set before done is closed.
+	plan     *Plan
+	err      error
+	tickCame bool   // a tick began while it observed: callers take the tick's plan
+	ticks    uint64 // ticks started when it began
+}
+
+// startDryRun starts a dry run in the background. Called with mu held.
+func (e *Engine) startDryRun() *dryRun {
+	// Not any caller's context: the run is shared, and is cancelled when its
+	// last caller leaves.
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &dryRun{done: make(chan struct{}), cancel: cancel, ticks: e.ticks}
+	e.dry = d
+	ticks, ticking := e.ticks, e.ticking
+	go func() {
+		defer cancel()
+		obs, err := e.observe(ctx, false)
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		switch {
+		case err != nil:
+			d.err = err
+		case ticking || e.ticking || e.ticks != ticks:
+			// A tick acted or is acting on a state this observation may
+			// predate; deciding on it with the tick's memory would mix two
+			// moments (a scale-up seen as not done yet, under its cooldown).
+			d.tickCame = true
+		default:
+			d.plan = decide(obs.cfg, e.complete(obs, false), e.mem.clone())
+			e.dryPlan, e.dryGen = d.plan, e.gen
+		}
+		if e.dry == d {
+			e.dry = nil
+		}
+		close(d.done)
+	}()
+	return d
 }
 
 // Last returns the last tick's plan and snapshot (nil before the first tick).
+// It never waits on an observation, but it does take the lock a tick holds
+// from its decision to the end of its acts: once it returns, no tick acts on
+// an app that was removed before the call.
 func (e *Engine) Last() (*Plan, *Snapshot) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -362,6 +529,7 @@ func (e *Engine) CancelDrain(ctx context.Context, name string) error {
 		return fmt.Errorf("machine %q is %s: %w", name, r.Phase, ErrNotCancellable)
 	}
 	r.Cancel = true
+	e.gen++
 	return e.d.Store.PutMachine(ctx, r.Clone())
 }
 

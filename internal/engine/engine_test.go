@@ -560,3 +560,144 @@ apps:
 		}
 	}
 }
+
+// GET /v1/plan's meaning: the loop's own plan while it is current, else one
+// dry run shared by the callers; never a change to what the loop decides.
+func TestPlanServesTheCurrentPlanOrADryRun(t *testing.T) {
+	ctx := context.Background()
+	cfg := parse(t, scenario)
+	s, err := sim.NewStack(cfg, sim.StackOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	twin, err := sim.NewStack(parse(t, scenario), sim.StackOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := func() *engine.Plan {
+		t.Helper()
+		p, err := s.Engine.Plan(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	dry := plan()
+	if len(dry.Apps) != 1 || dry.Apps[0].Action != engine.ActDeploy {
+		t.Fatalf("dry run before any tick: %+v", dry.Apps)
+	}
+	if again := plan(); again != dry {
+		t.Error("a second caller within the interval did not get the same dry run")
+	}
+	for i := 0; i < 30; i++ {
+		tp, err := s.Step(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := twin.Step(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Dry runs between ticks change nothing the loop decides.
+		if fmt.Sprint(tp.Apps, tp.Pools) != fmt.Sprint(want.Apps, want.Pools) {
+			t.Fatalf("tick %d with dry runs between ticks:\n%+v\nwithout:\n%+v", i, tp, want)
+		}
+		// Step advanced the clock by the interval: the tick's plan is out of
+		// date, and a dry run observes afresh.
+		p := plan()
+		if p == tp || !p.Time.Equal(s.Cluster.Now()) {
+			t.Fatalf("tick %d: plan of %s served at %s, want a fresh dry run", i, p.Time, s.Cluster.Now())
+		}
+	}
+	tp, err := s.Engine.Tick(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := plan(); p != tp {
+		t.Error("the tick's own plan was not served while current")
+	}
+	if _, err := s.Engine.RequestPoolChange(ctx, "workers", 3, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if p := plan(); p == tp {
+		t.Error("after a manual request, the plan from before it was served")
+	}
+}
+
+// metricsFunc is a MetricSource from a function.
+type metricsFunc func(ctx context.Context, q engine.MetricQuery) (float64, error)
+
+func (f metricsFunc) Value(ctx context.Context, q engine.MetricQuery) (float64, error) {
+	return f(ctx, q)
+}
+
+// While a tick waits on a metric source, the reads answer; an app deleted in
+// the meantime is not deployed by that tick.
+func TestReadsDoNotWaitForATicksObservation(t *testing.T) {
+	ctx := context.Background()
+	cfg := parse(t, scenario)
+	extra := cfg.Apps[0]
+	extra.Name, extra.Load = "extra", nil
+	extra.Policies = append([]config.Policy(nil), extra.Policies...)
+	extra.Policies[0].Metric, extra.Policies[0].Query = "", `sum(rate(requests_total{app="extra"}[1m]))`
+	var mu sync.Mutex
+	registered := []config.App{extra}
+	entered, gate := make(chan struct{}), make(chan struct{})
+	var s *sim.Stack
+	src := metricsFunc(func(ctx context.Context, q engine.MetricQuery) (float64, error) {
+		if q.App == "extra" {
+			entered <- struct{}{}
+			<-gate
+			return 10, nil
+		}
+		return s.Cluster.Value(ctx, q)
+	})
+	s, err := sim.NewStack(cfg, sim.StackOptions{Metrics: src, ExtraApps: func(cluster.State) []config.App {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]config.App(nil), registered...)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		p   *engine.Plan
+		err error
+	}
+	done := make(chan result)
+	go func() {
+		p, err := s.Engine.Tick(ctx)
+		done <- result{p, err}
+	}()
+	<-entered
+	// The tick is inside its observation: everything but a tick answers.
+	s.Engine.Config()
+	s.Engine.Last()
+	s.Engine.Machines()
+	s.Engine.Existing()
+	if _, err := s.Engine.RequestPoolChange(ctx, "workers", 1, "test"); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	registered = nil
+	mu.Unlock()
+	close(gate)
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	for _, a := range r.p.Apps {
+		if a.App == "extra" {
+			t.Errorf("the tick decided on a deleted app: %+v", a)
+		}
+	}
+	st, _ := s.Cluster.State(ctx)
+	for _, svc := range st.Services {
+		if svc.Name == "extra" {
+			t.Error("the tick deployed an app deleted while it observed")
+		}
+	}
+	if len(r.p.Apps) != 1 || r.p.Apps[0].App != "web" || r.p.Apps[0].Action != engine.ActDeploy {
+		t.Errorf("web: %+v", r.p.Apps)
+	}
+}

@@ -71,6 +71,7 @@ func (e *Engine) requestPool(ctx context.Context, pool string, resolve func(base
 		return cluster.PoolRequest{}, fmt.Errorf("pool %q: the request could not be stored, nothing changes: %w", pool, err)
 	}
 	e.requests[pool] = req
+	e.gen++
 
 	why := fmt.Sprintf("manual: %s (asked %d, bounds %d..%d)", reason, asked, p.Min, p.Max)
 	if pending {

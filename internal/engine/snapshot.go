@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hoist/hoist/internal/cluster"
@@ -122,14 +123,49 @@ func (m *memory) clone() *memory {
 	return c
 }
 
-// observe gathers a Snapshot. Any orchestrator error fails the whole tick; a
-// provider or metric error is kept in the snapshot so the decision can hold
-// what depends on it. feed is false for dry runs, which must not feed the
-// guard's detectors a second value for the same tick.
-func (e *Engine) observe(ctx context.Context, feed bool) (*Snapshot, error) {
+// observation is a Snapshot in the making: what observe read without the
+// engine's lock, and the machine records as they were when it began.
+type observation struct {
+	snap *Snapshot
+	cfg  *config.Config
+	// before marks each record at the start; a record that changed or
+	// appeared since is newer than what the cluster and providers showed.
+	before map[string]recordMark
+}
+
+// recordMark is what tells a changed machine record from an unchanged one.
+type recordMark struct {
+	phase    cluster.Phase
+	node     string
+	since    time.Time
+	attempts int
+	cancel   bool
+}
+
+func markOf(r *cluster.MachineRecord) recordMark {
+	return recordMark{r.Phase, r.NodeID, r.Since, r.Attempts, r.Cancel}
+}
+
+// observe reads the cluster, the providers and the metrics. Any orchestrator
+// error fails the whole tick; a provider or metric error is kept in the
+// snapshot so the decision can hold what depends on it. The engine's lock is
+// held only to copy what the reading needs, never while reading. feed is
+// false for dry runs, which must not feed the guard's detectors a second
+// value for the same tick.
+func (e *Engine) observe(ctx context.Context, feed bool) (*observation, error) {
+	e.mu.Lock()
 	if err := e.loadRecords(ctx); err != nil {
+		e.mu.Unlock()
 		return nil, err
 	}
+	o := &observation{cfg: e.cfg, before: make(map[string]recordMark, len(e.records))}
+	for name, r := range e.records {
+		o.before[name] = markOf(r)
+	}
+	alerts := e.alerts
+	e.mu.Unlock()
+
+	cfg := o.cfg
 	now := e.d.Clock.Now()
 	st, err := e.d.Orchestrator.State(ctx)
 	if err != nil {
@@ -140,7 +176,8 @@ func (e *Engine) observe(ctx context.Context, feed bool) (*Snapshot, error) {
 		Machines: map[string][]cluster.Machine{}, ProviderErr: map[string]string{},
 		Busy: map[string]bool{}, Metrics: map[string][]Sample{}, AnomalyHold: map[string]string{},
 	}
-	for _, p := range e.cfg.Pools {
+	o.snap = s
+	for _, p := range cfg.Pools {
 		var ms []cluster.Machine
 		err := e.providerCall(p.Name, "list", func() (err error) {
 			ms, err = e.d.Providers[p.Name].List(ctx)
@@ -148,26 +185,16 @@ func (e *Engine) observe(ctx context.Context, feed bool) (*Snapshot, error) {
 		})
 		if err != nil {
 			s.ProviderErr[p.Name] = err.Error()
-			e.holdEvent("provider:"+p.Name, events.Event{Kind: events.PoolHold, Pool: p.Name,
-				Reason: "provider list failed, no machine change this tick: " + err.Error()}, "list-error")
 			continue
 		}
-		e.mem.clear("provider:" + p.Name)
 		s.Machines[p.Name] = ms
 	}
-	for _, r := range e.records {
-		s.Records = append(s.Records, r.Clone())
-	}
-	for k := range e.busy {
-		s.Busy[k] = true
-	}
-	s.Requests = e.requestsCopy()
-	s.Apps = e.apps(st)
-	if e.alerts != nil {
+	s.Apps = e.apps(cfg, st)
+	if alerts != nil {
 		s.Alerts = map[string][]policy.Firing{}
 		for _, a := range s.Apps {
 			if a.HasAlerts() {
-				s.Alerts[a.Name] = e.alerts.Firing(a.Name)
+				s.Alerts[a.Name] = alerts.Firing(a.Name)
 			}
 		}
 	}
@@ -178,7 +205,7 @@ func (e *Engine) observe(ctx context.Context, feed bool) (*Snapshot, error) {
 		}
 	}
 	if e.d.Guard != nil && feed {
-		e.d.Guard.Observe(ctx, now, s.Apps, running, e.cfg.Interval())
+		e.d.Guard.Observe(ctx, now, s.Apps, running, cfg.Interval())
 	}
 	for _, a := range s.Apps {
 		samples := make([]Sample, len(a.Policies))
@@ -192,7 +219,7 @@ func (e *Engine) observe(ctx context.Context, feed bool) (*Snapshot, error) {
 			}
 			win := p.Window.D()
 			if win == 0 {
-				win = e.cfg.Interval()
+				win = cfg.Interval()
 			}
 			v, err := e.d.Metrics.Value(ctx, MetricQuery{App: a.Name, Metric: p.Metric, Query: p.Query, Window: win})
 			switch {
@@ -211,13 +238,61 @@ func (e *Engine) observe(ctx context.Context, feed bool) (*Snapshot, error) {
 			}
 		}
 	}
-	return s, nil
+	return o, nil
+}
+
+// complete adds the machine records to an observation's snapshot. Called with
+// the lock held, right before the decision, so the records are the ones the
+// decision acts on. A record that changed while the observation ran (a
+// background operation finished, an operator asked for machines) is newer
+// than what the providers showed, so it counts as busy this tick: counted,
+// never moved. tick records the provider hold events (dry runs record none).
+func (e *Engine) complete(o *observation, tick bool) *Snapshot {
+	s := o.snap
+	for _, r := range e.records {
+		s.Records = append(s.Records, r.Clone())
+		if m, ok := o.before[r.Name]; !ok || m != markOf(r) {
+			s.Busy[r.Name] = true
+		}
+	}
+	for k := range e.busy {
+		s.Busy[k] = true
+	}
+	s.Requests = e.requestsCopy()
+	// An app that left while the observation ran (deleted through the API, or
+	// gone from a reloaded descriptor) is not acted on: whoever removed it
+	// takes this lock afterwards (the API's delete calls Last) and may remove
+	// its service, which a deploy now would bring back.
+	still := map[string]bool{}
+	for _, a := range e.apps(e.cfg, s.State) {
+		still[a.Name] = true
+	}
+	s.Apps = slices.DeleteFunc(s.Apps, func(a config.App) bool {
+		if still[a.Name] {
+			return false
+		}
+		delete(s.Metrics, a.Name)
+		delete(s.AnomalyHold, a.Name)
+		delete(s.Alerts, a.Name)
+		return true
+	})
+	if tick {
+		for _, p := range o.cfg.Pools {
+			if perr, bad := s.ProviderErr[p.Name]; bad {
+				e.holdEvent("provider:"+p.Name, events.Event{Kind: events.PoolHold, Pool: p.Name,
+					Reason: "provider list failed, no machine change this tick: " + perr}, "list-error")
+			} else {
+				e.mem.clear("provider:" + p.Name)
+			}
+		}
+	}
+	return s
 }
 
 // apps returns the descriptor's apps followed by the extra ones, then the
 // derived ones; a name seen first wins over a later app of the same name.
-func (e *Engine) apps(st cluster.State) []config.App {
-	out := append([]config.App(nil), e.cfg.Apps...)
+func (e *Engine) apps(cfg *config.Config, st cluster.State) []config.App {
+	out := append([]config.App(nil), cfg.Apps...)
 	if e.d.ExtraApps == nil && e.d.Derive == nil {
 		return out
 	}
@@ -237,7 +312,7 @@ func (e *Engine) apps(st cluster.State) []config.App {
 		add(e.d.ExtraApps(st))
 	}
 	if e.d.Derive != nil {
-		add(e.d.Derive(e.cfg, out))
+		add(e.d.Derive(cfg, out))
 	}
 	return out
 }
