@@ -196,9 +196,9 @@ func (s *Bolt) Machines(context.Context) ([]cluster.MachineRecord, error) {
 	var out []cluster.MachineRecord
 	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketMachines).ForEach(func(k, v []byte) error {
-			var r cluster.MachineRecord
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("machine %s: %w", k, err)
+			r, err := decodeMachine(k, v)
+			if err != nil {
+				return err
 			}
 			out = append(out, r)
 			return nil
@@ -244,18 +244,6 @@ func (s *Bolt) PoolRequests(context.Context) ([]cluster.PoolRequest, error) {
 		return nil, fmt.Errorf("read pool requests: %w", err)
 	}
 	return out, nil
-}
-
-// decodeRequest reads a stored pool request; k is its pool.
-func decodeRequest(k, v []byte) (cluster.PoolRequest, error) {
-	var r cluster.PoolRequest
-	if err := json.Unmarshal(v, &r); err != nil {
-		return r, fmt.Errorf("pool request %q: %w", k, err)
-	}
-	if r.Pool != string(k) || r.Target < 0 || r.Seq == 0 {
-		return r, fmt.Errorf("pool request %q: inconsistent record (pool %q, target %d, seq %d)", k, r.Pool, r.Target, r.Seq)
-	}
-	return r, nil
 }
 
 // PutPoolRequest implements engine.Store: r replaces its pool's request, and
@@ -484,9 +472,9 @@ func (s *Bolt) Page(f events.Filter, cursor uint64, forward bool, limit int) ([]
 		}
 		for scanned := 0; k != nil && len(out) < limit && scanned < maxScan; k, v = next() {
 			scanned++
-			var e events.Event
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("event %d: %w", binary.BigEndian.Uint64(k), err)
+			e, err := decodeEvent(k, v)
+			if err != nil {
+				return err
 			}
 			if f.Match(e) {
 				out = append(out, e)
@@ -517,9 +505,9 @@ func (s *Bolt) Apps(context.Context) ([]config.App, error) {
 	var out []config.App
 	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketApps).ForEach(func(k, v []byte) error {
-			var a config.App
-			if err := yaml.Unmarshal(v, &a); err != nil {
-				return fmt.Errorf("app %s: %w", k, err)
+			a, err := decodeApp(k, v)
+			if err != nil {
+				return err
 			}
 			out = append(out, a)
 			return nil
@@ -546,9 +534,9 @@ func (s *Bolt) Overrides(context.Context) (map[string]Override, error) {
 	out := map[string]Override{}
 	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketOverrides).ForEach(func(k, v []byte) error {
-			var o Override
-			if err := yaml.Unmarshal(v, &o); err != nil {
-				return fmt.Errorf("override %s: %w", k, err)
+			o, err := decodeOverride(k, v)
+			if err != nil {
+				return err
 			}
 			out[o.App] = o
 			return nil

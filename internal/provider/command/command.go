@@ -24,10 +24,13 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hoist/hoist/internal/cluster"
 	"github.com/hoist/hoist/internal/engine"
@@ -115,7 +118,7 @@ func (m machineJSON) check() error {
 	case cluster.MachineCreating, cluster.MachineRunning, cluster.MachineFailed:
 		return nil
 	}
-	return fmt.Errorf(`"status" %q is not creating, running or failed`, m.Status)
+	return fmt.Errorf(`"status" %s is not creating, running or failed`, clipQ(m.Status))
 }
 
 func (p *Provider) machine(m machineJSON) cluster.Machine {
@@ -144,20 +147,47 @@ func (r result) errorf(sentinel error, format string, a ...any) error {
 	return fmt.Errorf("%s: %w", msg, sentinel)
 }
 
+// tailLines is the last n lines of a script's output, as one line of at
+// most 400 bytes.
 func tailLines(b []byte, n int) string {
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
-	return strings.TrimSpace(strings.Join(lines, " | "))
+	s := strings.TrimSpace(strings.Join(lines, " | "))
+	if len(s) > 400 {
+		s = "..." + s[len(s)-400:]
+	}
+	return printable(s)
 }
 
+// snippet is the start of a script's output, as one line.
 func snippet(b []byte) string {
 	s := strings.TrimSpace(string(b))
 	if len(s) > 200 {
 		s = s[:200] + "..."
 	}
-	return s
+	return printable(s)
+}
+
+// clipQ quotes the start of a value a script printed, for an error.
+func clipQ(s string) string {
+	if len(s) > 64 {
+		return strconv.Quote(s[:64]) + "..."
+	}
+	return strconv.Quote(s)
+}
+
+// printable replaces control characters and invalid UTF-8 in script output
+// quoted in errors and events: a script must not forge log lines or drive
+// the operator's terminal.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || (unicode.IsControl(r) && r != ' ') {
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 // exec runs cmd with args in its own process group, killed whole when the
@@ -242,18 +272,9 @@ func (p *Provider) Create(ctx context.Context, name string) (cluster.Machine, er
 		if err != nil {
 			return err
 		}
-		var mj machineJSON
-		if err := strictJSON(r.stdout, &mj); err != nil {
-			return r.errorf(ErrContract, "create %s: stdout must be one JSON machine object: %v", name, err)
-		}
-		if err := mj.check(); err != nil {
-			return r.errorf(ErrContract, "create %s: %v", name, err)
-		}
-		if mj.Name != name {
-			return r.errorf(ErrContract, "create %s: the script made %q", name, mj.Name)
-		}
-		if mj.Detail == "" {
-			mj.Detail = tailLines(r.stderr, 3)
+		mj, err := parseCreated(name, r)
+		if err != nil {
+			return err
 		}
 		if mj.NodeID != "" && p.opt.Labeler != nil {
 			if err := p.opt.Labeler.LabelNode(ctx, mj.NodeID, map[string]string{"hoist.machine": name, "hoist.pool": p.opt.Pool}); err != nil {
@@ -294,18 +315,53 @@ func (p *Provider) List(ctx context.Context) ([]cluster.Machine, error) {
 	if err != nil {
 		return nil, err
 	}
-	var ms []machineJSON
-	if err := strictJSON(r.stdout, &ms); err != nil {
-		return nil, r.errorf(ErrContract, "list %s: stdout must be a JSON array of machines: %v", p.opt.Pool, err)
+	ms, err := parseList(p.opt.Pool, r)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]cluster.Machine, 0, len(ms))
-	for i, m := range ms {
-		if err := m.check(); err != nil {
-			return nil, r.errorf(ErrContract, "list %s: machine %d: %v", p.opt.Pool, i, err)
-		}
+	for _, m := range ms {
 		out = append(out, p.machine(m))
 	}
 	return out, nil
+}
+
+// parseCreated reads what the create script printed for machine name: one
+// JSON machine object, that machine.
+func parseCreated(name string, r result) (machineJSON, error) {
+	var mj machineJSON
+	if err := strictJSON(r.stdout, &mj); err != nil {
+		return mj, r.errorf(ErrContract, "create %s: stdout must be one JSON machine object: %v", name, err)
+	}
+	if err := mj.check(); err != nil {
+		return mj, r.errorf(ErrContract, "create %s: %v", name, err)
+	}
+	if mj.Name != name {
+		return mj, r.errorf(ErrContract, "create %s: the script made %s", name, clipQ(mj.Name))
+	}
+	if mj.Detail == "" {
+		mj.Detail = tailLines(r.stderr, 3)
+	}
+	return mj, nil
+}
+
+// parseList reads what the list script printed: a JSON array of machines.
+func parseList(pool string, r result) ([]machineJSON, error) {
+	var ms []machineJSON
+	if err := strictJSON(r.stdout, &ms); err != nil {
+		return nil, r.errorf(ErrContract, "list %s: stdout must be a JSON array of machines: %v", pool, err)
+	}
+	seen := make(map[string]bool, len(ms))
+	for i, m := range ms {
+		if err := m.check(); err != nil {
+			return nil, r.errorf(ErrContract, "list %s: machine %d: %v", pool, i, err)
+		}
+		if seen[m.Name] {
+			return nil, r.errorf(ErrContract, "list %s: machine %s listed twice", pool, clipQ(m.Name))
+		}
+		seen[m.Name] = true
+	}
+	return ms, nil
 }
 
 // strictJSON decodes exactly one JSON value (an empty output is an error).

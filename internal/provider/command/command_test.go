@@ -88,21 +88,26 @@ func TestBadScripts(t *testing.T) {
 		create  string
 		want    error
 		mention string
+		timeout time.Duration // default 700ms
 	}{
-		{"garbage", `echo "Machine created!"; echo "<html>oops" >&2`, ErrContract, "Machine created!"},
-		{"two objects", `echo '{"name":"x","status":"running"}{"name":"y","status":"running"}'`, ErrContract, "more than one"},
-		{"bad status", `echo '{"name":"'$1'","status":"up"}'`, ErrContract, `"up"`},
-		{"other name", `echo '{"name":"someone-else","status":"running"}'`, ErrContract, "someone-else"},
-		{"silent", `true`, ErrContract, "empty output"},
-		{"exit 3", `echo "quota exceeded in region x" >&2; exit 3`, ErrFailed, "quota exceeded"},
-		{"hangs", `echo "waiting for the cloud" >&2; sleep 60`, ErrTimeout, "waiting for the cloud"},
-		{"hangs in a child", `(sleep 60; echo late) & sleep 60`, ErrTimeout, "killed"},
-		{"endless output", `yes '{"name":' | head -c 5000000`, ErrContract, "stdout must be"},
+		{"garbage", `echo "Machine created!"; echo "<html>oops" >&2`, ErrContract, "Machine created!", 0},
+		{"two objects", `echo '{"name":"x","status":"running"}{"name":"y","status":"running"}'`, ErrContract, "more than one", 0},
+		{"bad status", `echo '{"name":"'$1'","status":"up"}'`, ErrContract, `"up"`, 0},
+		{"other name", `echo '{"name":"someone-else","status":"running"}'`, ErrContract, "someone-else", 0},
+		{"silent", `true`, ErrContract, "empty output", 0},
+		{"exit 3", `echo "quota exceeded in region x" >&2; exit 3`, ErrFailed, "quota exceeded", 0},
+		{"hangs", `echo "waiting for the cloud" >&2; sleep 60`, ErrTimeout, "waiting for the cloud", 0},
+		{"hangs in a child", `(sleep 60; echo late) & sleep 60`, ErrTimeout, "killed", 0},
+		// More than the 1 MiB kept; given time to finish on a busy machine.
+		{"endless output", `yes '{"name":' | head -c 1500000`, ErrContract, "stdout must be", 4 * time.Second},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			opt := base
 			opt.Timeout = 700 * time.Millisecond
+			if c.timeout > 0 {
+				opt.Timeout = c.timeout
+			}
 			opt.Create = script(t, dir, "create-"+strings.ReplaceAll(c.name, " ", "-"), c.create)
 			p, _ := New(opt)
 			start := time.Now()
