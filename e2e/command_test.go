@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -32,8 +33,13 @@ func TestCommandExamples(t *testing.T) {
 	}
 	_, file, _, _ := runtime.Caller(0)
 	ex := filepath.Join(filepath.Dir(file), "..", "examples", "command")
+	// The agents' credential, as hoist run passes it to its create scripts.
+	cred := writeFile(t, t.TempDir(), "agent-credential", "agent-credential-0123456789abcdef\n")
+	if err := os.Chmod(cred, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	p, err := command.New(command.Options{Pool: pool, Create: ex + "/create.sh", Destroy: ex + "/destroy.sh", List: ex + "/list.sh",
-		Timeout: 2 * time.Minute, Retries: 1, Env: []string{"HOIST_BIN=" + bin, "HOIST_MACHINE_CPUS=1"}})
+		Timeout: 2 * time.Minute, Retries: 1, Env: []string{"HOIST_BIN=" + bin, "HOIST_MACHINE_CPUS=1", "HOIST_AGENT_CREDENTIAL_FILE=" + cred}})
 	if err != nil {
 		t.Fatal(err)
 	}

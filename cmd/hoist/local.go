@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"os"
 	"time"
@@ -49,6 +50,10 @@ Docker daemon of DOCKER_HOST (scripts/localstack up).`,
 	create := &cobra.Command{
 		Use: "create NAME", Short: "Create (or finish creating) a machine", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if opt.AgentCredentialFile == "" {
+				// The machine's agent answers only hoist's collector.
+				return errors.New("give --agent-credential-file (hoist run passes HOIST_AGENT_CREDENTIAL_FILE to its create scripts)")
+			}
 			p, ctx, done, err := provider(cmd)
 			if err != nil {
 				return err
