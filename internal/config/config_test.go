@@ -133,7 +133,8 @@ func TestQuickstartIsValid(t *testing.T) {
 // each, sorted by position.
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(minimal))
-	for _, name := range []string{"../../examples/quickstart.yaml", "../../examples/balancer.yaml", "testdata/broken.yaml"} {
+	for _, name := range []string{"../../examples/quickstart.yaml", "../../examples/balancer.yaml", "testdata/broken.yaml",
+		"../../examples/compose.yaml", "testdata/compose-typo.yaml"} {
 		if b, err := os.ReadFile(name); err == nil {
 			f.Add(b)
 		}

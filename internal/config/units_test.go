@@ -59,6 +59,17 @@ func FuzzParseBytes(f *testing.F) {
 		if err == nil && (got < 0 || int64(got) >= 1<<62) {
 			t.Fatalf("ParseBytes(%q) = %d", s, got)
 		}
+		for i := 0; i < len(s); i++ {
+			if s[i] >= 0x80 {
+				// Docker lower-cases the unit after checking its length, so
+				// "0p\x80" (an invalid byte that lower-cases to 3 bytes) is
+				// 0 PiB there; units are ASCII, and hoist refuses.
+				if err == nil {
+					t.Fatalf("ParseBytes(%q) accepted a non-ASCII size", s)
+				}
+				return
+			}
+		}
 		low := strings.ToLower(s)
 		if n := len(low); n >= 2 && low[n-1] == 'i' && strings.IndexByte("kmgtp", low[n-2]) >= 0 {
 			return // hoist's addition
