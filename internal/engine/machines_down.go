@@ -1,0 +1,161 @@
+package engine
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/hoist/hoist/internal/capacity"
+	"github.com/hoist/hoist/internal/cluster"
+)
+
+// scaleIn decides the machines to remove: replicas go first (the app
+// decisions), then nodes that stayed unneeded long enough, or the operator's
+// request; never while tasks wait or machines boot.
+func (w *poolWork) scaleIn() {
+	d, pool, s, ix, m := &w.d, w.pool, w.s, w.ix, w.m
+	now := s.Time
+	manual := manualScaleDown(d)
+	blocked := ""
+	switch {
+	case pool.ScaleDown.Disabled && manual == 0:
+		blocked = "scale-down disabled"
+	case d.NeedRoom > 0:
+		blocked = fmt.Sprintf("%d tasks need room", d.NeedRoom)
+	case d.InFlight > 0:
+		blocked = fmt.Sprintf("%d machines booting", d.InFlight)
+	case s.ProviderErr[pool.Name] != "":
+		blocked = "provider unavailable"
+	case now.Sub(m.lastPoolUp[pool.Name]) < pool.Cooldown.D() && !m.lastPoolUp[pool.Name].IsZero() && manual == 0:
+		blocked = fmt.Sprintf("within %s of a scale-up", pool.Cooldown)
+	}
+	if blocked != "" {
+		resetUnneeded(m, ix, pool.Name)
+		if d.Action == "" {
+			d.Action, d.Reason = ActNone, "no scale-in: "+blocked
+		}
+		if manual > 0 {
+			d.Reason += fmt.Sprintf("; the operator's request for %d waits", d.Manual.Target)
+		}
+		return
+	}
+	var nodes []capacity.Node
+	type cand struct {
+		rec   *cluster.MachineRecord
+		share float64
+	}
+	var cands []cand
+	for _, n := range sortedNodes(ix.nodes) {
+		if n.Pool != pool.Name || !n.Schedulable() {
+			continue
+		}
+		var moving []cluster.Resources
+		for _, t := range ix.onNode[n.ID] {
+			if !t.Global {
+				moving = append(moving, t.Reservation)
+			}
+		}
+		nodes = append(nodes, capacity.Node{ID: n.ID, Capacity: n.Capacity, Tasks: moving, Reserved: ix.reserved[n.ID], Receives: true,
+			Ceiling: scaled(n.Capacity, pool.ScaleDown.ConsolidateShare())})
+		r := recordOfNode(ix, n)
+		if r == nil || r.Phase != cluster.PhaseReady || n.Manager {
+			continue // only machines hoist made, in service, and never a manager
+		}
+		cands = append(cands, cand{r, ix.reserved[n.ID].Share(n.Capacity)})
+	}
+	sort.SliceStable(cands, func(i, j int) bool { return cands[i].share < cands[j].share })
+	limit := d.Active - pool.Min
+	// Two ways for a node to be unneeded: below the share (Cluster
+	// Autoscaler's rule), its tasks fitting anywhere; or, consolidating, any
+	// node whose tasks fit on the others without taking them above the
+	// consolidation share (Swarm spreads tasks, so nodes are often all just
+	// above the share, and the first rule alone would keep them all).
+	consolidate := pool.ScaleDown.ConsolidateShare()
+	var all []string
+	var low []capacity.Candidate
+	capped := map[string]bool{}
+	recOf := map[string]*cluster.MachineRecord{}
+	for _, c := range cands {
+		id := c.rec.NodeID
+		all = append(all, id)
+		recOf[id] = c.rec
+		switch {
+		case c.share < pool.ScaleDown.Below:
+			low = append(low, capacity.Candidate{ID: id})
+		case consolidate > 0:
+			low = append(low, capacity.Candidate{ID: id, Capped: true})
+			capped[id] = true
+		}
+	}
+	var chosen []string
+	reason := ""
+	if manual > 0 {
+		chosen = capacity.Removable(nodes, all, min(limit, manual))
+		d.ManualDone = true
+		reason = fmt.Sprintf("operator asked for %d machines (%s)", d.Manual.Target, d.Manual.Reason)
+		if len(chosen) < manual {
+			reason += fmt.Sprintf("; %d of %d can go: the others are at min or their tasks cannot move", len(chosen), manual)
+		}
+	} else {
+		unneeded := capacity.RemovableCapped(nodes, low, limit)
+		keep := map[string]bool{}
+		var matured []capacity.Candidate
+		for _, id := range unneeded {
+			keep[id] = true
+			since, ok := m.unneeded[id]
+			if !ok {
+				m.unneeded[id] = now
+				since = now
+			}
+			if now.Sub(since) >= pool.ScaleDown.For.D() {
+				matured = append(matured, capacity.Candidate{ID: id, Capped: capped[id]})
+			}
+		}
+		for _, n := range sortedNodes(ix.nodes) {
+			if n.Pool == pool.Name && !keep[n.ID] {
+				delete(m.unneeded, n.ID)
+			}
+		}
+		chosen = capacity.RemovableCapped(nodes, matured, limit)
+		reason = fmt.Sprintf("reserved below %.0f%% for %s and its tasks fit elsewhere", pool.ScaleDown.Below*100, pool.ScaleDown.For)
+	}
+	for _, id := range chosen {
+		r := recOf[id]
+		delete(m.unneeded, id)
+		d.Remove = append(d.Remove, r.Name)
+		share := ix.reserved[id].Share(ix.nodes[id].Capacity)
+		why := fmt.Sprintf("%s (reserved %.0f%%)", reason, share*100)
+		if capped[id] {
+			why = fmt.Sprintf("consolidation: unneeded for %s, its tasks (reserved %.0f%%) fit on the other nodes below %.0f%%", pool.ScaleDown.For, share*100, consolidate*100)
+		}
+		w.acts = append(w.acts, MachineAction{Machine: r.Name, Pool: pool.Name, Node: id, From: cluster.PhaseReady, To: cluster.PhaseDraining, Action: MActSelect, Reason: why})
+		r.Phase = cluster.PhaseDraining
+	}
+	if len(chosen) > 0 {
+		d.Action, d.Reason = ActScale, fmt.Sprintf("scale in %s: %s", strings.Join(d.Remove, ", "), reason)
+	} else if d.Action == "" {
+		d.Action, d.Reason = ActNone, fmt.Sprintf("%d nodes unneeded, waiting %s", len(low), pool.ScaleDown.For)
+		if len(low) == 0 {
+			d.Reason = "no node below the scale-down share"
+		}
+		if limit <= 0 {
+			d.Reason = fmt.Sprintf("at min %d", pool.Min)
+		}
+	}
+}
+
+// scaled returns share of r (0: none).
+func scaled(r cluster.Resources, share float64) cluster.Resources {
+	if share <= 0 {
+		return cluster.Resources{}
+	}
+	return cluster.Resources{MilliCPU: int64(float64(r.MilliCPU) * share), Memory: int64(float64(r.Memory) * share)}
+}
+
+func resetUnneeded(m *memory, ix *index, pool string) {
+	for id, n := range ix.nodes {
+		if n.Pool == pool {
+			delete(m.unneeded, id)
+		}
+	}
+}

@@ -1,0 +1,255 @@
+package engine
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/hoist/hoist/internal/capacity"
+	"github.com/hoist/hoist/internal/cluster"
+	"github.com/hoist/hoist/internal/config"
+)
+
+// poolWork is one pool's machine decision in the making: the counts, then
+// the scale-up (this file), then the scale-in (machines_down.go).
+type poolWork struct {
+	cfg  *config.Config
+	pool *config.Pool
+	s    *Snapshot
+	ix   *index
+	m    *memory
+
+	d     PoolDecision
+	acts  []MachineAction
+	shape cluster.Resources // one machine of the pool
+	// exists counts the machines that may exist at the provider (max
+	// applies to them); reclaimable the selected or draining ones whose node
+	// can take tasks again.
+	exists      int
+	reclaimable []*cluster.MachineRecord
+}
+
+// decidePool decides one pool's machines: more when tasks need room or the
+// pool is below min, else fewer when nodes stayed unneeded.
+func decidePool(cfg *config.Config, pool *config.Pool, s *Snapshot, ix *index, m *memory) (PoolDecision, []MachineAction) {
+	w := &poolWork{cfg: cfg, pool: pool, s: s, ix: ix, m: m,
+		d:     PoolDecision{Pool: pool.Name, Min: pool.Min, Max: pool.Max},
+		shape: cluster.Resources{MilliCPU: cluster.CPUs(pool.Machine.CPUs), Memory: int64(pool.Machine.Memory)},
+	}
+	w.count()
+	if w.scaleUp() {
+		return w.d, w.acts
+	}
+	w.scaleIn()
+	return w.d, w.acts
+}
+
+// count sorts the pool's machine records by phase.
+func (w *poolWork) count() {
+	d := &w.d
+	for _, r := range sortedRecords(w.ix.records) {
+		if r.Pool != w.pool.Name {
+			continue
+		}
+		switch {
+		case r.Phase == cluster.PhaseReady:
+			d.Ready++
+		case r.Phase == cluster.PhaseOrdered || r.Phase == cluster.PhaseBooting:
+			d.InFlight++
+		case (r.Phase == cluster.PhaseSelected || r.Phase == cluster.PhaseDraining) && !r.Cancel:
+			if n := w.ix.nodes[r.NodeID]; n != nil && n.Ready {
+				w.reclaimable = append(w.reclaimable, r)
+			}
+		}
+		if r.Phase.Counts() {
+			d.Active++
+		} else if r.Phase.Exists() {
+			d.Leaving++
+		}
+		if r.Phase.Exists() {
+			w.exists++
+		}
+	}
+}
+
+// needRoom lists the tasks that need room in this pool: pending for
+// resources, plus those this tick's scale-ups are about to create (so
+// machines come in one step), with the app of each.
+func (w *poolWork) needRoom() (items []cluster.Resources, itemApps []string) {
+	ix := w.ix
+	appNames := make([]string, 0, len(ix.apps))
+	for n := range ix.apps {
+		appNames = append(appNames, n)
+	}
+	sort.Strings(appNames)
+	for _, name := range appNames {
+		app := ix.apps[name]
+		if poolFor(w.cfg, app, ix) != w.pool.Name {
+			continue
+		}
+		svc := ix.services[name]
+		live := 0
+		for _, t := range ix.tasks[name] {
+			live++
+			if t.State == cluster.TaskPending && (t.Reason == "" || t.PendingForResources()) && !t.Reservation.IsZero() {
+				items = append(items, t.Reservation)
+				itemApps = append(itemApps, name)
+			}
+		}
+		want := 0
+		if ad := ix.appDecision[name]; ad != nil && (ad.Action == ActScale || ad.Action == ActDeploy) {
+			want = ad.Desired
+		} else if svc != nil {
+			want = svc.Desired
+		}
+		res := reservation(app, svc)
+		if res.IsZero() {
+			continue // Swarm places such tasks anywhere; no machine can help.
+		}
+		for i := live; i < want; i++ {
+			items = append(items, res)
+			itemApps = append(itemApps, name)
+		}
+	}
+	return items, itemApps
+}
+
+// bins is the room the pool has: its schedulable nodes in service, and the
+// machines ordered or booting (a whole machine each, less what is already
+// placed on them).
+func (w *poolWork) bins() []capacity.Bin {
+	ix := w.ix
+	var bins []capacity.Bin
+	for _, n := range sortedNodes(ix.nodes) {
+		if n.Pool == w.pool.Name && n.Schedulable() {
+			if r := recordOfNode(ix, n); r != nil && !r.Phase.Counts() {
+				continue
+			}
+			bins = append(bins, capacity.Bin{ID: n.ID, Free: n.Capacity.Sub(ix.reserved[n.ID])})
+		}
+	}
+	for _, r := range sortedRecords(ix.records) {
+		if r.Pool == w.pool.Name && (r.Phase == cluster.PhaseOrdered || r.Phase == cluster.PhaseBooting) {
+			free := w.shape
+			if r.NodeID != "" {
+				free = free.Sub(ix.reserved[r.NodeID])
+			}
+			bins = append(bins, capacity.Bin{ID: "machine:" + r.Name, Free: free})
+		}
+	}
+	return bins
+}
+
+// scaleUp decides the machines to add (or to take back from scale-in). It
+// reports whether the decision is made; false leaves the pool to scaleIn.
+func (w *poolWork) scaleUp() bool {
+	d, pool, s, ix := &w.d, w.pool, w.s, w.ix
+	items, itemApps := w.needRoom()
+	d.NeedRoom = len(items)
+	bins := w.bins()
+	res := capacity.Pack(w.shape, bins, items)
+	unfitSet := map[string]bool{}
+	for _, i := range res.Unfit {
+		unfitSet[itemApps[i]] = true
+	}
+	for a := range unfitSet {
+		d.Unfit = append(d.Unfit, a)
+	}
+	sort.Strings(d.Unfit)
+	need := res.NewMachines
+	// Draining machines are cheaper than new ones: take them back first.
+	if need > 0 && len(w.reclaimable) > 0 {
+		more := append([]capacity.Bin(nil), bins...)
+		for _, r := range w.reclaimable {
+			n := ix.nodes[r.NodeID]
+			more = append(more, capacity.Bin{ID: "reclaim:" + r.Name, Free: n.Capacity.Sub(ix.reserved[n.ID])})
+		}
+		res2 := capacity.Pack(w.shape, more, items)
+		used := map[string]bool{}
+		for _, b := range res2.Placed {
+			if strings.HasPrefix(b, "reclaim:") {
+				used[strings.TrimPrefix(b, "reclaim:")] = true
+			}
+		}
+		for _, r := range w.reclaimable {
+			if used[r.Name] {
+				d.Reclaim = append(d.Reclaim, r.Name)
+				w.acts = append(w.acts, MachineAction{Machine: r.Name, Pool: pool.Name, Node: r.NodeID, From: r.Phase, To: cluster.PhaseReady, Action: MActActivate, Reason: "scale-in cancelled: its room is needed"})
+				r.Phase = cluster.PhaseReady
+				d.Active++
+				d.Leaving--
+			}
+		}
+		need = res2.NewMachines
+	}
+	why := ""
+	if need > 0 {
+		why = fmt.Sprintf("%d tasks need room; %d machines of %s hold them", len(items)-len(res.Unfit), need, w.shape)
+	}
+	if d.Active+need < pool.Min {
+		need = pool.Min - d.Active
+		why = fmt.Sprintf("below min %d", pool.Min)
+	}
+	manualUp := manualScaleUp(d, s, pool.Name, &need, &why)
+	if len(d.Unfit) > 0 {
+		why = strings.TrimPrefix(why+fmt.Sprintf("; tasks of %s fit no machine of %s", strings.Join(d.Unfit, ", "), w.shape), "; ")
+	}
+	if need > 0 {
+		if perr, bad := s.ProviderErr[pool.Name]; bad {
+			d.Action, d.HoldKind = ActHold, "provider"
+			d.Reason = fmt.Sprintf("wanted %d machines, held: provider unavailable: %s", need, perr)
+			return true
+		}
+		allowed := pool.Max - w.exists
+		if allowed <= 0 {
+			d.Action, d.HoldKind = ActHold, "max"
+			d.Reason = fmt.Sprintf("wanted %d machines, held: %d of max %d exist (%s)", need, w.exists, pool.Max, why)
+			return true
+		}
+		d.Create = min(need, allowed)
+		d.ManualDone = d.ManualDone || (manualUp && d.Create == need)
+		d.Action, d.Reason = ActScale, why
+		if d.Create < need {
+			d.Reason += fmt.Sprintf("; capped at max %d (wanted %d)", pool.Max, need)
+		}
+		w.m.lastPoolUp[pool.Name] = s.Time
+		resetUnneeded(w.m, ix, pool.Name)
+		return true
+	}
+	if len(d.Reclaim) > 0 {
+		d.Action, d.Reason = ActScale, fmt.Sprintf("returned %s to service", strings.Join(d.Reclaim, ", "))
+		resetUnneeded(w.m, ix, pool.Name)
+		return true
+	}
+	if len(d.Unfit) > 0 {
+		d.Action, d.HoldKind, d.Reason = ActHold, "unfit", why
+	}
+	return false
+}
+
+// poolFor is the pool that should grow for an app: the first of its pools that
+// still has room below max, else its first pool.
+func poolFor(cfg *config.Config, app *config.App, ix *index) string {
+	for _, name := range app.Pools {
+		p, ok := cfg.Pool(name)
+		if !ok {
+			continue
+		}
+		if ix.exists[name] < p.Max {
+			return name
+		}
+	}
+	if len(app.Pools) > 0 {
+		return app.Pools[0]
+	}
+	return ""
+}
+
+// reservation returns what one task of app reserves, from its service (or
+// from the descriptor before the service exists).
+func reservation(app *config.App, svc *cluster.Service) cluster.Resources {
+	if svc != nil {
+		return svc.Reservation
+	}
+	return cluster.Resources{MilliCPU: cluster.CPUs(app.Resources.Reservations.CPUs), Memory: int64(app.Resources.Reservations.Memory)}
+}

@@ -1,0 +1,105 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/hoist/hoist/internal/cluster"
+)
+
+// Plan is one tick's decision: what to do, and why, for every app, pool and
+// machine. Act carries it out; `hoist plan` and the API show it.
+type Plan struct {
+	Time     time.Time       `json:"time"`
+	Apps     []AppDecision   `json:"apps"`
+	Pools    []PoolDecision  `json:"pools"`
+	Machines []MachineAction `json:"machines,omitempty"`
+	// Prune are the services hoist deployed and no longer manages (prune.go).
+	Prune []ServicePrune `json:"prune,omitempty"`
+	Took  time.Duration  `json:"took_ns,omitempty"`
+}
+
+// App and pool actions.
+const (
+	ActNone   = "none"
+	ActScale  = "scale"
+	ActHold   = "hold"
+	ActDeploy = "deploy"
+)
+
+// AppDecision is the replica decision for one app.
+type AppDecision struct {
+	App      string       `json:"app"`
+	Action   string       `json:"action"`
+	Current  int          `json:"current"`
+	Desired  int          `json:"desired"`
+	Running  int          `json:"running"`
+	Pending  int          `json:"pending"`
+	Min      int          `json:"min"`
+	Max      int          `json:"max"`
+	Reason   string       `json:"reason"`
+	HoldKind string       `json:"hold_kind,omitempty"`
+	Votes    []PolicyVote `json:"votes,omitempty"`
+}
+
+// PolicyVote is what one policy recommended.
+type PolicyVote struct {
+	Policy   int     `json:"policy"`
+	Type     string  `json:"type"`
+	Metric   string  `json:"metric,omitempty"`
+	Value    float64 `json:"value"`
+	HasValue bool    `json:"has_value"`
+	Replicas int     `json:"replicas"`
+	Reason   string  `json:"reason"`
+}
+
+// PoolDecision is the machine decision for one pool.
+type PoolDecision struct {
+	Pool     string `json:"pool"`
+	Action   string `json:"action"`
+	Active   int    `json:"active"`   // ordered + booting + ready
+	Ready    int    `json:"ready"`    // ready nodes with a record
+	InFlight int    `json:"inflight"` // ordered + booting
+	Leaving  int    `json:"leaving"`  // selected .. removed, failed
+	Min      int    `json:"min"`
+	Max      int    `json:"max"`
+	// NeedRoom is how many tasks need room (pending for resources, or about
+	// to be created by this tick's scale-ups).
+	NeedRoom int `json:"need_room"`
+	// Create is how many machines to order.
+	Create int `json:"create"`
+	// Reclaim are draining machines returned to service instead of ordering.
+	Reclaim []string `json:"reclaim,omitempty"`
+	// Remove are machines selected for scale-in.
+	Remove   []string `json:"remove,omitempty"`
+	Unfit    []string `json:"unfit,omitempty"`
+	Reason   string   `json:"reason"`
+	HoldKind string   `json:"hold_kind,omitempty"`
+	// Manual is the operator's request this decision saw, if any; ManualDone
+	// says the decision carries it out (act then forgets it).
+	Manual     *cluster.PoolRequest `json:"manual,omitempty"`
+	ManualDone bool                 `json:"manual_done,omitempty"`
+}
+
+// Machine actions.
+const (
+	MActObserve   = ""            // the phase changed by observation alone
+	MActCreate    = "create"      // provider.Create
+	MActDrain     = "drain"       // orchestrator.Drain
+	MActActivate  = "activate"    // orchestrator.Activate (drain cancelled)
+	MActRemove    = "remove_node" // orchestrator.RemoveNode
+	MActDestroy   = "destroy"     // provider.Destroy
+	MActAdopt     = "adopt"       // a machine the provider has that hoist had no record of
+	MActSelect    = "select"      // chosen for scale-in; drained at once
+	MActNodeIDSet = "node"        // the record learned its node ID
+)
+
+// MachineAction moves one machine from a phase to the next.
+type MachineAction struct {
+	Machine string        `json:"machine"`
+	Pool    string        `json:"pool"`
+	Node    string        `json:"node,omitempty"`
+	From    cluster.Phase `json:"from"`
+	To      cluster.Phase `json:"to"`
+	Action  string        `json:"action,omitempty"`
+	Reason  string        `json:"reason"`
+}
