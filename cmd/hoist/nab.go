@@ -43,7 +43,8 @@ search; without, with the search only.
 --split replays the choice of the default ensemble's parameters on each half
 of the corpus (files at even and odd positions): the best of a grid of
 candidates on one half, with that half's thresholds, is scored on the other
-half (out-of-sample), both ways.
+half (out-of-sample), both ways; also at the detectors' own alarm level 0.5
+and with the other half's own threshold search.
 
 --json prints one object per line: the three profiles' scores, the
 thresholds, where they come from and the detector's CPU time per point.`,

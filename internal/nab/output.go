@@ -62,6 +62,7 @@ type splitLine struct {
 	Candidate  string             `json:"candidate"`
 	InSample   map[string]float64 `json:"in_sample"`
 	OutSample  map[string]float64 `json:"out_of_sample"`
+	AtAlarm    map[string]float64 `json:"out_of_sample_at_0.5"`
 	OtherBest  map[string]float64 `json:"other_half_own_thresholds"`
 	Thresholds map[string]float64 `json:"thresholds"`
 }
@@ -92,7 +93,7 @@ func WriteSplit(w io.Writer, tr [2]Transfer, asJSON bool) error {
 				thr[s.Profile] = math.Round(s.Threshold*1e6) / 1e6
 			}
 			if err := enc.Encode(splitLine{ChosenOn: t.ChosenOn, ScoredOn: other(t.ChosenOn), Candidates: t.Candidates,
-				Candidate: t.Candidate, InSample: scoreMap(t.InSample), OutSample: scoreMap(t.OutSample),
+				Candidate: t.Candidate, InSample: scoreMap(t.InSample), OutSample: scoreMap(t.OutSample), AtAlarm: scoreMap(t.AtAlarm),
 				OtherBest: scoreMap(t.OtherBest), Thresholds: thr}); err != nil {
 				return fmt.Errorf("nab: write json: %w", err)
 			}
@@ -100,14 +101,14 @@ func WriteSplit(w io.Writer, tr [2]Transfer, asJSON bool) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "chosen on\tcandidate (of n)\tin-sample std/lowFP/lowFN\tscored on\tout-of-sample std/lowFP/lowFN\tits own thresholds\t")
+	fmt.Fprintln(tw, "chosen on\tcandidate (of n)\tin-sample std/lowFP/lowFN\tscored on\tout-of-sample std/lowFP/lowFN\tat 0.5\tits own thresholds\t")
 	for _, t := range tr {
 		f := func(ps []ProfileScore) string {
 			r := Result{Scores: ps}
 			return fmt.Sprintf("%.2f/%.2f/%.2f", r.Score("standard"), r.Score("reward_low_FP"), r.Score("reward_low_FN"))
 		}
-		fmt.Fprintf(tw, "%s\t%s (of %d)\t%s\t%s\t%s\t%s\t\n", t.ChosenOn, t.Candidate, t.Candidates,
-			f(t.InSample), other(t.ChosenOn), f(t.OutSample), f(t.OtherBest))
+		fmt.Fprintf(tw, "%s\t%s (of %d)\t%s\t%s\t%s\t%s\t%s\t\n", t.ChosenOn, t.Candidate, t.Candidates,
+			f(t.InSample), other(t.ChosenOn), f(t.OutSample), f(t.AtAlarm), f(t.OtherBest))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("nab: write table: %w", err)

@@ -13,20 +13,22 @@ type Candidate struct {
 }
 
 // EnsembleGrid is the parameter choice that CrossValidate replays on each
-// half: the default ensemble and, one at a time, each of its main
-// parameters set to a lower and a higher value (17 candidates). It is the
-// same neighbourhood the defaults were compared with on the whole corpus
-// (docs/anomaly.md), so the split shows how that kind of choice transfers
-// to files it was not made on.
+// half, as it was made on the whole corpus: the ensemble without the
+// coarse KNN (CoarseBlock 0) and its main parameters set one at a time to a
+// lower and a higher value (the neighbourhood compared on the whole corpus
+// in earlier work, 17 candidates), then the 31 coarse-KNN variants tried
+// when it was added (block, context, history, calibration and weight; the
+// default is one of them). 48 candidates.
 func EnsembleGrid() []Candidate {
 	type change struct {
 		name string
 		set  func(*anomaly.EnsembleConfig)
 	}
-	changes := []change{{"default", func(*anomaly.EnsembleConfig) {}}}
+	noCoarse := func(c *anomaly.EnsembleConfig) { c.CoarseBlock = 0 }
+	changes := []change{{"no_coarse", noCoarse}}
 	add := func(param string, values []float64, set func(*anomaly.EnsembleConfig, float64)) {
 		for _, v := range values {
-			changes = append(changes, change{fmt.Sprintf("%s=%g", param, v), func(c *anomaly.EnsembleConfig) { set(c, v) }})
+			changes = append(changes, change{fmt.Sprintf("no_coarse,%s=%g", param, v), func(c *anomaly.EnsembleConfig) { noCoarse(c); set(c, v) }})
 		}
 	}
 	add("knn_weight", []float64{0.3, 0.7}, func(c *anomaly.EnsembleConfig, v float64) { c.KNNWeight = v })
@@ -37,6 +39,32 @@ func EnsembleGrid() []Candidate {
 	add("spread_margin", []float64{0.025, 0.1}, func(c *anomaly.EnsembleConfig, v float64) { c.Records.SpreadMargin = v })
 	add("shift_margin", []float64{0.1, 0.3}, func(c *anomaly.EnsembleConfig, v float64) { c.Records.ShiftMargin = v })
 	add("warmup", []float64{75, 300}, func(c *anomaly.EnsembleConfig, v float64) { c.Records.Warmup = int(v) })
+	type coarse struct{ block, dim, history, calib int }
+	var coarseTried []coarse
+	for _, b := range []int{6, 12} { // first round: weights 0.25, 0.4, 0.6
+		for _, d := range []int{16, 32} {
+			coarseTried = append(coarseTried, coarse{b, d, 300, 100})
+		}
+	}
+	addCoarse := func(k coarse, weights ...float64) {
+		for _, w := range weights {
+			changes = append(changes, change{
+				fmt.Sprintf("coarse_block=%d,dim=%d,history=%d,calib=%d,weight=%g", k.block, k.dim, k.history, k.calib, w),
+				func(c *anomaly.EnsembleConfig) {
+					c.CoarseBlock, c.CoarseWeight = k.block, w
+					c.Coarse = anomaly.KNNConfig{Dim: k.dim, History: k.history, K: 3, Calib: k.calib}
+				}})
+		}
+	}
+	for _, k := range coarseTried {
+		addCoarse(k, 0.25, 0.4, 0.6)
+	}
+	// Second round: weights 0.4, 0.6, 0.8 (0.8 only where the first
+	// round had the configuration already).
+	addCoarse(coarse{12, 16, 300, 100}, 0.8)
+	for _, k := range []coarse{{24, 16, 300, 100}, {12, 24, 300, 100}, {12, 16, 150, 100}, {12, 16, 300, 50}, {12, 16, 300, 250}, {8, 24, 300, 100}} {
+		addCoarse(k, 0.4, 0.6, 0.8)
+	}
 	out := make([]Candidate, 0, len(changes))
 	for _, ch := range changes {
 		cfg := anomaly.DefaultEnsembleConfig()
@@ -67,14 +95,20 @@ type Transfer struct {
 	Candidate  string
 	InSample   []ProfileScore // on ChosenOn, at its best thresholds
 	OutSample  []ProfileScore // on the other half, at ChosenOn's thresholds
+	AtAlarm    []ProfileScore // on the other half, at AlarmLevel (no threshold chosen)
 	OtherBest  []ProfileScore // on the other half, with its own threshold search
 	Candidates int
 }
 
+// AlarmLevel is the score at which every hoist detector calibrates its own
+// alarm (see package anomaly): a threshold chosen without data.
+const AlarmLevel = 0.5
+
 // CrossValidate replays a parameter choice on each half of the corpus: for
 // each half it picks the candidate with the best standard score there,
 // with that half's thresholds, and scores the other half with that
-// candidate at those thresholds. Each candidate runs once over the whole
+// candidate at those thresholds, at AlarmLevel and with its own threshold
+// search. Each candidate runs once over the whole
 // corpus.
 func (c *Corpus) CrossValidate(cands []Candidate) ([2]Transfer, error) {
 	var out [2]Transfer
@@ -123,7 +157,13 @@ func (c *Corpus) CrossValidate(cands []Candidate) ([2]Transfer, error) {
 		if err != nil {
 			return out, err
 		}
+		alarm, err := halves[other].ScoreAt(evals[best].scores[other],
+			Thresholds{"standard": AlarmLevel, "reward_low_FP": AlarmLevel, "reward_low_FN": AlarmLevel})
+		if err != nil {
+			return out, err
+		}
 		out[h] = Transfer{
+			AtAlarm:    alarm,
 			ChosenOn:   names[h],
 			Candidate:  cands[best].Name,
 			InSample:   evals[best].best[h],

@@ -1,6 +1,7 @@
 package nab
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/hoist/hoist/internal/anomaly"
@@ -47,7 +48,7 @@ func TestCrossValidate(t *testing.T) {
 		if got.ChosenOn != [2]string{"even", "odd"}[h] {
 			t.Errorf("half %d: chosen on %s", h, got.ChosenOn)
 		}
-		for _, ps := range [][]ProfileScore{got.InSample, got.OutSample, got.OtherBest} {
+		for _, ps := range [][]ProfileScore{got.InSample, got.OutSample, got.AtAlarm, got.OtherBest} {
 			if !near(ps[0].Score, want) {
 				t.Errorf("half %d: standard %v, want %v", h, ps[0].Score, want)
 			}
@@ -85,7 +86,7 @@ func (scaled) Reset()                  {}
 
 func TestEnsembleGrid(t *testing.T) {
 	g := EnsembleGrid()
-	if len(g) != 17 || g[0].Name != "default" {
+	if len(g) != 48 || g[0].Name != "no_coarse" {
 		t.Fatalf("%d candidates, first %q", len(g), g[0].Name)
 	}
 	seen := map[string]bool{}
@@ -98,4 +99,18 @@ func TestEnsembleGrid(t *testing.T) {
 			t.Errorf("candidate %s: nil detector", cand.Name)
 		}
 	}
+}
+
+// The default ensemble is one of the grid's candidates: the split replays
+// the choice that produced it.
+func TestEnsembleGridHoldsTheDefault(t *testing.T) {
+	def := anomaly.DefaultEnsembleConfig()
+	want := fmt.Sprintf("coarse_block=%d,dim=%d,history=%d,calib=%d,weight=%g",
+		def.CoarseBlock, def.Coarse.Dim, def.Coarse.History, def.Coarse.Calib, def.CoarseWeight)
+	for _, cand := range EnsembleGrid() {
+		if cand.Name == want {
+			return
+		}
+	}
+	t.Fatalf("no candidate %s", want)
 }
