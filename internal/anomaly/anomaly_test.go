@@ -3,6 +3,7 @@ package anomaly
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
 )
@@ -180,19 +181,30 @@ func TestNoAllocation(t *testing.T) {
 }
 
 // BenchmarkDetector reports the cost of one Score call (one point) per
-// detector, in steady state.
+// detector, in steady state: ns/op (wall time) and, on Linux, cpu-ns/op,
+// the benchmark thread's CPU time, which stays meaningful on a shared,
+// busy machine.
 func BenchmarkDetector(b *testing.B) {
 	values := series(1<<14, 10, map[int]float64{5000: 60, 12000: -60})
 	for _, name := range Names() {
 		b.Run(name, func(b *testing.B) {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
 			d := mustNew(b, name)
 			for _, v := range values[:4000] {
 				d.Score(v)
 			}
 			b.ReportAllocs()
+			cpu0, ok0 := threadCPU()
 			b.ResetTimer()
+			n := 0
 			for i := 0; b.Loop(); i++ {
 				d.Score(values[i&(len(values)-1)])
+				n++
+			}
+			b.StopTimer()
+			if cpu1, ok1 := threadCPU(); ok0 && ok1 && n > 0 {
+				b.ReportMetric(float64((cpu1-cpu0).Nanoseconds())/float64(n), "cpu-ns/op")
 			}
 		})
 	}
