@@ -103,26 +103,42 @@ const (
 type outcome struct {
 	at       time.Time
 	endpoint string
+	took     time.Duration
 	err      string // "" for a 200
 }
 
 // lbLoad is the tier in front of the balancers, as DNS round robin with
 // health checks or a cloud load balancer would be: it sends an open-loop
 // rate of requests round robin to every balancer replica that is running and
-// whose health URI answers 200, and nowhere else. It records every request.
+// ready, and nowhere else. It records every request.
+//
+// Ready is what such a tier's health checking says of a replica's health URI
+// (balancer.HealthPath, 200 only while the replica has a server up): it is
+// polled every lbCheckEvery; a replica takes requests once it answered 200
+// lbRise times in a row and leaves after lbFall failures (503 from the stop
+// signal, no answer). lbRise spans two seconds, more than HAProxy's check
+// timeout (1s): a server that just resolved counts as up until its first
+// check ends, so one 200 alone does not prove the replica can serve.
 type lbLoad struct {
 	cli  *client.Client
 	hc   *http.Client
 	rate atomic.Int64
 
 	mu        sync.Mutex
-	endpoints []string // healthy balancer replicas, addr:port
+	endpoints []string // ready balancer replicas, addr:port
 	results   []outcome
 	next      int
+	timeline  []string // replicas in and out of rotation, and why
 
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
+
+const (
+	lbCheckEvery = 250 * time.Millisecond
+	lbRise       = 9 // 2s of 200s
+	lbFall       = 2
+)
 
 func newLBLoad(t *testing.T, s *stack) *lbLoad {
 	g := &lbLoad{cli: s.cli, stop: make(chan struct{}),
@@ -168,37 +184,89 @@ func lbReplicas(ctx context.Context, cli *client.Client) (map[string]string, err
 	return out, nil
 }
 
+// discover keeps endpoints to the running replicas whose health checks
+// passed lbRise times in a row, and not failed lbFall times since.
 func (g *lbLoad) discover() {
 	defer g.wg.Done()
 	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	type health struct {
+		ok, bad int
+		ready   bool
+	}
+	checks := map[string]*health{} // endpoint -> its health checks
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		reps, err := lbReplicas(ctx, g.cli)
 		cancel()
 		if err == nil {
-			var healthy []string
+			running := map[string]bool{}
 			for _, a := range reps {
-				ep := net.JoinHostPort(a, fmt.Sprint(lbPort))
-				resp, err := hc.Get("http://" + ep + balancer.HealthPath)
-				if err != nil {
-					continue
-				}
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					healthy = append(healthy, ep)
+				running[net.JoinHostPort(a, fmt.Sprint(lbPort))] = true
+			}
+			for ep := range checks {
+				if !running[ep] {
+					delete(checks, ep)
 				}
 			}
-			sort.Strings(healthy)
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			for ep := range running {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					pass, why := false, ""
+					if resp, err := hc.Get("http://" + ep + balancer.HealthPath); err != nil {
+						why = err.Error()
+					} else {
+						resp.Body.Close()
+						pass, why = resp.StatusCode == http.StatusOK, resp.Status
+					}
+					mu.Lock()
+					defer mu.Unlock()
+					h := checks[ep]
+					if h == nil {
+						h = &health{}
+						checks[ep] = h
+					}
+					if pass {
+						h.ok, h.bad = h.ok+1, 0
+					} else {
+						h.ok, h.bad = 0, h.bad+1
+					}
+					switch {
+					case !h.ready && h.ok >= lbRise:
+						h.ready = true
+						g.note(fmt.Sprintf("front tier: %s in (%d passes)", ep, h.ok))
+					case h.ready && h.bad >= lbFall:
+						h.ready = false
+						g.note(fmt.Sprintf("front tier: %s out (%d failures, last: %s)", ep, h.bad, why))
+					}
+				}()
+			}
+			wg.Wait()
+			var ready []string
+			for ep, h := range checks {
+				if h.ready {
+					ready = append(ready, ep)
+				}
+			}
+			sort.Strings(ready)
 			g.mu.Lock()
-			g.endpoints = healthy
+			g.endpoints = ready
 			g.mu.Unlock()
 		}
 		select {
 		case <-g.stop:
 			return
-		case <-time.After(250 * time.Millisecond):
+		case <-time.After(lbCheckEvery):
 		}
 	}
+}
+
+func (g *lbLoad) note(s string) {
+	g.mu.Lock()
+	g.timeline = append(g.timeline, time.Now().Format("15:04:05.000 ")+s)
+	g.mu.Unlock()
 }
 
 // run sends requests at the current rate until close.
@@ -243,18 +311,19 @@ func (g *lbLoad) one() {
 	g.mu.Unlock()
 	o := outcome{at: time.Now(), endpoint: ep}
 	if ep == "" {
-		o.err = "no healthy balancer replica"
+		o.err = "no ready balancer replica"
 		g.record(o)
 		return
 	}
 	resp, err := g.hc.Get("http://" + ep + "/")
 	if err != nil {
-		o.err = err.Error()
+		o.took, o.err = time.Since(o.at), err.Error()
 		g.record(o)
 		return
 	}
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	o.took = time.Since(o.at)
 	switch {
 	case err != nil:
 		o.err = "reading the body: " + err.Error()
@@ -312,6 +381,8 @@ type lbWatch struct {
 	seenNode   map[string]bool
 	frontend   map[string]int64 // balancer task ID -> highest request count seen
 	polls      int
+	status     map[string]string // balancer task ID and server address -> status and last check
+	timeline   []string          // changes of status
 	stop       chan struct{}
 	done       chan struct{}
 }
@@ -319,7 +390,7 @@ type lbWatch struct {
 func newLBWatch(t *testing.T, s *stack) *lbWatch {
 	w := &lbWatch{cli: s.cli, hc: &http.Client{Timeout: time.Second},
 		node: map[string]string{}, inRotation: map[string][2]time.Time{}, drainAt: map[string]time.Time{},
-		goneAt: map[string]time.Time{}, seenNode: map[string]bool{}, frontend: map[string]int64{},
+		goneAt: map[string]time.Time{}, seenNode: map[string]bool{}, frontend: map[string]int64{}, status: map[string]string{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go w.run()
 	t.Cleanup(w.close)
@@ -412,6 +483,12 @@ func (w *lbWatch) poll() {
 	for _, st := range stats {
 		w.frontend[st.task] = max(w.frontend[st.task], st.sum.Requests)
 		for _, sv := range st.sum.Servers {
+			key, cur := st.task[:min(len(st.task), 6)]+" "+sv.Addr, sv.Status+" "+sv.Check
+			if w.status[key] != cur {
+				w.timeline = append(w.timeline, fmt.Sprintf("%s balancer %s: %s -> %s",
+					now.Format("15:04:05.000"), key, w.status[key], cur))
+				w.status[key] = cur
+			}
 			ip, _, _ := strings.Cut(sv.Addr, ":")
 			n := w.node[ip]
 			if n == "" || !sv.InRotation() {
@@ -529,24 +606,88 @@ func TestBalancer(t *testing.T) {
 		return up == 2
 	})
 	gen := newLBLoad(t, s)
-	waitFor(t, 30*time.Second, "a healthy balancer replica", func() bool {
+	var loadStart, drainStart, drainEnd, outStart, outEnd, inStart, inEnd time.Time
+	type phase struct {
+		name     string
+		from, to time.Time
+	}
+	// figures reports every request of the phases reached, and why any failed.
+	figures := func() (report string, total, failed int) {
+		phases := []phase{
+			{"light load, before any change", loadStart, drainStart},
+			{"app machine drained (task moved)", drainStart, drainEnd},
+			{"scale-out: app 2->4, balancer 1->2", outStart, outEnd},
+			{"steady at 100 req/s after the scale-out", outEnd, inStart},
+			{"scale-in under load: app 4->2, balancer 2->1", inStart, inEnd},
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "balancer e2e figures (requests through the balancer layer only):\n")
+		reasons := map[string]int{}
+		end := loadStart
+		for _, p := range phases {
+			if p.from.IsZero() {
+				break
+			}
+			if p.to.IsZero() {
+				p.to, p.name = time.Now(), p.name+" (not reached)"
+			}
+			end = p.to
+			out := gen.between(p.from, p.to)
+			f := 0
+			var took []time.Duration
+			for _, o := range out {
+				if o.err != "" {
+					f++
+					reasons[o.err]++
+				} else {
+					took = append(took, o.took)
+				}
+			}
+			total += len(out)
+			failed += f
+			fmt.Fprintf(&b, "  %-46s %5.1fs %6d requests %4d failed (%.3f%%); answered in p50 %s p99 %s max %s\n",
+				p.name, p.to.Sub(p.from).Seconds(), len(out), f, pct(f, len(out)), quantile(took, 0.5), quantile(took, 0.99), quantile(took, 1))
+		}
+		fmt.Fprintf(&b, "  %-46s %5.1fs %6d requests %4d failed (%.3f%%)\n", "whole run", end.Sub(loadStart).Seconds(), total, failed, pct(failed, total))
+		for r, n := range reasons {
+			fmt.Fprintf(&b, "  failure x%d: %s\n", n, r)
+		}
+		return b.String(), total, failed
+	}
+	timelines := func() string {
+		gen.mu.Lock()
+		g := strings.Join(gen.timeline, "\n")
+		gen.mu.Unlock()
+		watch.mu.Lock()
+		w := strings.Join(watch.timeline, "\n")
+		watch.mu.Unlock()
+		return "the front tier's view of the balancer replicas:\n" + g + "\nHAProxy's view of the servers (status, last check):\n" + w
+	}
+	reported := false
+	t.Cleanup(func() {
+		if t.Failed() && !reported {
+			r, _, _ := figures()
+			t.Log(r + timelines())
+		}
+	})
+	waitFor(t, 30*time.Second, "a ready balancer replica", func() bool {
 		gen.mu.Lock()
 		defer gen.mu.Unlock()
 		return len(gen.endpoints) == 1
 	})
 	gen.rate.Store(20)
-	loadStart := time.Now()
+	loadStart = time.Now()
 	gen.run()
 	waitFor(t, 15*time.Second, "requests through the balancer", func() bool { return len(gen.servedBy(loadStart)) == 1 })
 	time.Sleep(5 * time.Second) // steady traffic before any change
 
 	// 3. Drain: the app pool's min goes to 1; hoist drains one machine, its
 	// task moves, the machine is removed and destroyed.
-	drainStart := time.Now()
+	drainStart = time.Now()
 	write(1, lbApps)
 	reload(2)
 	waitFor(t, 90*time.Second, "an app machine destroyed", func() bool { return h.count("machine.destroyed", lbAppPool) == 1 })
-	drainEnd := time.Now()
+	drainEnd = time.Now()
 	rot, drains, gone, _, polls := watch.snapshot()
 	var drained string
 	for n, at := range drains {
@@ -575,20 +716,20 @@ func TestBalancer(t *testing.T) {
 
 	// 4. Heavy load: the app grows 2 -> 4, the balancer 1 -> 2 replicas, the
 	// second on a new machine, and the generator finds it.
-	outStart := time.Now()
+	outStart = time.Now()
 	gen.rate.Store(100)
 	waitFor(t, 100*time.Second, "4 app replicas, 2 balancers on 2 machines, both serving", func() bool {
 		appRun, _, _ := s.running(t, lbWeb, lbAppPool)
 		lbRun, _, lbNodes := s.running(t, lbService, lbPool)
 		return appRun == 4 && lbRun == 2 && lbNodes == 2 && len(gen.servedBy(time.Now().Add(-2*time.Second))) == 2
 	})
-	outEnd := time.Now()
+	outEnd = time.Now()
 	time.Sleep(8 * time.Second) // steady at 100 req/s on the grown layers
 	perBalancer := gen.servedBy(outEnd)
 
 	// 5. Light load, still running: the app shrinks 4 -> 2, the balancer
 	// 2 -> 1, and its machine is drained and destroyed.
-	inStart := time.Now()
+	inStart = time.Now()
 	gen.rate.Store(20)
 	waitFor(t, 120*time.Second, "2 app replicas, 1 balancer on 1 machine", func() bool {
 		appRun, appWant, _ := s.running(t, lbWeb, lbAppPool)
@@ -598,51 +739,23 @@ func TestBalancer(t *testing.T) {
 			h.count("machine.destroyed", lbPool) == 1
 	})
 	time.Sleep(3 * time.Second) // traffic goes on after the last change
-	inEnd := time.Now()
+	inEnd = time.Now()
 	gen.close()
 	watch.close()
 	h.stop(t)
 	t.Log("timeline of hoist's events:\n" + strings.Join(h.events(), "\n"))
 
 	// The figures.
-	type phase struct {
-		name     string
-		from, to time.Time
-	}
-	phases := []phase{
-		{"light load, before any change", loadStart, drainStart},
-		{"app machine drained (task moved)", drainStart, drainEnd},
-		{"scale-out: app 2->4, balancer 1->2", outStart, outEnd},
-		{"steady at 100 req/s after the scale-out", outEnd, inStart},
-		{"scale-in under load: app 4->2, balancer 2->1", inStart, inEnd},
-	}
+	report, total, failed := figures()
+	reported = true
 	var b strings.Builder
-	fmt.Fprintf(&b, "balancer e2e figures (requests through the balancer layer only):\n")
-	total, failed := 0, 0
-	reasons := map[string]int{}
-	for _, p := range phases {
-		out := gen.between(p.from, p.to)
-		f := 0
-		for _, o := range out {
-			if o.err != "" {
-				f++
-				reasons[o.err]++
-			}
-		}
-		total += len(out)
-		failed += f
-		fmt.Fprintf(&b, "  %-46s %5.1fs %6d requests %4d failed (%.3f%%)\n", p.name, p.to.Sub(p.from).Seconds(), len(out), f, pct(f, len(out)))
-	}
+	b.WriteString(report)
 	_, _, _, frontend, _ := watch.snapshot()
-	fmt.Fprintf(&b, "  %-46s %5.1fs %6d requests %4d failed (%.3f%%)\n", "whole run", inEnd.Sub(loadStart).Seconds(), total, failed, pct(failed, total))
 	fmt.Fprintf(&b, "  requests counted by the balancers' frontends: %d (the generator had %d answered)\n", frontend, total-failed)
 	fmt.Fprintf(&b, "  answered per balancer replica at 100 req/s after the scale-out: %v\n", perBalancer)
 	fmt.Fprintf(&b, "  %s\n", drainReport)
 	fmt.Fprintf(&b, "  whole test: %s\n", time.Since(testStart).Round(time.Second))
-	for r, n := range reasons {
-		fmt.Fprintf(&b, "  failure x%d: %s\n", n, r)
-	}
-	t.Log(b.String())
+	t.Log(b.String() + timelines())
 	fmt.Println(b.String())
 
 	if total < 1500 {
@@ -660,6 +773,16 @@ func TestBalancer(t *testing.T) {
 	if answered := int64(total - failed); frontend < answered*97/100 || frontend > int64(total)+500 {
 		t.Errorf("the balancers counted %d requests, the generator had %d answered", frontend, answered)
 	}
+}
+
+// quantile returns the q quantile of ds (0 when empty).
+func quantile(ds []time.Duration, q float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[int(q*float64(len(s)-1))].Round(time.Millisecond)
 }
 
 func pct(n, of int) float64 {

@@ -43,9 +43,11 @@ const (
 const (
 	DefaultImage = "hoist/haproxy:latest"
 	ConfigPath   = "/usr/local/etc/haproxy/haproxy.cfg"
-	// HealthPath answers 200 while the replica takes traffic and 503 from the
-	// moment it is asked to stop: what a tier in front (DNS health checks, a
-	// cloud load balancer, the e2e load generator) polls.
+	// HealthPath, on the traffic port, is a replica's readiness: 200 while at
+	// least one server of its app is up (resolved through DNS and not failed
+	// by its health check), 503 before that and from the moment it is asked
+	// to stop. It is what a tier in front (DNS health checks, a cloud load
+	// balancer, the e2e load generator) polls to know where to send.
 	HealthPath = "/hoist/lb/health"
 	// StopSignal makes HAProxy stop softly: HealthPath fails at once, the
 	// listeners stay open for Grace, then close while requests in flight finish.

@@ -113,10 +113,16 @@ resolvers docker
     hold refused 5s
     hold timeout 5s
 
+# {{.Health}} is the replica's readiness, what the tier in front polls: 200
+# only while at least one server is up (resolved, and not failed by its
+# check), so a new replica takes no traffic before it can serve it; 503 from
+# the stop signal on. A server leaving maintenance counts as up until its
+# first check ends (at most 1s): the tier in front should want two passes a
+# second or more apart before it sends to a replica (docs/balancer.md).
 frontend {{.App}}
     bind :{{.Port}}
     monitor-uri {{.Health}}
-    monitor fail if { stopping }
+    monitor fail if { stopping } || { nbsrv({{.App}}) lt 1 }
     default_backend {{.App}}
 
 backend {{.App}}

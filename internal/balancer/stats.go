@@ -25,6 +25,8 @@ type Row struct {
 	Type   int
 	Status string // OPEN, UP, DOWN, MAINT (resolution), UP 1/2, ...
 	Addr   string // a server's address (with stats show-legends)
+	// Check is a server's last health check (L7OK, L4TOUT, L7STS, INI...).
+	Check string
 
 	QCur        int64 // requests queued now (backend, server)
 	SCur        int64 // sessions now
@@ -110,7 +112,8 @@ func ParseCSV(r io.Reader) ([]Row, error) {
 		if len(rows) >= maxStatsRows {
 			return nil, fmt.Errorf("%w: more than %d rows", ErrStats, maxStatsRows)
 		}
-		row := Row{Proxy: field(rec, "pxname"), Name: field(rec, "svname"), Status: field(rec, "status"), Addr: field(rec, "addr")}
+		row := Row{Proxy: field(rec, "pxname"), Name: field(rec, "svname"), Status: field(rec, "status"), Addr: field(rec, "addr"),
+			Check: strings.TrimLeft(field(rec, "check_status"), "* ")} // "* L7OK": a check under way
 		if row.Proxy == "" || row.Name == "" {
 			return nil, fmt.Errorf("%w: line %d: no proxy or object name", ErrStats, line)
 		}
@@ -140,6 +143,7 @@ type Server struct {
 	Name   string `json:"name"`
 	Addr   string `json:"addr,omitempty"`
 	Status string `json:"status"`
+	Check  string `json:"check,omitempty"` // its last health check, as HAProxy says it
 }
 
 // InRotation reports whether HAProxy may send the server new requests: UP,
@@ -198,7 +202,7 @@ func Summarize(rows []Row, proxy string) (s Summary, ok bool) {
 			s.Errors5xx, s.ConnErrors, s.Retries, s.Redispatches = r.Hrsp5xx, r.ECon, r.WRetr, r.WRedis
 		case TypeServer:
 			if r.Addr != "" {
-				s.Servers = append(s.Servers, Server{Name: r.Name, Addr: r.Addr, Status: r.Status})
+				s.Servers = append(s.Servers, Server{Name: r.Name, Addr: r.Addr, Status: r.Status, Check: r.Check})
 			}
 		}
 	}

@@ -60,11 +60,11 @@ func TestParseRealStats(t *testing.T) {
 	s, _ = Summarize(rows, "web")
 	status := map[string]string{}
 	for _, sv := range s.Servers {
-		status[sv.Name] = sv.Status
+		status[sv.Name] = sv.Status + " " + sv.Check
 	}
-	want := map[string]string{"up1": "UP", "down1": "DOWN", "maint1": "MAINT"}
+	want := map[string]string{"up1": "UP L7OK", "down1": "DOWN L4CON", "maint1": "MAINT "}
 	if !reflect.DeepEqual(status, want) {
-		t.Errorf("statuses %v, want %v", status, want)
+		t.Errorf("statuses and checks %v, want %v", status, want)
 	}
 	if s.Up() != 1 {
 		t.Errorf("%d in rotation, want 1", s.Up())
@@ -116,11 +116,11 @@ func format(rows []Row) string {
 	var b bytes.Buffer
 	w := csv.NewWriter(&b)
 	w.Write([]string{"# pxname", "svname", "qcur", "scur", "stot", "ereq", "econ", "eresp", "wretr", "wredis", "status",
-		"type", "hrsp_5xx", "req_tot", "qtime", "rtime", "ttime", "addr", "intercepted"})
+		"type", "hrsp_5xx", "req_tot", "qtime", "rtime", "ttime", "addr", "intercepted", "check_status"})
 	n := func(v int64) string { return strconv.FormatInt(v, 10) }
 	for _, r := range rows {
 		w.Write([]string{r.Proxy, r.Name, n(r.QCur), n(r.SCur), n(r.STot), "", n(r.ECon), n(r.EResp), n(r.WRetr), n(r.WRedis),
-			r.Status, strconv.Itoa(r.Type), n(r.Hrsp5xx), n(r.ReqTot), n(r.QTime), n(r.RTime), n(r.TTime), r.Addr, n(r.Intercepted)})
+			r.Status, strconv.Itoa(r.Type), n(r.Hrsp5xx), n(r.ReqTot), n(r.QTime), n(r.RTime), n(r.TTime), r.Addr, n(r.Intercepted), r.Check})
 	}
 	w.Flush()
 	return b.String()
