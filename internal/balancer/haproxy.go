@@ -123,6 +123,10 @@ frontend {{.App}}
     bind :{{.Port}}
     monitor-uri {{.Health}}
     monitor fail if { stopping } || { nbsrv({{.App}}) lt 1 }
+    # Only requests that did not end well are logged (at "err", above the
+    # "notice" threshold), with the termination state that says why.
+    option httplog
+    option log-separate-errors
     default_backend {{.App}}
 
 backend {{.App}}

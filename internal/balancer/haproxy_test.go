@@ -371,6 +371,13 @@ func TestRealHAProxy(t *testing.T) {
 	if code := h.health(); code != http.StatusServiceUnavailable {
 		t.Errorf("health URI %d with its only server down, want 503", code)
 	}
+	// A request sent anyway fails, and is logged with why.
+	if code, _, _ := h.get(h.base + "/"); code != http.StatusServiceUnavailable {
+		t.Errorf("a request with no server up: %d, want 503", code)
+	}
+	waitUntil(t, h, 5*time.Second, "the failed request logged", func() bool {
+		return strings.Contains(h.out.String(), `<NOSRV> `) && strings.Contains(h.out.String(), `"GET / HTTP/1.1"`)
+	})
 
 	// 3. A serving task: ready, and requests pass.
 	dns.set(hanging, serving)
@@ -385,8 +392,8 @@ func TestRealHAProxy(t *testing.T) {
 		t.Errorf("the silent task is %q beside a serving one, want DOWN", st)
 	}
 	sum, _ = Summarize(h.rows(t), p.App)
-	if sum.Requests != 5 {
-		t.Errorf("the frontend counted %d requests, want the 5 sent (health checks are not traffic)", sum.Requests)
+	if sum.Requests != 6 {
+		t.Errorf("the frontend counted %d requests, want the 6 sent (health checks are not traffic)", sum.Requests)
 	}
 
 	// 4. The serving task's check fails: not ready; passes again: ready.
