@@ -97,7 +97,7 @@ func (c *Config) checkBalancers(ck *checker, apps map[string]bool) {
 // checkPathRE is what an HTTP health check path may hold: the characters of
 // an RFC 3986 path and query, nothing HAProxy's configuration would read as
 // a separator (space, quote, '#', control characters).
-var checkPathRE = regexp.MustCompile(`^/[A-Za-z0-9._~!$&'()*+,;=:@/%?-]*$`)
+var checkPathRE = regexp.MustCompile(`^/[A-Za-z0-9._~!$&()*+,;=:@/%?-]*$`)
 
 // maxCheckPath bounds a health check path: it is a line of HAProxy's configuration.
 const maxCheckPath = 1024
@@ -115,7 +115,7 @@ func CheckPath(p string) error {
 	case len(p) > maxCheckPath:
 		return fmt.Errorf("%w of at most %d characters", ErrCheckPath, maxCheckPath)
 	case !checkPathRE.MatchString(p):
-		return fmt.Errorf("%w of URL characters only (letters, digits and -._~!$&'()*+,;=:@/%%?), not %q", ErrCheckPath, p)
+		return fmt.Errorf("%w of URL characters only (letters, digits and -._~!$&()*+,;=:@/%%?), not %q", ErrCheckPath, p)
 	}
 	return nil
 }

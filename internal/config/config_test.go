@@ -66,7 +66,7 @@ func TestValidateLocatesEveryError(t *testing.T) {
 		`testdata/broken.yaml:9:32: pools[0].machine.memory: must be a memory size such as 512MiB, 4GB or 512m (binary units, as Docker reads them), not "lots"`,
 		`testdata/broken.yaml:12:21: pools[1].machine.cpus: must be a finite number, not ".inf"`,
 		`testdata/broken.yaml:15:12: apps[0].image: not a Docker image reference: "hoist/demoapp:latest\n\x1b[2J" (invalid reference format)`,
-		`testdata/broken.yaml:19:35: apps[0].balancer.check: must be an HTTP path of URL characters only (letters, digits and -._~!$&'()*+,;=:@/%?), not "/health check"`,
+		`testdata/broken.yaml:19:35: apps[0].balancer.check: must be an HTTP path of URL characters only (letters, digits and -._~!$&()*+,;=:@/%?), not "/health check"`,
 		`testdata/broken.yaml:23:17: apps[0].policies[0].target: must be a finite number, not ".NaN"`,
 		`testdata/broken.yaml:24:5: apps[1].image: is required: the Docker image of the service, such as nginx:1.27`,
 		`testdata/broken.yaml:25:22: apps[1].pools[1]: no pool named "nowhere"`,

@@ -128,7 +128,7 @@ func TestCheckPath(t *testing.T) {
 			t.Errorf("CheckPath(%q) = %v", p, err)
 		}
 	}
-	for _, p := range []string{"health", "/a b", "/a\nb", "/a\"b", "/a#b", "/a\\b", "/\x1b[2J", "/é", "/" + strings.Repeat("a", maxCheckPath)} {
+	for _, p := range []string{"health", "/a b", "/a\nb", "/a\"b", "/a'b", "/a#b", "/a\\b", "/\x1b[2J", "/é", "/" + strings.Repeat("a", maxCheckPath)} {
 		if err := CheckPath(p); !errors.Is(err, ErrCheckPath) {
 			t.Errorf("CheckPath(%q) = %v", p, err)
 		}
