@@ -76,10 +76,13 @@ func readScores(r io.Reader, name string, c *Corpus) (*Scores, error) {
 		if err == io.EOF {
 			break
 		}
-		line, col := cr.FieldPos(0)
+		if pe := (*csv.ParseError)(nil); errors.As(err, &pe) {
+			return nil, fmt.Errorf("%s:%d:%d: %w", name, pe.Line, pe.Column, pe.Err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
+		line, col := cr.FieldPos(0)
 		if header {
 			header = false
 			if rec[0] == "file" && rec[1] == "timestamp" && rec[2] == "anomaly_score" {

@@ -89,7 +89,7 @@ func TestReadScoresErrors(t *testing.T) {
 		{"bad timestamp", strings.Replace(goodScores, "b.csv,2014-01-01 00:05:00", "b.csv,yesterday", 1), "x.csv:6:7: timestamp"},
 		{"missing rows", strings.TrimSuffix(goodScores, "b.csv,2014-01-01 00:05:00,0.25\n"), "b.csv has 1 scores for 2 rows"},
 		{"extra rows", goodScores + "b.csv,2014-01-01 00:10:00,0\n", "x.csv:7:1: file: more rows for b.csv"},
-		{"wrong field count", goodScores + "b.csv,1\n", "x.csv"},
+		{"wrong field count", goodScores + "b.csv,1\n", "x.csv:7:1: wrong number of fields"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
