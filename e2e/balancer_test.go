@@ -123,9 +123,12 @@ type outcome struct {
 // (balancer.HealthPath, 200 only while the replica has a server up): it is
 // polled every lbCheckEvery; a replica takes requests once it answered 200
 // lbRise times in a row and leaves after lbFall failures (503 from the stop
-// signal, no answer). lbRise spans two seconds, more than HAProxy's check
-// timeout (1s): a server that just resolved counts as up until its first
-// check ends, so one 200 alone does not prove the replica can serve.
+// signal, or no answer within lbCheckTimeout). lbRise spans two seconds,
+// more than HAProxy's check timeout (1s): a server that just resolved counts
+// as up until its first check ends, so one 200 alone does not prove the
+// replica can serve. A slow answer is not a failure before lbCheckTimeout,
+// as with a cloud load balancer's health checks: when the host stalls, the
+// replicas stay in rotation and answer late rather than none being left.
 type lbLoad struct {
 	cli  *client.Client
 	hc   *http.Client
@@ -142,9 +145,10 @@ type lbLoad struct {
 }
 
 const (
-	lbCheckEvery = 250 * time.Millisecond
-	lbRise       = 9 // 2s of 200s
-	lbFall       = 2
+	lbCheckEvery   = 250 * time.Millisecond
+	lbCheckTimeout = 3 * time.Second
+	lbRise         = 9 // 2s of 200s
+	lbFall         = 3
 )
 
 func newLBLoad(t *testing.T, s *stack) *lbLoad {
@@ -195,7 +199,7 @@ func lbReplicas(ctx context.Context, cli *client.Client) (map[string]string, err
 // passed lbRise times in a row, and not failed lbFall times since.
 func (g *lbLoad) discover() {
 	defer g.wg.Done()
-	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	hc := &http.Client{Timeout: lbCheckTimeout, Transport: &http.Transport{DisableKeepAlives: true}}
 	type health struct {
 		ok, bad int
 		ready   bool
