@@ -42,7 +42,7 @@ func (e *Engine) act(ctx context.Context, cfg *config.Config, s *Snapshot, p *Pl
 			ev := base
 			ev.Kind, ev.App = events.TaskUnschedulable, app
 			ev.Reason = "a task of " + app + " fits no machine of pool " + d.Pool + ": no machine ordered"
-			e.holdEvent("unfit:"+app, ev, "unfit")
+			e.holdEvent("unfit:"+app, ev, string(HoldUnfit))
 		}
 		switch {
 		case d.Create > 0:
@@ -62,7 +62,7 @@ func (e *Engine) act(ctx context.Context, cfg *config.Config, s *Snapshot, p *Pl
 		case d.Action == ActHold:
 			ev := base
 			ev.Kind, ev.Reason = events.PoolHold, d.Reason
-			e.holdEvent("pool:"+d.Pool, ev, d.HoldKind)
+			e.holdEvent("pool:"+d.Pool, ev, string(d.HoldKind))
 		default:
 			e.mem.clear("pool:" + d.Pool)
 		}
@@ -121,7 +121,7 @@ func (e *Engine) appStep(ctx context.Context, d *AppDecision, s *Snapshot, now t
 	case ActHold:
 		ev := base
 		ev.Kind = events.AppHold
-		e.holdEvent("app:"+d.App, ev, d.HoldKind)
+		e.holdEvent("app:"+d.App, ev, string(d.HoldKind))
 	default:
 		e.mem.clear("app:" + d.App)
 	}
@@ -158,7 +158,7 @@ func (e *Engine) machineStep(ctx context.Context, a MachineAction, now time.Time
 	}
 	if dry {
 		ev.Kind, ev.DryRun = phaseKind(a.To), true
-		ev.Reason = "would " + a.Action + ": " + a.Reason
+		ev.Reason = "would " + string(a.Action) + ": " + a.Reason
 		e.holdEvent("machine:"+a.Machine, ev, string(a.Action))
 		return
 	}

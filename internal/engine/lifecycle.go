@@ -19,7 +19,7 @@ func lifecycle(cfg *config.Config, s *Snapshot, ix *index, m *memory) []MachineA
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	step := func(r *cluster.MachineRecord, to cluster.Phase, action, reason string) {
+	step := func(r *cluster.MachineRecord, to cluster.Phase, action MachineOp, reason string) {
 		node := r.NodeID
 		out = append(out, MachineAction{Machine: r.Name, Pool: r.Pool, Node: node, From: r.Phase, To: to, Action: action, Reason: reason})
 	}

@@ -196,13 +196,13 @@ func (w *poolWork) scaleUp() bool {
 	}
 	if need > 0 {
 		if perr, bad := s.ProviderErr[pool.Name]; bad {
-			d.Action, d.HoldKind = ActHold, "provider"
+			d.Action, d.HoldKind = ActHold, HoldProvider
 			d.Reason = fmt.Sprintf("wanted %d machines, held: provider unavailable: %s", need, perr)
 			return true
 		}
 		allowed := pool.Max - w.exists
 		if allowed <= 0 {
-			d.Action, d.HoldKind = ActHold, "max"
+			d.Action, d.HoldKind = ActHold, HoldMax
 			d.Reason = fmt.Sprintf("wanted %d machines, held: %d of max %d exist (%s)", need, w.exists, pool.Max, why)
 			return true
 		}
@@ -222,7 +222,7 @@ func (w *poolWork) scaleUp() bool {
 		return true
 	}
 	if len(d.Unfit) > 0 {
-		d.Action, d.HoldKind, d.Reason = ActHold, "unfit", why
+		d.Action, d.HoldKind, d.Reason = ActHold, HoldUnfit, why
 	}
 	return false
 }

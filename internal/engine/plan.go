@@ -18,18 +18,36 @@ type Plan struct {
 	Took  time.Duration  `json:"took_ns,omitempty"`
 }
 
+// Action is what a decision does to an app or a pool. Its text is the
+// plan's and the events' ("scale", "hold", ...).
+type Action string
+
 // App and pool actions.
 const (
-	ActNone   = "none"
-	ActScale  = "scale"
-	ActHold   = "hold"
-	ActDeploy = "deploy"
+	ActNone   Action = "none"
+	ActScale  Action = "scale"
+	ActHold   Action = "hold"
+	ActDeploy Action = "deploy"
+)
+
+// HoldKind says why a decision holds (the plan's hold_kind, the metrics'
+// reason label).
+type HoldKind string
+
+// Hold kinds.
+const (
+	HoldNoData   HoldKind = "no_data"  // a policy has no data: never scale down on it
+	HoldMax      HoldKind = "max"      // wanted more than max (replicas or machines)
+	HoldCooldown HoldKind = "cooldown" // within a scale-up or scale-down cooldown
+	HoldAnomaly  HoldKind = "anomaly"  // the anomaly guard holds scale-ups
+	HoldProvider HoldKind = "provider" // the pool's provider cannot list its machines
+	HoldUnfit    HoldKind = "unfit"    // tasks fit no machine of the pool
 )
 
 // AppDecision is the replica decision for one app.
 type AppDecision struct {
 	App      string       `json:"app"`
-	Action   string       `json:"action"`
+	Action   Action       `json:"action"`
 	Current  int          `json:"current"`
 	Desired  int          `json:"desired"`
 	Running  int          `json:"running"`
@@ -37,7 +55,7 @@ type AppDecision struct {
 	Min      int          `json:"min"`
 	Max      int          `json:"max"`
 	Reason   string       `json:"reason"`
-	HoldKind string       `json:"hold_kind,omitempty"`
+	HoldKind HoldKind     `json:"hold_kind,omitempty"`
 	Votes    []PolicyVote `json:"votes,omitempty"`
 }
 
@@ -55,7 +73,7 @@ type PolicyVote struct {
 // PoolDecision is the machine decision for one pool.
 type PoolDecision struct {
 	Pool     string `json:"pool"`
-	Action   string `json:"action"`
+	Action   Action `json:"action"`
 	Active   int    `json:"active"`   // ordered + booting + ready
 	Ready    int    `json:"ready"`    // ready nodes with a record
 	InFlight int    `json:"inflight"` // ordered + booting
@@ -73,24 +91,27 @@ type PoolDecision struct {
 	Remove   []string `json:"remove,omitempty"`
 	Unfit    []string `json:"unfit,omitempty"`
 	Reason   string   `json:"reason"`
-	HoldKind string   `json:"hold_kind,omitempty"`
+	HoldKind HoldKind `json:"hold_kind,omitempty"`
 	// Manual is the operator's request this decision saw, if any; ManualDone
 	// says the decision carries it out (act then forgets it).
 	Manual     *cluster.PoolRequest `json:"manual,omitempty"`
 	ManualDone bool                 `json:"manual_done,omitempty"`
 }
 
+// MachineOp is the provider or orchestrator call a machine action needs.
+type MachineOp string
+
 // Machine actions.
 const (
-	MActObserve   = ""            // the phase changed by observation alone
-	MActCreate    = "create"      // provider.Create
-	MActDrain     = "drain"       // orchestrator.Drain
-	MActActivate  = "activate"    // orchestrator.Activate (drain cancelled)
-	MActRemove    = "remove_node" // orchestrator.RemoveNode
-	MActDestroy   = "destroy"     // provider.Destroy
-	MActAdopt     = "adopt"       // a machine the provider has that hoist had no record of
-	MActSelect    = "select"      // chosen for scale-in; drained at once
-	MActNodeIDSet = "node"        // the record learned its node ID
+	MActObserve   MachineOp = ""            // the phase changed by observation alone
+	MActCreate              = "create"      // provider.Create
+	MActDrain               = "drain"       // orchestrator.Drain
+	MActActivate            = "activate"    // orchestrator.Activate (drain cancelled)
+	MActRemove              = "remove_node" // orchestrator.RemoveNode
+	MActDestroy             = "destroy"     // provider.Destroy
+	MActAdopt               = "adopt"       // a machine the provider has that hoist had no record of
+	MActSelect              = "select"      // chosen for scale-in; drained at once
+	MActNodeIDSet           = "node"        // the record learned its node ID
 )
 
 // MachineAction moves one machine from a phase to the next.
@@ -100,6 +121,6 @@ type MachineAction struct {
 	Node    string        `json:"node,omitempty"`
 	From    cluster.Phase `json:"from"`
 	To      cluster.Phase `json:"to"`
-	Action  string        `json:"action,omitempty"`
+	Action  MachineOp     `json:"action,omitempty"`
 	Reason  string        `json:"reason"`
 }

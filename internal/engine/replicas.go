@@ -94,7 +94,7 @@ func decideApp(app *config.App, s *Snapshot, ix *index, m *memory) AppDecision {
 	if best >= 0 {
 		want, why = best, bestWhy
 	}
-	hold := func(kind, reason string) AppDecision {
+	hold := func(kind HoldKind, reason string) AppDecision {
 		d.Action, d.Desired, d.HoldKind = ActHold, cur, kind
 		d.Reason = reason
 		return d
@@ -103,11 +103,11 @@ func decideApp(app *config.App, s *Snapshot, ix *index, m *memory) AppDecision {
 	// outvoted into removing capacity.
 	if want < cur && len(noData) > 0 {
 		if cur <= d.Max {
-			return hold("no_data", fmt.Sprintf("wanted %d, held at %d: no data from %s", want, cur, strings.Join(noData, "; ")))
+			return hold(HoldNoData, fmt.Sprintf("wanted %d, held at %d: no data from %s", want, cur, strings.Join(noData, "; ")))
 		}
 	}
 	if best < 0 && len(noData) > 0 && cur >= d.Min && cur <= d.Max {
-		return hold("no_data", "no data: "+strings.Join(noData, "; "))
+		return hold(HoldNoData, "no data: "+strings.Join(noData, "; "))
 	}
 	// Bounds first: they are safety, not advice, so cooldowns do not delay them.
 	switch {
@@ -123,7 +123,7 @@ func decideApp(app *config.App, s *Snapshot, ix *index, m *memory) AppDecision {
 	target := min(max(want, d.Min), d.Max)
 	if target == cur {
 		if want > d.Max {
-			return hold("max", fmt.Sprintf("wanted %d, held at max %d%s: %s", want, d.Max, suffix(boundsWhy), why))
+			return hold(HoldMax, fmt.Sprintf("wanted %d, held at max %d%s: %s", want, d.Max, suffix(boundsWhy), why))
 		}
 		if want < d.Min && want < cur {
 			d.Action, d.Reason = ActNone, fmt.Sprintf("at min %d: %s", d.Min, why)
@@ -134,13 +134,13 @@ func decideApp(app *config.App, s *Snapshot, ix *index, m *memory) AppDecision {
 	}
 	if target > cur {
 		if left := app.Cooldown.Up.D() - s.Time.Sub(am.lastUp); !am.lastUp.IsZero() && left > 0 {
-			return hold("cooldown", fmt.Sprintf("wanted %d, held at %d: scale-up cooldown, %s left", target, cur, left.Round(time.Second)))
+			return hold(HoldCooldown, fmt.Sprintf("wanted %d, held at %d: scale-up cooldown, %s left", target, cur, left.Round(time.Second)))
 		}
 		if why, held := s.AnomalyHold[app.Name]; held {
-			return hold("anomaly", fmt.Sprintf("wanted %d, held at %d: anomaly guard: %s", target, cur, why))
+			return hold(HoldAnomaly, fmt.Sprintf("wanted %d, held at %d: anomaly guard: %s", target, cur, why))
 		}
 	} else if left := app.Cooldown.Down.D() - s.Time.Sub(am.lastMove); !am.lastMove.IsZero() && left > 0 {
-		return hold("cooldown", fmt.Sprintf("wanted %d, held at %d: scale-down cooldown, %s left", target, cur, left.Round(time.Second)))
+		return hold(HoldCooldown, fmt.Sprintf("wanted %d, held at %d: scale-down cooldown, %s left", target, cur, left.Round(time.Second)))
 	}
 	d.Action, d.Desired = ActScale, target
 	d.Reason = why

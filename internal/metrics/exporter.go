@@ -150,7 +150,7 @@ func (x *Exporter) Ticked(p *engine.Plan, s *engine.Snapshot, err error) {
 	}
 	for _, a := range p.Machines {
 		if a.Action != engine.MActObserve && a.Action != engine.MActNodeIDSet {
-			x.actions.WithLabelValues("machine_" + a.Action).Inc()
+			x.actions.WithLabelValues("machine_" + string(a.Action)).Inc()
 		}
 	}
 	if s != nil {
@@ -197,7 +197,7 @@ func appClass(d *engine.AppDecision) (action, reason string) {
 	case engine.ActDeploy:
 		return "deploy", "new"
 	case engine.ActHold:
-		return "hold", nonEmpty(d.HoldKind, "other")
+		return "hold", nonEmpty(string(d.HoldKind), "other")
 	case engine.ActScale:
 		action = "scale_up"
 		if d.Desired < d.Current {
@@ -239,7 +239,7 @@ func poolClass(d *engine.PoolDecision) (action, reason string) {
 	case len(d.Reclaim) > 0:
 		return "reclaim", "pending"
 	case d.Action == engine.ActHold:
-		return "hold", nonEmpty(d.HoldKind, "other")
+		return "hold", nonEmpty(string(d.HoldKind), "other")
 	}
 	return "none", "steady"
 }

@@ -190,7 +190,7 @@ func (r *Recorder) Record(tk Tick) bool {
 		rg.push(row)
 		rg.seen = r.samples
 		r.metric[d.App] = label
-		r.meta[d.App] = &AppLatest{Action: d.Action, Reason: d.Reason, HoldKind: d.HoldKind}
+		r.meta[d.App] = &AppLatest{Action: string(d.Action), Reason: d.Reason, HoldKind: string(d.HoldKind)}
 	}
 	r.recordPools(tk, ms)
 	// An app gone for a whole ring's worth of samples is forgotten.
