@@ -88,8 +88,12 @@ func TestParseErrors(t *testing.T) {
 		name, yaml, want string
 	}{
 		{"empty", "", "x.yaml:1:1: descriptor is empty"},
-		{"syntax", "pools: [\n", "x.yaml:1:1: did not find expected node content"},
-		{"syntax with line", "pools:\n  - a: 1\n b: 2\n", "x.yaml:2:1: did not find expected key"},
+		{"syntax", "pools: [\n", "x.yaml:2:1: did not find expected node content"},
+		{"syntax with line", "pools:\n  - a: 1\n b: 2\n", "x.yaml:3:1: did not find expected key"},
+		{"tab on line 3", "pools:\n  - name: a\n\tmax: 1\n", "x.yaml:3:1: found a tab character that violates indentation"},
+		{"tab after spaces", "pools:\n  - name: a\n    max: 1\n  \t min: 2\n", "x.yaml:4:3: found a tab character"},
+		{"unclosed brace on line 42", "pools:\n" + strings.Repeat("  - {name: p}\n", 40) + "apps: {name: x\n", "x.yaml:42:1: did not find expected ',' or '}'"},
+		{"unclosed bracket on line 3", "pools:\n  - name: a\n    max: [1\n    min: 2\n", "x.yaml:3:1: did not find expected ',' or ']'"},
 		{"two documents", minimal + "---\npools: []\n", "only one YAML document"},
 		{"no pools", "apps: []\n", "pools: at least one pool is required"},
 		{"wrong type", strings.Replace(minimal, "max: 3", "max: three", 1), "pools[0].max: must be an integer, not \"three\""},

@@ -85,7 +85,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, Errors{{File: name, Line: 1, Col: 1, Msg: "descriptor is empty"}}
 		}
-		return nil, Errors{syntaxError(name, err)}
+		return nil, Errors{syntaxError(name, err, data)}
 	}
 	w := &walker{file: name, pos: map[string]*yaml.Node{}}
 	var extra yaml.Node
@@ -112,7 +112,7 @@ func (w *walker) finish(root *yaml.Node, base Config) (*Config, error) {
 	if err := root.Decode(&cfg); err != nil {
 		// The walk checks and cleans every field, so this is a bug or an
 		// exotic input; still report it where we can.
-		w.errs = append(w.errs, syntaxError(w.file, err))
+		w.errs = append(w.errs, syntaxError(w.file, err, nil))
 		return nil, w.sorted()
 	}
 	cfg.File = w.file
@@ -146,20 +146,48 @@ func (w *walker) hidden(p problem) bool {
 	return false
 }
 
-// syntaxError turns a yaml library error ("yaml: line 3: ...") into a located error.
-func syntaxError(file string, err error) *FieldError {
+// parserProblems are the yaml library's parser (not scanner) errors. It
+// reports their line 0-based (one line early: an unclosed { on line 42 is
+// "line 41"), while scanner errors are 1-based.
+var parserProblems = map[string]bool{
+	"did not find expected ',' or ']'": true, "did not find expected ',' or '}'": true,
+	"did not find expected '-' indicator": true, "did not find expected key": true,
+	"did not find expected node content": true, "did not find expected <document start>": true,
+	"did not find expected <stream-start>": true, "found duplicate %YAML directive": true,
+	"found duplicate %TAG directive": true, "found incompatible YAML document": true,
+	"found undefined tag handle": true,
+}
+
+// syntaxError turns a yaml library error ("yaml: line 3: ...") into a
+// located error, on the line the problem is.
+func syntaxError(file string, err error, data []byte) *FieldError {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	line := 1
+	line, col := 1, 1
 	if strings.HasPrefix(msg, "line ") {
 		rest := msg[len("line "):]
 		if i := strings.Index(rest, ":"); i > 0 {
 			if n, convErr := strconv.Atoi(rest[:i]); convErr == nil {
 				line = n
 				msg = strings.TrimSpace(rest[i+1:])
+				if parserProblems[msg] {
+					line++
+				}
 			}
 		}
 	}
-	return &FieldError{File: file, Line: line, Col: 1, Msg: msg}
+	if strings.Contains(msg, "tab character") {
+		// The library names the line of the enclosing block; the tab is
+		// on that line or after it.
+		lines := strings.Split(string(data), "\n")
+		for i := line - 1; i >= 0 && i < len(lines); i++ {
+			indent := lines[i][:len(lines[i])-len(strings.TrimLeft(lines[i], " \t"))]
+			if j := strings.IndexByte(indent, '\t'); j >= 0 {
+				line, col = i+1, j+1
+				break
+			}
+		}
+	}
+	return &FieldError{File: file, Line: line, Col: col, Msg: msg}
 }
 
 // walker checks the YAML tree against the Go types before decoding, so that
