@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/hoist/hoist/internal/anomaly"
 )
 
 // realDir returns the NAB corpus directory: $HOIST_NAB_DATA, or the copy kept
@@ -102,5 +104,52 @@ func TestRealCorpusDeterministic(t *testing.T) {
 	}
 	if !reflect.DeepEqual(first, second) {
 		t.Fatalf("two runs differ:\n%+v\n%+v", first, second)
+	}
+}
+
+// TestNoLookahead: changing a file's values from a row on leaves every
+// earlier row's score unchanged, for every detector, at several cut points
+// of a real file (the detectors are online; this guards the evaluation
+// path, e.g. against a pre-pass over the whole file).
+func TestNoLookahead(t *testing.T) {
+	c, err := Load(realDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f *File
+	for i := range c.Files {
+		if c.Files[i].Name == "realKnownCause/nyc_taxi.csv" {
+			f = &c.Files[i]
+		}
+	}
+	if f == nil {
+		t.Fatal("nyc_taxi.csv missing")
+	}
+	for _, name := range anomaly.Names() {
+		full := &Corpus{Profiles: c.Profiles, Files: []File{*f}}
+		want, err := full.Detect(func() anomaly.Detector { d, _ := anomaly.New(name); return d })
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cut := range []int{800, 3000, 7000} {
+			changed := *f
+			changed.Values = append([]float64(nil), f.Values...)
+			for i := cut; i < len(changed.Values); i++ {
+				changed.Values[i] = -changed.Values[i] * 3
+			}
+			cc := &Corpus{Profiles: c.Profiles, Files: []File{changed}}
+			got, err := cc.Detect(func() anomaly.Detector { d, _ := anomaly.New(name); return d })
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range cut {
+				if got[0][i] != want[0][i] {
+					t.Fatalf("%s: row %d scores %v with the values from row %d changed, %v without", name, i, got[0][i], cut, want[0][i])
+				}
+			}
+			if slicesEqual(got[0][cut:], want[0][cut:]) {
+				t.Errorf("%s: changing the values from row %d changed no score (the test would not see a leak)", name, cut)
+			}
+		}
 	}
 }
