@@ -46,7 +46,7 @@ func (e *Engine) act(ctx context.Context, cfg *config.Config, s *Snapshot, p *Pl
 		}
 		switch {
 		case d.Create > 0:
-			e.mem.clear("pool:" + d.Pool)
+			e.clearHold("pool:" + d.Pool)
 			ev := base
 			ev.Kind, ev.From, ev.To, ev.Reason = events.PoolScaleUp, d.Active, d.Active+d.Create, d.Reason
 			ev.Inputs = map[string]float64{"need_room": float64(d.NeedRoom), "create": float64(d.Create), "inflight": float64(d.InFlight)}
@@ -55,7 +55,7 @@ func (e *Engine) act(ctx context.Context, cfg *config.Config, s *Snapshot, p *Pl
 				e.order(ctx, d.Pool, d.Create, p.Time)
 			}
 		case len(d.Remove) > 0:
-			e.mem.clear("pool:" + d.Pool)
+			e.clearHold("pool:" + d.Pool)
 			ev := base
 			ev.Kind, ev.From, ev.To, ev.Reason = events.PoolScaleDown, d.Active, d.Active-len(d.Remove), d.Reason
 			e.d.Events.Record(ev)
@@ -64,7 +64,7 @@ func (e *Engine) act(ctx context.Context, cfg *config.Config, s *Snapshot, p *Pl
 			ev.Kind, ev.Reason = events.PoolHold, d.Reason
 			e.holdEvent("pool:"+d.Pool, ev, string(d.HoldKind))
 		default:
-			e.mem.clear("pool:" + d.Pool)
+			e.clearHold("pool:" + d.Pool)
 		}
 		if d.ManualDone && d.Manual != nil {
 			// An order the store refused leaves the request for the next tick.
@@ -95,7 +95,7 @@ func (e *Engine) appStep(ctx context.Context, d *AppDecision, s *Snapshot, now t
 				return
 			}
 		}
-		e.mem.clear("app:" + d.App)
+		e.clearHold("app:" + d.App)
 		e.d.Events.Record(ev)
 	case ActScale:
 		ev := base
@@ -116,14 +116,14 @@ func (e *Engine) appStep(ctx context.Context, d *AppDecision, s *Snapshot, now t
 			}
 			am.lastMove = now
 		}
-		e.mem.clear("app:" + d.App)
+		e.clearHold("app:" + d.App)
 		e.d.Events.Record(ev)
 	case ActHold:
 		ev := base
 		ev.Kind = events.AppHold
 		e.holdEvent("app:"+d.App, ev, string(d.HoldKind))
 	default:
-		e.mem.clear("app:" + d.App)
+		e.clearHold("app:" + d.App)
 	}
 }
 
@@ -210,7 +210,7 @@ func (e *Engine) order(ctx context.Context, pool string, n int, now time.Time) {
 		e.d.Events.Record(events.Event{Time: now, Kind: events.MachineOrdered, Pool: pool, Machine: name, Reason: "ordered"})
 		e.runCreate(ctx, r, now)
 	}
-	e.mem.lastPoolUp[pool] = now
+	e.ordered[pool] = now
 }
 
 func (e *Engine) runCreate(ctx context.Context, r *cluster.MachineRecord, now time.Time) {

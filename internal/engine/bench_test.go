@@ -157,10 +157,10 @@ func BenchmarkDecide(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				// Records are copied each tick in observe; decide changes its copies.
 				s := w.snapshot(w.start.Add(time.Duration(i) * 10 * time.Second))
-				s.Records = append([]cluster.MachineRecord(nil), w.records...)
-				p := decide(w.cfg, s, m)
+				s.Records = w.records
+				var p *Plan
+				p, m = decide(w.cfg, s, m)
 				if c.surge && p.Apps[0].Desired <= replicasPerService {
 					b.Fatalf("surge: %s desired %d, want a scale-up", p.Apps[0].App, p.Apps[0].Desired)
 				}

@@ -62,8 +62,10 @@ func buildIndex(s *Snapshot) *index {
 			ix.byMachine[n.Machine] = n
 		}
 	}
-	for i := range s.Records {
-		ix.records[s.Records[i].Name] = &s.Records[i]
+	// The decision moves its own copies of the records (later steps see
+	// the phases as they will be); the snapshot stays as observed.
+	for _, r := range s.Records {
+		ix.records[r.Name] = &r
 	}
 	for pool, ms := range s.Machines {
 		m := map[string]cluster.Machine{}
@@ -79,8 +81,16 @@ func buildIndex(s *Snapshot) *index {
 }
 
 // decide is the whole decision: machine lifecycles by observation, then
-// replicas per app, then machines per pool. It does no I/O; m is updated.
-func decide(cfg *config.Config, s *Snapshot, m *memory) *Plan {
+// replicas per app, then machines per pool, then services to prune. It does
+// no I/O and changes none of its arguments: it returns the plan and the
+// memory the next decision starts from.
+func decide(cfg *config.Config, s *Snapshot, prev *memory) (*Plan, *memory) {
+	m := prev.clone()
+	for pool, t := range s.Ordered {
+		if t.After(m.lastPoolUp[pool]) {
+			m.lastPoolUp[pool] = t
+		}
+	}
 	p := &Plan{Time: s.Time}
 	ix := buildIndex(s)
 	p.Machines = lifecycle(cfg, s, ix, m)
@@ -98,7 +108,7 @@ func decide(cfg *config.Config, s *Snapshot, m *memory) *Plan {
 		p.Machines = append(p.Machines, acts...)
 	}
 	p.Prune = decidePrune(s, m)
-	return p
+	return p, m
 }
 
 func recordOfNode(ix *index, n *cluster.Node) *cluster.MachineRecord {

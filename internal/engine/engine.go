@@ -180,6 +180,10 @@ type Engine struct {
 	requests map[string]cluster.PoolRequest
 	reqSeq   uint64
 	busy     map[string]bool // machines with a provider call under way
+	// holds: subject -> the key of the last hold event (dedupe).
+	holds map[string]string
+	// ordered: pool -> when machines were last ordered (Snapshot.Ordered).
+	ordered  map[string]time.Time
 	wg       sync.WaitGroup
 	last     *Plan
 	lastSnap *Snapshot
@@ -223,6 +227,7 @@ func New(cfg *config.Config, d Deps) (*Engine, error) {
 		}
 	}
 	e := &Engine{cfg: cfg, d: d, mem: newMemory(), records: map[string]*cluster.MachineRecord{},
+		holds: map[string]string{}, ordered: map[string]time.Time{},
 		requests: map[string]cluster.PoolRequest{}, busy: map[string]bool{}, alerts: d.Alerts}
 	if len(d.Observers) > 0 {
 		obs := append([]Observer(nil), d.Observers...)
@@ -280,8 +285,9 @@ func (e *Engine) Tick(ctx context.Context) (*Plan, error) {
 		return nil, err
 	}
 	snap := e.complete(obs, true)
-	e.mem.clear("engine")
-	plan := decide(obs.cfg, snap, e.mem)
+	e.clearHold("engine")
+	plan, next := decide(obs.cfg, snap, e.mem)
+	e.mem = next
 	e.gen++
 	e.act(ctx, obs.cfg, snap, plan)
 	e.prune(snap.Time)
@@ -464,7 +470,7 @@ func (e *Engine) startDryRun() *dryRun {
 			// moments (a scale-up seen as not done yet, under its cooldown).
 			d.tickCame = true
 		default:
-			d.plan = decide(obs.cfg, e.complete(obs, false), e.mem.clone())
+			d.plan, _ = decide(obs.cfg, e.complete(obs, false), e.mem)
 			e.dryPlan, e.dryGen = d.plan, e.gen
 		}
 		if e.dry == d {
@@ -579,13 +585,16 @@ func (e *Engine) loadRecords(ctx context.Context) error {
 	return nil
 }
 
+// clearHold forgets subject's last hold, so the next one is said again.
+func (e *Engine) clearHold(subject string) { delete(e.holds, subject) }
+
 // holdEvent records ev once per distinct key for subject, so a condition that
 // lasts many ticks is one event, not thousands.
 func (e *Engine) holdEvent(subject string, ev events.Event, key string) {
-	if e.mem.holds[subject] == key {
+	if e.holds[subject] == key {
 		return
 	}
-	e.mem.holds[subject] = key
+	e.holds[subject] = key
 	if ev.Time.IsZero() {
 		ev.Time = e.d.Clock.Now()
 	}

@@ -91,7 +91,7 @@ func (e *Engine) actPrune(ctx context.Context, p *Plan, dry bool) {
 				continue
 			}
 			delete(e.mem.orphans, d.Service)
-			e.mem.clear("prune:" + d.Service)
+			e.clearHold("prune:" + d.Service)
 			e.d.Events.Record(ev)
 		}
 	}

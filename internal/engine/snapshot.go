@@ -36,6 +36,9 @@ type Snapshot struct {
 	Alerts map[string][]policy.Firing
 	// Requests are the manual pool requests not yet carried out, by pool.
 	Requests map[string]cluster.PoolRequest
+	// Ordered is when machines were last ordered for each pool, by the loop
+	// or an operator: it starts the pool's scale-up cooldown.
+	Ordered map[string]time.Time
 }
 
 // Sample is one policy's metric value.
@@ -45,8 +48,10 @@ type Sample struct {
 	Err   string  `json:"error,omitempty"`
 }
 
-// memory is what the decision remembers between ticks. It is explicit state,
-// passed to decide and returned changed, so decide stays a pure function.
+// memory is what the decision remembers between ticks. decide takes it and
+// returns the next one without changing the one it was given, so it stays a
+// pure function; the tick then records in the next one what its acts did (a
+// scale carried out, a service pruned). Nothing else writes it.
 type memory struct {
 	apps map[string]*appMemory
 	// unneeded: node ID -> since when it has been removable.
@@ -55,8 +60,6 @@ type memory struct {
 	lastPoolUp map[string]time.Time
 	// nodeDown: machine -> since when its node has been missing or down.
 	nodeDown map[string]time.Time
-	// holds: subject -> the key of the last hold event (dedupe).
-	holds map[string]string
 	// orphans: service -> since when it has been deployed by hoist without
 	// an app behind it (prune.go).
 	orphans map[string]time.Time
@@ -76,7 +79,6 @@ func newMemory() *memory {
 		unneeded:   map[string]time.Time{},
 		lastPoolUp: map[string]time.Time{},
 		nodeDown:   map[string]time.Time{},
-		holds:      map[string]string{},
 		orphans:    map[string]time.Time{},
 	}
 }
@@ -90,9 +92,7 @@ func (m *memory) app(name string, policies int) *appMemory {
 	return a
 }
 
-func (m *memory) clear(subject string) { delete(m.holds, subject) }
-
-// clone deep-copies the memory for a dry run.
+// clone deep-copies the memory.
 func (m *memory) clone() *memory {
 	c := newMemory()
 	for k, v := range m.apps {
@@ -113,9 +113,6 @@ func (m *memory) clone() *memory {
 	}
 	for k, v := range m.nodeDown {
 		c.nodeDown[k] = v
-	}
-	for k, v := range m.holds {
-		c.holds[k] = v
 	}
 	for k, v := range m.orphans {
 		c.orphans[k] = v
@@ -259,6 +256,10 @@ func (e *Engine) complete(o *observation, tick bool) *Snapshot {
 		s.Busy[k] = true
 	}
 	s.Requests = e.requestsCopy()
+	s.Ordered = make(map[string]time.Time, len(e.ordered))
+	for k, v := range e.ordered {
+		s.Ordered[k] = v
+	}
 	// An app that left while the observation ran (deleted through the API, or
 	// gone from a reloaded descriptor) is not acted on: whoever removed it
 	// takes this lock afterwards (the API's delete calls Last) and may remove
@@ -282,7 +283,7 @@ func (e *Engine) complete(o *observation, tick bool) *Snapshot {
 				e.holdEvent("provider:"+p.Name, events.Event{Kind: events.PoolHold, Pool: p.Name,
 					Reason: "provider list failed, no machine change this tick: " + perr}, "list-error")
 			} else {
-				e.mem.clear("provider:" + p.Name)
+				e.clearHold("provider:" + p.Name)
 			}
 		}
 	}
