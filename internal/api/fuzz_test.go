@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hoist/hoist/internal/config"
+	"github.com/hoist/hoist/internal/fuzzbudget"
 )
 
 // serveJSON calls h; path and query are taken raw, as a client may send them.
@@ -52,7 +55,12 @@ func FuzzDeployApp(f *testing.F) {
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, body string) {
 		before, _ := e.db.Apps(ctx)
-		w := serveJSON(h, "POST", "/v1/apps", body)
+		var w *httptest.ResponseRecorder
+		// 255 policies (17 KB) cost 33 MB and 0.15 s (BenchmarkDeployBodies):
+		// the budget catches the gigabyte kind.
+		fuzzbudget.Check(t, fuzzbudget.Budget{Fixed: 16 << 20, PerByte: 4 << 10, Time: 5 * time.Second}, len(body), func() {
+			w = serveJSON(h, "POST", "/v1/apps", body)
+		})
 		checkErrorShape(t, w)
 		after, _ := e.db.Apps(ctx)
 		if w.Code != http.StatusCreated {
@@ -153,6 +161,91 @@ func FuzzScale(f *testing.F) {
 		}
 		if active > 6 {
 			t.Fatalf("%d machines in a pool of max 6", active)
+		}
+	})
+}
+
+// FuzzStreamQuery: the event stream's parameters and Last-Event-ID, through
+// the route (its request already cancelled, so the stream ends once it has
+// sent what it holds), within a budget; a refusal is the JSON error.
+func FuzzStreamQuery(f *testing.F) {
+	for _, s := range []string{"after=0", "kind=machine&after=3", "kind=app.deployed,pool.scale_up", "since=1h", "after=1&before=2", "limit=0", "kind=" + strings.Repeat("x", 70)} {
+		f.Add(s, "")
+	}
+	f.Add("", "2")
+	f.Add("", "-1")
+	f.Add("after=1", "18446744073709551616")
+	e := newEnv(f, 3)
+	h := e.srv.Handler()
+	f.Fuzz(func(t *testing.T, query, lastID string) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		req := localRequest("GET", "/")
+		req = req.WithContext(ctx)
+		req.URL.Path, req.URL.RawQuery = "/v1/events/stream", query
+		req.Header["Last-Event-ID"] = []string{lastID}
+		w := httptest.NewRecorder()
+		fuzzbudget.Check(t, fuzzbudget.Budget{Fixed: 4 << 20, PerByte: 64}, len(query)+len(lastID), func() { h.ServeHTTP(w, req) })
+		if w.Code != 200 {
+			checkErrorShape(t, w)
+			return
+		}
+		if !strings.Contains(w.Body.String(), ": connected") {
+			t.Fatalf("a stream without its opening: %q", w.Body.String())
+		}
+	})
+}
+
+// FuzzSeriesQuery: the series routes' after= and names, within a budget.
+func FuzzSeriesQuery(f *testing.F) {
+	for _, s := range []string{"1767600000", "1767600000.123", "-1", "1e11", "NaN", "Inf", "2026-01-05T08:00:00Z", "0x10", ""} {
+		f.Add("web", s)
+	}
+	f.Add("workers", "1")
+	e := newEnv(f, 3)
+	h := e.srv.Handler()
+	f.Fuzz(func(t *testing.T, name, after string) {
+		if strings.ContainsAny(name, "/?#%") {
+			return // another route
+		}
+		q := "after=" + url.QueryEscape(after)
+		for _, path := range []string{"/v1/series?" + q, "/v1/apps/" + name + "/series?" + q, "/v1/pools/" + name + "/series?" + q} {
+			var w *httptest.ResponseRecorder
+			fuzzbudget.Check(t, fuzzbudget.Budget{Fixed: 4 << 20, PerByte: 64}, len(name)+len(after), func() { w = serveJSON(h, "GET", path, "") })
+			checkErrorShape(t, w)
+		}
+	})
+}
+
+// FuzzCheckShape: on valid JSON, the byte scan agrees with the decoder on
+// depth (strings with brackets and escaped quotes included).
+func FuzzCheckShape(f *testing.F) {
+	for _, s := range []string{`{}`, `[[[]]]`, `{"a":"[[[[\"{"}`, nested(40), nested(32), `"\\"`, `[1,2,3]`, `{"a":{"b":["]"]}}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var e *Error
+		fuzzbudget.Check(t, fuzzbudget.Budget{Fixed: 1 << 10}, len(s), func() { e = checkShape([]byte(s)) })
+		if !json.Valid([]byte(s)) {
+			return
+		}
+		depth, deepest := 0, 0
+		dec := json.NewDecoder(strings.NewReader(s))
+		for {
+			tok, err := dec.Token()
+			if err != nil {
+				break
+			}
+			switch tok {
+			case json.Delim('{'), json.Delim('['):
+				depth++
+				deepest = max(deepest, depth)
+			case json.Delim('}'), json.Delim(']'):
+				depth--
+			}
+		}
+		if (e == nil && deepest > maxDepth) || (e != nil && e.Code == "too_deep" && deepest <= maxDepth) {
+			t.Fatalf("depth %d: checkShape says %v", deepest, e)
 		}
 	})
 }

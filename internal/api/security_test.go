@@ -127,6 +127,18 @@ func TestDeepBodyIsCheap(t *testing.T) {
 	if r := e.do("POST", "/v1/apps", "operator", wide); r.status != 413 || r.errCode() != "too_large" {
 		t.Fatalf("30,000 values: %d %.300s", r.status, r.raw)
 	}
+	labels := func(n int) string {
+		var kv []string
+		for i := 0; i < n; i++ {
+			kv = append(kv, fmt.Sprintf(`"k%d":"v"`, i))
+		}
+		return `{"name":"labelled","image":"i","pools":["workers"],"labels":{` + strings.Join(kv, ",") + `}}`
+	}
+	// Quadratic in the YAML library beyond: one object has at most 256 members.
+	if r := e.do("POST", "/v1/apps", "operator", labels(9500)); r.status != 413 || !strings.Contains(r.raw, "256 members") {
+		t.Fatalf("9,500 labels: %d %.300s", r.status, r.raw)
+	}
+	e.expect(e.do("POST", "/v1/apps", "operator", labels(256)), 201)
 	if r := e.do("PUT", "/v1/apps/web/policy", "operator", `{"policies":`+strings.Repeat("[", 40)+strings.Repeat("]", 40)+`}`); r.status != 400 || r.errCode() != "too_deep" {
 		t.Fatalf("deep policy: %d %.300s", r.status, r.raw)
 	}

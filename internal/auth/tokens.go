@@ -109,7 +109,9 @@ func ParseTokens(r io.Reader) (*Tokens, error) {
 		}
 		role, err := ParseRole(f[0])
 		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", n, err)
+			// Not the word itself: a line written TOKEN ROLE would put
+			// the token in the error, and the error in a log.
+			return nil, fmt.Errorf("line %d: want 'ROLE TOKEN' with ROLE one of viewer, operator, admin, webhook: %w", n, ErrUnknownRole)
 		}
 		if len(f[1]) < MinTokenLen {
 			return nil, fmt.Errorf("line %d: %w", n, ErrWeakToken)
