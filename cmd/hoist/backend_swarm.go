@@ -137,7 +137,7 @@ func (b *swarmBackend) parts() clusterParts {
 func (b *swarmBackend) actors() []actor {
 	return []actor{
 		{"collector", b.coll.Run},
-		{"balancer stats", func(ctx context.Context) error { b.lb.Run(ctx); return nil }},
+		{"balancer stats", b.lb.Run},
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/hoist/hoist/internal/cluster"
 	"github.com/hoist/hoist/internal/config"
 	"github.com/hoist/hoist/internal/engine"
+	"github.com/hoist/hoist/internal/scrape"
 )
 
 var (
@@ -28,9 +29,7 @@ var (
 
 // StateSource gives the cluster's services, tasks and nodes (the swarm
 // orchestrator fits).
-type StateSource interface {
-	State(ctx context.Context) (cluster.State, error)
-}
+type StateSource = scrape.StateSource
 
 // SourceOptions configure a Source.
 type SourceOptions struct {
@@ -52,8 +51,9 @@ type SourceOptions struct {
 // and read at their node's address on the published stats port, so hoist
 // needs no agent for them and sees what their clients see.
 type Source struct {
-	opt SourceOptions
-	log *slog.Logger
+	opt  SourceOptions
+	log  *slog.Logger
+	loop *scrape.Loop[Replica]
 
 	mu       sync.Mutex
 	state    cluster.State
@@ -93,39 +93,27 @@ func NewSource(opt SourceOptions) *Source {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Source{opt: opt, log: opt.Logger, samples: map[string][]sample{},
+	s := &Source{opt: opt, log: opt.Logger, samples: map[string][]sample{},
 		lastSeen: map[string]time.Time{}, status: map[string]Replica{}}
+	s.loop = &scrape.Loop[Replica]{Name: "balancer stats", State: opt.State, Interval: opt.Interval,
+		Active: opt.Active, Targets: s.targets, Apply: s.apply, Logger: opt.Logger}
+	return s
 }
 
 // Run scrapes every Interval until ctx ends.
-func (s *Source) Run(ctx context.Context) {
-	t := time.NewTicker(s.opt.Interval)
-	defer t.Stop()
-	for {
-		s.Scrape(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
+func (s *Source) Run(ctx context.Context) error { return s.loop.Run(ctx) }
 
 // Scrape reads the cluster and every running balancer replica once.
-func (s *Source) Scrape(ctx context.Context) {
-	if s.opt.Active != nil && !s.opt.Active() {
-		return
-	}
-	st, err := s.opt.State.State(ctx)
-	if err != nil {
-		s.log.Warn("balancer stats: cluster state", "err", err)
-		return
-	}
+func (s *Source) Scrape(ctx context.Context) { s.loop.Once(ctx) }
+
+// targets are the running replicas of every balancer service, read at their
+// node's address on the published stats port.
+func (s *Source) targets(st cluster.State) []scrape.Target[Replica] {
 	nodes := map[string]cluster.Node{}
 	for _, n := range st.Nodes {
 		nodes[n.ID] = n
 	}
-	var reps []Replica
+	var out []scrape.Target[Replica]
 	for _, svc := range st.Services {
 		app := svc.Labels[LabelFor]
 		port, err := strconv.Atoi(svc.Labels[LabelStatsPort])
@@ -137,25 +125,30 @@ func (s *Source) Scrape(ctx context.Context) {
 			if t.Service != svc.Name || t.State != cluster.TaskRunning || !ok || !n.Ready || n.Addr == "" || n.Addr == "0.0.0.0" {
 				continue
 			}
-			reps = append(reps, Replica{Service: svc.Name, App: app, TaskID: t.ID, NodeID: t.NodeID,
-				URL: "http://" + net.JoinHostPort(n.Addr, strconv.Itoa(port)) + "/stats;csv"})
+			r := Replica{Service: svc.Name, App: app, TaskID: t.ID, NodeID: t.NodeID,
+				URL: "http://" + net.JoinHostPort(n.Addr, strconv.Itoa(port)) + "/stats;csv"}
+			out = append(out, scrape.Target[Replica]{Key: t.ID, Fetch: func(ctx context.Context) (Replica, error) {
+				sum, err := s.fetch(ctx, r.URL, r.App)
+				r.Summary = sum
+				return r, err
+			}})
 		}
 	}
-	var wg sync.WaitGroup
-	for i := range reps {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := &reps[i]
-			sum, err := s.fetch(ctx, r.URL, r.App)
-			r.Time, r.Summary = time.Now(), sum
-			if err != nil {
-				r.Error = err.Error()
-			}
-		}()
+	return out
+}
+
+// apply keeps a round's scrapes: every replica's latest, and the samples of
+// those that answered.
+func (s *Source) apply(st cluster.State, results []scrape.Result[Replica], now time.Time) {
+	reps := make([]Replica, 0, len(results))
+	for _, res := range results {
+		r := res.Value
+		r.Time = res.Time
+		if res.Err != nil {
+			r.Error = res.Err.Error()
+		}
+		reps = append(reps, r)
 	}
-	wg.Wait()
-	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.state = st
@@ -188,9 +181,8 @@ func (s *Source) Scrape(ctx context.Context) {
 	}
 }
 
+// fetch reads one replica's stats (the loop bounds it in time).
 func (s *Source) fetch(ctx context.Context, url, proxy string) (Summary, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*s.opt.Interval)
-	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return Summary{}, fmt.Errorf("balancer stats: %w", err)

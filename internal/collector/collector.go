@@ -17,15 +17,14 @@ import (
 
 	"github.com/hoist/hoist/internal/cluster"
 	"github.com/hoist/hoist/internal/engine"
+	scrapeloop "github.com/hoist/hoist/internal/scrape" // agent.go has a func scrape
 )
 
 var _ engine.MetricSource = (*Collector)(nil)
 
 // StateSource gives the cluster's services, tasks and nodes
 // (engine.Orchestrator fits).
-type StateSource interface {
-	State(ctx context.Context) (cluster.State, error)
-}
+type StateSource = scrapeloop.StateSource
 
 // Reporter is a node's agent: over HTTP, or in-process for the manager's own
 // node.
@@ -53,8 +52,9 @@ type Options struct {
 
 // Collector scrapes every node's agent and answers metric queries.
 type Collector struct {
-	opt Options
-	log *slog.Logger
+	opt  Options
+	log  *slog.Logger
+	loop *scrapeloop.Loop[Report]
 
 	mu       sync.Mutex
 	state    cluster.State
@@ -97,38 +97,23 @@ func New(opt Options) *Collector {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Collector{opt: opt, log: opt.Logger, samples: map[string][]ContainerStats{},
+	c := &Collector{opt: opt, log: opt.Logger, samples: map[string][]ContainerStats{},
 		lastSeen: map[string]time.Time{}, nodes: map[string]*NodeUsage{}}
+	c.loop = &scrapeloop.Loop[Report]{Name: "collector", State: opt.State, Interval: opt.Interval,
+		Targets: c.targets, Apply: c.apply, Logger: opt.Logger}
+	return c
 }
 
 // Run scrapes every Interval until ctx ends.
-func (c *Collector) Run(ctx context.Context) error {
-	t := time.NewTicker(c.opt.Interval)
-	defer t.Stop()
-	for {
-		c.Scrape(ctx)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
-}
+func (c *Collector) Run(ctx context.Context) error { return c.loop.Run(ctx) }
 
 // Scrape reads the cluster state and every node's agent once.
-func (c *Collector) Scrape(ctx context.Context) {
-	st, err := c.opt.State.State(ctx)
-	if err != nil {
-		c.log.Warn("collector: cluster state", "err", err)
-		return
-	}
-	type result struct {
-		node cluster.Node
-		rep  Report
-		err  error
-	}
-	results := make(chan result, len(st.Nodes))
-	var wg sync.WaitGroup
+func (c *Collector) Scrape(ctx context.Context) { c.loop.Once(ctx) }
+
+// targets are the agents of the ready nodes (the manager's own node answers
+// in-process).
+func (c *Collector) targets(st cluster.State) []scrapeloop.Target[Report] {
+	var out []scrapeloop.Target[Report]
 	for _, n := range st.Nodes {
 		if !n.Ready {
 			continue
@@ -142,18 +127,13 @@ func (c *Collector) Scrape(ctx context.Context) {
 		default:
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sctx, cancel := context.WithTimeout(ctx, c.opt.Interval*2)
-			defer cancel()
-			rep, err := r.Report(sctx)
-			results <- result{n, rep, err}
-		}()
+		out = append(out, scrapeloop.Target[Report]{Key: n.ID, Fetch: r.Report})
 	}
-	wg.Wait()
-	close(results)
-	now := time.Now()
+	return out
+}
+
+// apply keeps a round's reports: the nodes' usage and every task's samples.
+func (c *Collector) apply(st cluster.State, results []scrapeloop.Result[Report], now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.state = st
@@ -173,17 +153,20 @@ func (c *Collector) Scrape(ctx context.Context) {
 			delete(c.nodes, id)
 		}
 	}
-	for r := range results {
-		u := c.nodes[r.node.ID]
-		if r.err != nil {
-			u.Error = r.err.Error()
+	for _, r := range results {
+		u := c.nodes[r.Key]
+		if u == nil {
+			continue
+		}
+		if r.Err != nil {
+			u.Error = r.Err.Error()
 			continue
 		}
 		u.Error, u.Scraped, u.hasAgent = "", now, true
 		cpu, mem := 0.0, int64(0)
 		prev := u.prevCPU
 		u.prevCPU = map[string]ContainerStats{}
-		for _, cs := range r.rep.Containers {
+		for _, cs := range r.Value.Containers {
 			if cs.TaskID == "" {
 				continue
 			}
@@ -196,7 +179,7 @@ func (c *Collector) Scrape(ctx context.Context) {
 			}
 			u.prevCPU[cs.TaskID] = cs
 		}
-		u.CPU, u.Memory, u.Tasks = cpu, mem, len(r.rep.Containers)
+		u.CPU, u.Memory, u.Tasks = cpu, mem, len(r.Value.Containers)
 	}
 	for id, seen := range c.lastSeen {
 		if now.Sub(seen) > c.opt.Keep {
