@@ -95,7 +95,7 @@ func (w *dworld) snapshot(cfg *config.Config, desired int, sample Sample) *Snaps
 		},
 		Machines: map[string][]cluster.Machine{"workers": machines}, ProviderErr: map[string]string{},
 		Records: append([]cluster.MachineRecord(nil), w.records...), Busy: map[string]bool{},
-		Apps:    cfg.Apps, Metrics: map[string][]Sample{"web": {sample}}, AnomalyHold: map[string]string{},
+		Apps: cfg.Apps, Metrics: map[string][]Sample{"web": {sample}}, AnomalyHold: map[string]string{},
 	}
 }
 
