@@ -75,11 +75,11 @@ type Policy struct {
 
 // Policies are the ones the harness knows, in report order.
 func Policies() []Policy {
-	return []Policy{hoistPolicy(), hpaCAPolicy(), micadoPolicy(), elascalePolicy(), staticPeakPolicy(), oraclePolicy(), hoistDescriptorPolicy()}
+	return []Policy{hoistPolicy(), hoistReactivePolicy(), hpaCAPolicy(), micadoPolicy(), elascalePolicy(), staticPeakPolicy(), oraclePolicy(), hoistDescriptorPolicy()}
 }
 
 // DefaultPolicies are what `hoist bench` runs when none are named.
-var DefaultPolicies = []string{"hoist", "hpa-ca", "micado", "elascale", "static-peak", "oracle"}
+var DefaultPolicies = []string{"hoist", "hoist-reactive", "hpa-ca", "micado", "elascale", "static-peak", "oracle"}
 
 // ErrUnknownPolicy is returned for a policy name the harness does not know.
 var ErrUnknownPolicy = errors.New("unknown policy")

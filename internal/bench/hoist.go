@@ -9,22 +9,36 @@ import (
 )
 
 // HoistDefault gives app hoist's default policy, what the benchmark runs as
-// `hoist`: one target-tracking policy on CPU, at TargetCPU percent of the
-// limit, with every other field at the descriptor's defaults (see
-// internal/config SetDefaults):
+// `hoist`: one predictive policy (internal/policy Predict) against the app's
+// slo, every other field at its default:
 //
-//   - desired = ceil(running x cpu / 60), untouched within 10 % of the target;
-//   - scale-up at once, at most +100 % or +4 replicas per 15 s;
-//   - scale-down to the highest recommendation of the last 5 minutes;
-//   - no cooldowns; the engine's 10 s tick; cpu averaged over one tick.
+//   - replicas = what the upper forecast of the request rate over the next
+//     two ticks needs at the per-replica capacity learned from the observed
+//     rate, CPU and p95 (the CPU target, 60 %, until learned), never below
+//     what the rate needs now; at once upwards; downwards to the highest need
+//     of the last 3 minutes;
+//   - machines: room for the replicas the upper forecast needs within the
+//     pool's measured order-to-ready time is ordered now (bin-packed, in the
+//     tick), and scale-in keeps it.
 //
-// Machines follow the pool's own settings in the descriptor (defaults: a node
+// Machines otherwise follow the pool's own settings (defaults: a node
 // unneeded for 5 minutes is drained and removed, not within 5 minutes of
 // adding machines; unneeded means its tasks fit on the other nodes and either
 // it is under 50 % reserved or the others stay at or below 75 % after taking
-// its tasks); machines are ordered in the tick that scales replicas up, sized
-// by bin-packing the tasks to come.
+// its tasks).
 func HoistDefault(app *config.App) {
+	app.Policies = []config.Policy{{Type: config.PolicyPredictive, Target: TargetCPU}}
+	app.Cooldown = config.Cooldown{}
+	app.SetDefaults()
+}
+
+// HoistReactive gives app hoist's reactive policy, the default before the
+// predictive one (`hoist-reactive`): target tracking on CPU at TargetCPU with
+// the descriptor's defaults (ceil(running x cpu / 60) outside a 10 %
+// tolerance, scale-up at most +100 % or +4 per 15 s, scale-down to the highest
+// recommendation of the last 5 minutes); machines as for HoistDefault but
+// ordered only for tasks that exist or are being created.
+func HoistReactive(app *config.App) {
 	app.Policies = []config.Policy{{Type: config.PolicyTarget, Metric: "cpu", Target: TargetCPU}}
 	app.Cooldown = config.Cooldown{}
 	app.SetDefaults()
@@ -33,10 +47,21 @@ func HoistDefault(app *config.App) {
 func hoistPolicy() Policy {
 	return Policy{
 		Name: "hoist",
-		Doc: fmt.Sprintf("hoist's engine with its default policy: target tracking on CPU at %.0f %% "+
-			"(tolerance 0.1, scale-up max(100 %%, 4) per 15 s, 5 min scale-down stabilisation), machines from bin-packing in the same tick, "+
+		Doc: fmt.Sprintf("hoist's engine with its default policy: predictive (replicas for the upper forecast of the rate at a capacity learned "+
+			"from rate, CPU and p95 against the SLO, %.0f %% CPU while learning; machines ordered a measured boot time ahead), "+
 			"scale-in by the 50 %% rule or consolidation below 75 %%", TargetCPU),
 		Prepare: func(cfg *config.Config, _ *Demand) { HoistDefault(&cfg.Apps[0]) },
+		New:     newHoist,
+	}
+}
+
+func hoistReactivePolicy() Policy {
+	return Policy{
+		Name: "hoist-reactive",
+		Doc: fmt.Sprintf("hoist's engine with its reactive policy: target tracking on CPU at %.0f %% "+
+			"(tolerance 0.1, scale-up max(100 %%, 4) per 15 s, 5 min scale-down stabilisation), machines from bin-packing in the same tick, "+
+			"scale-in by the 50 %% rule or consolidation below 75 %%", TargetCPU),
+		Prepare: func(cfg *config.Config, _ *Demand) { HoistReactive(&cfg.Apps[0]) },
 		New:     newHoist,
 	}
 }

@@ -239,6 +239,9 @@ type Policy struct {
 	// query): while an alert keeps firing, step again every Repeat (default 1m).
 	Repeat Duration `yaml:"repeat"`
 
+	// predictive (see PolicyPredictive): decide and record, act as reactive.
+	ForecastOnly bool `yaml:"forecast_only"`
+
 	// schedule: windows of the week that set min and/or max.
 	Timezone string   `yaml:"timezone"`
 	Windows  []Window `yaml:"windows"`

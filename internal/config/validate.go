@@ -577,6 +577,8 @@ func (p *Policy) check(ck *checker, path string) {
 			ck.add(path+".metric", "%q has no Prometheus series for alert rules: use a target or threshold policy", p.Metric)
 		}
 		p.checkAlert(ck, path)
+	case PolicyPredictive:
+		p.checkPredictive(ck, path)
 	case "":
 		ck.add(path+".type", "is required (target, threshold, schedule or alert)")
 	default:

@@ -76,6 +76,7 @@ func (e *Engine) act(ctx context.Context, cfg *config.Config, s *Snapshot, p *Pl
 }
 
 func (e *Engine) appStep(ctx context.Context, d *AppDecision, s *Snapshot, now time.Time, dry bool) {
+	e.recordNotice(d, now, dry)
 	base := events.Event{Time: now, App: d.App, From: d.Current, To: d.Desired, Reason: d.Reason, DryRun: dry}
 	base.Inputs = map[string]float64{"running": float64(d.Running), "pending": float64(d.Pending), "min": float64(d.Min), "max": float64(d.Max)}
 	for _, v := range d.Votes {

@@ -94,9 +94,10 @@ func decide(cfg *config.Config, s *Snapshot, prev *memory) (*Plan, *memory) {
 	p := &Plan{Time: s.Time}
 	ix := buildIndex(s)
 	p.Machines = lifecycle(cfg, s, ix, m)
+	learnBoots(p.Machines, ix, m, s.Time)
 	ix.afterLifecycle()
 	for i := range s.Apps {
-		d := decideApp(&s.Apps[i], s, ix, m)
+		d := decideApp(cfg, &s.Apps[i], s, ix, m)
 		p.Apps = append(p.Apps, d)
 	}
 	for i := range p.Apps {

@@ -20,7 +20,9 @@ func (w *poolWork) scaleIn() {
 	switch {
 	case pool.ScaleDown.Disabled && manual == 0:
 		blocked = "scale-down disabled"
-	case d.NeedRoom > 0:
+	case d.NeedRoom > 0 && (w.waiting > 0 || !forecasting(w.cfg, pool.Name, ix)):
+		// With a forecast, tasks about to be created do not hold scale-in:
+		// the limit below keeps room for them and the forecast's.
 		blocked = fmt.Sprintf("%d tasks need room", d.NeedRoom)
 	case d.InFlight > 0:
 		blocked = fmt.Sprintf("%d machines booting", d.InFlight)
@@ -65,6 +67,10 @@ func (w *poolWork) scaleIn() {
 	}
 	sort.SliceStable(cands, func(i, j int) bool { return cands[i].share < cands[j].share })
 	limit := d.Active - pool.Min
+	if forecasting(w.cfg, pool.Name, ix) && manual == 0 {
+		// Never below what the tasks and the forecast need within the boot time.
+		limit = min(limit, d.Active-keepFor(pool, ix, w.items))
+	}
 	// Two ways for a node to be unneeded: below the share (Cluster
 	// Autoscaler's rule), its tasks fitting anywhere; or, consolidating, any
 	// node whose tasks fit on the others without taking them above the

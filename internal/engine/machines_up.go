@@ -27,6 +27,10 @@ type poolWork struct {
 	// can take tasks again.
 	exists      int
 	reclaimable []*cluster.MachineRecord
+	// waiting counts the tasks that exist and wait for room; items are all
+	// that need room, the forecast's (predictive policies) included.
+	waiting int
+	items   []cluster.Resources
 }
 
 // decidePool decides one pool's machines: more when tasks need room or the
@@ -94,6 +98,7 @@ func (w *poolWork) needRoom() (items []cluster.Resources, itemApps []string) {
 			if t.State == cluster.TaskPending && (t.Reason == "" || t.PendingForResources()) && !t.Reservation.IsZero() {
 				items = append(items, t.Reservation)
 				itemApps = append(itemApps, name)
+				w.waiting++
 			}
 		}
 		want := 0
@@ -146,6 +151,11 @@ func (w *poolWork) scaleUp() bool {
 	d, pool, s, ix := &w.d, w.pool, w.s, w.ix
 	items, itemApps := w.needRoom()
 	d.NeedRoom = len(items)
+	// Room the forecast will need within the boot time: ordered now, as
+	// for tasks that wait (predict.go).
+	ahead, aheadApps := aheadItems(w.cfg, pool.Name, s, ix)
+	items, itemApps = append(items, ahead...), append(itemApps, aheadApps...)
+	w.items = items
 	bins := w.bins()
 	res := capacity.Pack(w.shape, bins, items)
 	unfitSet := map[string]bool{}
@@ -185,6 +195,9 @@ func (w *poolWork) scaleUp() bool {
 	why := ""
 	if need > 0 {
 		why = fmt.Sprintf("%d tasks need room; %d machines of %s hold them", len(items)-len(res.Unfit), need, w.shape)
+		if len(ahead) > 0 {
+			why += fmt.Sprintf(" (%d of the tasks are the forecast's, within the boot time)", len(ahead))
+		}
 	}
 	if d.Active+need < pool.Min {
 		need = pool.Min - d.Active

@@ -57,6 +57,11 @@ type AppDecision struct {
 	Reason   string       `json:"reason"`
 	HoldKind HoldKind     `json:"hold_kind,omitempty"`
 	Votes    []PolicyVote `json:"votes,omitempty"`
+	// Ahead is how many replicas a predictive policy's forecast needs within
+	// the machines' horizon (0 without one): the pool orders and keeps room.
+	Ahead int `json:"ahead,omitempty"`
+	// Notice is a predictive policy's change of mode, reported as an event.
+	Notice string `json:"notice,omitempty"`
 }
 
 // PolicyVote is what one policy recommended.

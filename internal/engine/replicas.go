@@ -10,7 +10,7 @@ import (
 	"github.com/hoist/hoist/internal/policy"
 )
 
-func decideApp(app *config.App, s *Snapshot, ix *index, m *memory) AppDecision {
+func decideApp(cfg *config.Config, app *config.App, s *Snapshot, ix *index, m *memory) AppDecision {
 	d := AppDecision{App: app.Name, Min: app.Replicas.Min, Max: app.Replicas.Max}
 	boundsWhy := ""
 	for _, p := range app.Policies {
@@ -66,6 +66,10 @@ func decideApp(app *config.App, s *Snapshot, ix *index, m *memory) AppDecision {
 			rec = policy.Target(p, &am.target[i], in)
 		case config.PolicyAlert:
 			rec, smp = alertVote(p, i, in, s.Alerts, app.Name)
+		case config.PolicyPredictive:
+			var ahead int
+			rec, ahead, d.Notice = predictVote(cfg, app, i, in, s, am, m)
+			d.Ahead = max(d.Ahead, ahead)
 		default:
 			rec = policy.Threshold(p, &am.threshold[i], in)
 		}

@@ -39,6 +39,8 @@ type Snapshot struct {
 	// Ordered is when machines were last ordered for each pool, by the loop
 	// or an operator: it starts the pool's scale-up cooldown.
 	Ordered map[string]time.Time
+	// Observed holds, per app with a predictive policy, its rate, CPU and p95.
+	Observed map[string]policy.Observation
 }
 
 // Sample is one policy's metric value.
@@ -63,11 +65,14 @@ type memory struct {
 	// orphans: service -> since when it has been deployed by hoist without
 	// an app behind it (prune.go).
 	orphans map[string]time.Time
+	// boots: pool -> recent order-to-ready times (predictive horizons).
+	boots map[string][]time.Duration
 }
 
 type appMemory struct {
 	target    []policy.TargetState
 	threshold []policy.ThresholdState
+	predict   []policy.PredictState
 	changes   []policy.Change
 	lastUp    time.Time
 	lastMove  time.Time // last change in either direction
@@ -80,13 +85,15 @@ func newMemory() *memory {
 		lastPoolUp: map[string]time.Time{},
 		nodeDown:   map[string]time.Time{},
 		orphans:    map[string]time.Time{},
+		boots:      map[string][]time.Duration{},
 	}
 }
 
 func (m *memory) app(name string, policies int) *appMemory {
 	a, ok := m.apps[name]
 	if !ok || len(a.target) != policies {
-		a = &appMemory{target: make([]policy.TargetState, policies), threshold: make([]policy.ThresholdState, policies)}
+		a = &appMemory{target: make([]policy.TargetState, policies), threshold: make([]policy.ThresholdState, policies),
+			predict: make([]policy.PredictState, policies)}
 		m.apps[name] = a
 	}
 	return a
@@ -102,6 +109,10 @@ func (m *memory) clone() *memory {
 			a.target[i] = t.Clone()
 		}
 		a.threshold = append([]policy.ThresholdState(nil), v.threshold...)
+		a.predict = make([]policy.PredictState, len(v.predict))
+		for i, p := range v.predict {
+			a.predict[i] = p.Clone()
+		}
 		a.changes = append([]policy.Change(nil), v.changes...)
 		c.apps[k] = &a
 	}
@@ -116,6 +127,9 @@ func (m *memory) clone() *memory {
 	}
 	for k, v := range m.orphans {
 		c.orphans[k] = v
+	}
+	for k, v := range m.boots {
+		c.boots[k] = append([]time.Duration(nil), v...)
 	}
 	return c
 }
@@ -172,6 +186,7 @@ func (e *Engine) observe(ctx context.Context, feed bool) (*observation, error) {
 		Time: now, State: st,
 		Machines: map[string][]cluster.Machine{}, ProviderErr: map[string]string{},
 		Busy: map[string]bool{}, Metrics: map[string][]Sample{}, AnomalyHold: map[string]string{},
+		Observed: map[string]policy.Observation{},
 	}
 	o.snap = s
 	for _, p := range cfg.Pools {
@@ -207,6 +222,10 @@ func (e *Engine) observe(ctx context.Context, feed bool) (*observation, error) {
 	for _, a := range s.Apps {
 		samples := make([]Sample, len(a.Policies))
 		for i, p := range a.Policies {
+			if p.Type == config.PolicyPredictive {
+				samples[i], s.Observed[a.Name] = e.observePredictive(ctx, a.Name, cfg.Interval())
+				continue
+			}
 			if p.Type != config.PolicyTarget && p.Type != config.PolicyThreshold {
 				continue
 			}

@@ -6,8 +6,9 @@
 //
 //   - naive: the last value (the reactive baseline every error is scaled by);
 //   - damped Holt: a smoothed level plus a damped recent trend;
-//   - seasonal naive, one per season (a day, a week): the last value plus the
-//     rise the series made over the same span one season ago.
+//   - seasonal naive, per season (a day, a week): the last value, and the
+//     smoothed level, plus the rise the series made over the same span one
+//     season ago.
 //
 // Each is weighted by the inverse of its recent squared error at that horizon.
 // The upper bound is the ensemble plus the chosen quantile of the ensemble's
@@ -86,6 +87,9 @@ type Forecast struct {
 	// Point is the ensemble's peak; Upper the peak it expects to stay under
 	// with probability Quantile (from its own past errors); Naive the last value.
 	Point, Upper, Naive float64
+	// NaiveUpper is the same bound around the naive forecast, from its own
+	// errors: the headroom a reactive decision needs at this horizon.
+	NaiveUpper float64
 	// Healthy: enough errors were seen, the ensemble beats naive (MASE <= 1)
 	// and its coverage is within 10 points of the quantile.
 	Healthy bool
@@ -169,22 +173,27 @@ func (f *Forecaster) Observe(t time.Time, y float64) {
 		}
 		comps := f.components(t, h)
 		point, _ := tr.combine(comps)
-		tr.push(idx+int64(h), comps, point, tr.upper(point, f.scale(), f.o.Quantile))
+		tr.push(idx+int64(h), comps, point, f.scale(), f.o.Quantile)
 	}
 }
 
 func (f *Forecaster) scale() float64 { return max(f.mean*0.05, 1e-9) }
 
-// Peak forecasts the peak of the series over the next h.
-func (f *Forecaster) Peak(h time.Duration) Forecast {
+// Peak forecasts the peak of the series over the next h, its upper bounds
+// at the configured quantile.
+func (f *Forecaster) Peak(h time.Duration) Forecast { return f.PeakAt(h, f.o.Quantile) }
+
+// PeakAt is Peak with the upper bounds at quantile q (coverage and health
+// are still those of the configured quantile).
+func (f *Forecaster) PeakAt(h time.Duration, q float64) Forecast {
 	steps := f.Steps(h)
 	tr, ok := f.tracks[steps]
 	if !ok {
-		tr = newTrack(len(f.seasons)+compSeason0, f.o.Window)
+		tr = newTrack(2*len(f.seasons)+compSeason0, f.o.Window)
 		f.tracks[steps] = tr
 	}
 	tr.used = f.idx
-	out := Forecast{Naive: f.last, Point: f.last, Upper: f.last, Errors: tr.n, Coverage: tr.coverage(), MASE: tr.mase()}
+	out := Forecast{Naive: f.last, Point: f.last, Upper: f.last, NaiveUpper: f.last, Errors: tr.n, Coverage: tr.coverage(f.o.Quantile), MASE: tr.mase()}
 	if !f.started {
 		out.Why = "no data yet"
 		return out
@@ -192,7 +201,8 @@ func (f *Forecaster) Peak(h time.Duration) Forecast {
 	comps := f.components(f.t0.Add(time.Duration(f.idx)*f.o.Step), steps)
 	point, _ := tr.combine(comps)
 	out.Point = point
-	out.Upper = tr.upper(point, f.scale(), f.o.Quantile)
+	out.Upper = tr.best(0, f.o.Quantile).upper(point, f.scale(), q)
+	out.NaiveUpper = tr.best(1, f.o.Quantile).upper(f.last, f.scale(), q)
 	switch {
 	case tr.n < f.o.MinErrors:
 		out.Why = "learning"
@@ -209,7 +219,7 @@ func (f *Forecaster) Peak(h time.Duration) Forecast {
 // components are each forecaster's peak over the next h steps after t (NaN
 // for a season without memory of that span yet).
 func (f *Forecaster) components(t time.Time, h int) []float64 {
-	c := make([]float64, compSeason0+len(f.seasons))
+	c := make([]float64, compSeason0+2*len(f.seasons))
 	c[compNaive] = f.last
 	// Damped Holt: level + trend x (phi + ... + phi^j) is monotone in j, so
 	// the peak is at the first or the last step.
@@ -223,7 +233,8 @@ func (f *Forecaster) components(t time.Time, h int) []float64 {
 	}
 	c[compHolt] = max(0, max(f.level+f.trend*sum1, f.level+f.trend*sumH))
 	for i, s := range f.seasons {
-		c[compSeason0+i] = s.peakRise(t, h, f.o.Step, f.last)
+		c[compSeason0+2*i] = s.peakRise(t, h, f.o.Step, f.last)
+		c[compSeason0+2*i+1] = s.peakRise(t, h, f.o.Step, f.level)
 	}
 	return c
 }
@@ -302,14 +313,15 @@ type track struct {
 	used    int64 // step index when last asked for
 	sqErr   []float64
 	pending []pending
-	// The last Window relative errors of the ensemble, in arrival order
-	// (ring) and sorted (for the quantile).
-	ring     []float64
-	sorted   []float64
-	next     int
+	// Two error bands, errors scaled by the point (relative: noise that
+	// grows with the load) and by its square root (counting noise, as of
+	// Poisson arrivals); the upper bound uses the narrower of those that
+	// cover.
+	// bands[0] are the ensemble's, bands[1] the naive forecast's (the
+	// reactive fallback's headroom).
+	bands    [2][2]*band
 	n        int
 	window   int
-	covered  float64 // EWMA of "the peak was at or under the upper bound"
 	seen     uint64  // components scored at least once
 	events   int     // informative spans scored
 	absErr   float64 // EWMA of |ensemble error|
@@ -317,15 +329,85 @@ type track struct {
 }
 
 type pending struct {
-	due         int64
-	comps       []float64
-	point, high float64
-	peak        float64
-	seen        bool
+	due   int64
+	comps []float64
+	point float64
+	high  [2][2]float64
+	peak  float64
+	seen  bool
 }
 
 func newTrack(comps, window int) *track {
-	return &track{sqErr: make([]float64, comps), window: window, covered: 1}
+	tr := &track{sqErr: make([]float64, comps), window: window}
+	for k := range tr.bands {
+		for i := range tr.bands[k] {
+			tr.bands[k][i] = &band{power: 1 - 0.5*float64(i), window: window, covered: 1}
+		}
+	}
+	return tr
+}
+
+// band is the recent errors of the ensemble scaled by point^power: the last
+// Window of them in arrival order (ring) and sorted (for the quantile).
+type band struct {
+	power   float64
+	ring    []float64
+	sorted  []float64
+	next    int
+	window  int
+	covered float64 // EWMA of "the peak was at or under this band's upper bound"
+	width   float64 // EWMA of upper - point
+}
+
+func (b *band) norm(point, scale float64) float64 {
+	x := max(point, scale)
+	if b.power == 1 {
+		return x
+	}
+	// Scaled so both bands agree at the scale (5 % of the mean).
+	return math.Pow(x/scale, b.power) * scale
+}
+
+func (b *band) upper(point, scale, q float64) float64 {
+	if len(b.sorted) == 0 {
+		return point
+	}
+	k := min(len(b.sorted)-1, int(math.Ceil(q*float64(len(b.sorted))))-1)
+	return max(0, point+b.sorted[max(k, 0)]*b.norm(point, scale))
+}
+
+func (b *band) add(e float64) {
+	if len(b.ring) < b.window {
+		b.ring = append(b.ring, e)
+	} else {
+		old := b.ring[b.next]
+		b.ring[b.next] = e
+		b.next = (b.next + 1) % b.window
+		i := sort.SearchFloat64s(b.sorted, old)
+		b.sorted = append(b.sorted[:i], b.sorted[i+1:]...)
+	}
+	i := sort.SearchFloat64s(b.sorted, e)
+	b.sorted = append(b.sorted, 0)
+	copy(b.sorted[i+1:], b.sorted[i:])
+	b.sorted[i] = e
+}
+
+// best is the band the upper bound comes from: the narrowest of those whose
+// coverage is within 3 points of q, else the one covering most.
+func (tr *track) best(kind int, q float64) *band {
+	var out *band
+	for _, b := range tr.bands[kind] {
+		ok := b.covered >= q-0.03
+		switch {
+		case out == nil:
+			out = b
+		case ok && (out.covered < q-0.03 || b.width < out.width):
+			out = b
+		case !ok && out.covered < q-0.03 && b.covered > out.covered:
+			out = b
+		}
+	}
+	return out
 }
 
 // combine weights the components available now by the inverse of their
@@ -349,8 +431,20 @@ func (tr *track) combine(c []float64) (float64, bool) {
 	return num / den, true
 }
 
-func (tr *track) push(due int64, comps []float64, point, high float64) {
-	tr.pending = append(tr.pending, pending{due: due, comps: comps, point: point, high: high})
+func (tr *track) push(due int64, comps []float64, point, scale, q float64) {
+	p := pending{due: due, comps: comps, point: point}
+	for k, pt := range []float64{point, comps[compNaive]} {
+		for i, b := range tr.bands[k] {
+			p.high[k][i] = b.upper(pt, scale, q)
+		}
+	}
+	tr.pending = append(tr.pending, p)
+}
+
+// upper is the chosen band's bound around the ensemble's (kind 0) or the
+// naive (kind 1) point.
+func (tr *track) upper(kind int, point, scale, q float64) float64 {
+	return tr.best(kind, q).upper(point, scale, q)
 }
 
 // resolve feeds the value at step idx to the pending forecasts and scores
@@ -375,12 +469,18 @@ func (tr *track) score(p *pending, scale float64) {
 	if tr.n < tr.window {
 		a = 1 / float64(tr.n+1) // a plain mean until the window fills
 	}
-	hit := 0.0
-	if p.peak <= p.high+1e-9 {
-		hit = 1
+	for k, pt := range []float64{p.point, p.comps[compNaive]} {
+		for i, b := range tr.bands[k] {
+			hit := 0.0
+			if p.peak <= p.high[k][i]+1e-9 {
+				hit = 1
+			}
+			b.covered += a * (hit - b.covered)
+			b.width += a * (p.high[k][i] - pt - b.width)
+			b.add((p.peak - pt) / b.norm(pt, scale))
+		}
 	}
-	tr.covered += a * (hit - tr.covered)
-	tr.addErr((p.peak - p.point) / max(p.point, scale))
+	tr.n++
 	// Only spans where some forecaster erred say which one to trust: a flat
 	// stretch, where all are right, must not wash out what the last rise
 	// taught (weights and MASE are updated on informative spans only).
@@ -421,34 +521,7 @@ const (
 	weightRate     = 0.05
 )
 
-func (tr *track) addErr(e float64) {
-	if len(tr.ring) < tr.window {
-		tr.ring = append(tr.ring, e)
-	} else {
-		old := tr.ring[tr.next]
-		tr.ring[tr.next] = e
-		tr.next = (tr.next + 1) % tr.window
-		i := sort.SearchFloat64s(tr.sorted, old)
-		tr.sorted = append(tr.sorted[:i], tr.sorted[i+1:]...)
-	}
-	i := sort.SearchFloat64s(tr.sorted, e)
-	tr.sorted = append(tr.sorted, 0)
-	copy(tr.sorted[i+1:], tr.sorted[i:])
-	tr.sorted[i] = e
-	tr.n++
-}
-
-// upper is point plus the q-quantile of the recent relative errors (the
-// point itself while none are known).
-func (tr *track) upper(point, scale, q float64) float64 {
-	if len(tr.sorted) == 0 {
-		return point
-	}
-	k := min(len(tr.sorted)-1, int(math.Ceil(q*float64(len(tr.sorted))))-1)
-	return max(0, point+tr.sorted[max(k, 0)]*max(point, scale))
-}
-
-func (tr *track) coverage() float64 { return tr.covered }
+func (tr *track) coverage(q float64) float64 { return tr.best(0, q).covered }
 
 func (tr *track) mase() float64 {
 	if tr.absNaive <= 0 {
@@ -466,4 +539,38 @@ func floorDiv(a, b int64) int64 {
 		q--
 	}
 	return q
+}
+
+// Clone returns an independent copy (a dry run must not feed the real one).
+func (f *Forecaster) Clone() *Forecaster {
+	c := *f
+	c.o.Seasons = append([]time.Duration(nil), f.o.Seasons...)
+	c.seasons = make([]*seasonal, len(f.seasons))
+	for i, s := range f.seasons {
+		cs := *s
+		cs.sum = append([]float64(nil), s.sum...)
+		cs.cnt = append([]int32(nil), s.cnt...)
+		cs.id = append([]int64(nil), s.id...)
+		c.seasons[i] = &cs
+	}
+	c.tracks = make(map[int]*track, len(f.tracks))
+	for h, tr := range f.tracks {
+		ct := *tr
+		ct.sqErr = append([]float64(nil), tr.sqErr...)
+		for k := range tr.bands {
+			for i, b := range tr.bands[k] {
+				cb := *b
+				cb.ring = append([]float64(nil), b.ring...)
+				cb.sorted = append([]float64(nil), b.sorted...)
+				ct.bands[k][i] = &cb
+			}
+		}
+		ct.pending = make([]pending, len(tr.pending))
+		for i, p := range tr.pending {
+			p.comps = append([]float64(nil), p.comps...)
+			ct.pending[i] = p
+		}
+		c.tracks[h] = &ct
+	}
+	return &c
 }

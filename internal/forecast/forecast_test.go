@@ -181,3 +181,20 @@ func BenchmarkObservePeak(b *testing.B) {
 		fo.Peak(2 * time.Minute)
 	}
 }
+
+func TestCloneIsIndependent(t *testing.T) {
+	fo := New(Options{})
+	for i := 0; i < 100; i++ {
+		fo.Observe(t0.Add(time.Duration(i)*10*time.Second), float64(i))
+		fo.Peak(time.Minute)
+	}
+	want := fo.Peak(time.Minute)
+	c := fo.Clone()
+	for i := 100; i < 200; i++ {
+		c.Observe(t0.Add(time.Duration(i)*10*time.Second), 1e6)
+		c.Peak(time.Minute)
+	}
+	if got := fo.Peak(time.Minute); got != want {
+		t.Errorf("the clone's samples changed the original: %+v, was %+v", got, want)
+	}
+}

@@ -15,8 +15,13 @@ const (
 	PredictHeadroom = 0.95
 	// PredictFallbackCPU is the CPU target (percent) used while learning.
 	PredictFallbackCPU = 60.0
+	// PredictQuantile is the share of the demand's peaks sized for.
+	PredictQuantile = 0.98
+	// PredictMachineQuantile is the share of the peaks within the boot time
+	// machines are ordered for.
+	PredictMachineQuantile = 0.8
 	// PredictDownWindow: scale-down to the highest need of this window.
-	PredictDownWindow = 3 * time.Minute
+	PredictDownWindow = 2 * time.Minute
 )
 
 // PredictSettings are one predictive policy's settings.
@@ -30,6 +35,9 @@ type PredictSettings struct {
 	Headroom float64
 	// DownWindow: scale-down takes the highest need of this window.
 	DownWindow time.Duration
+	// Quantile of the demand the replicas are sized for, and
+	// MachineQuantile of the demand within the boot time machines are.
+	Quantile, MachineQuantile float64
 	// ForecastOnly decides and records the forecast but acts as reactive.
 	ForecastOnly bool
 }
@@ -44,6 +52,13 @@ func (s *PredictSettings) defaults() {
 	if s.DownWindow <= 0 {
 		s.DownWindow = PredictDownWindow
 	}
+	if s.Quantile <= 0 || s.Quantile >= 1 {
+		s.Quantile = PredictQuantile
+	}
+	if s.MachineQuantile <= 0 || s.MachineQuantile >= 1 {
+		s.MachineQuantile = PredictMachineQuantile
+	}
+
 }
 
 // PredictState is what a predictive policy remembers between ticks: the
@@ -58,9 +73,9 @@ type PredictState struct {
 }
 
 // Forecaster returns the state's forecaster, made on first use with step.
-func (st *PredictState) Forecaster(step time.Duration) *forecast.Forecaster {
+func (st *PredictState) Forecaster(step time.Duration, q float64) *forecast.Forecaster {
 	if st.forecast == nil {
-		st.forecast = forecast.New(forecast.Options{Step: step})
+		st.forecast = forecast.New(forecast.Options{Step: step, Quantile: q})
 	}
 	return st.forecast
 }
@@ -109,7 +124,7 @@ func Predict(set PredictSettings, st *PredictState, in PredictInput) Prediction 
 	}
 	changed := st.Model.Observe(o)
 	rate := o.RPS * float64(in.Ready)
-	fc := st.Forecaster(in.Step)
+	fc := st.Forecaster(in.Step, set.Quantile)
 	fc.Observe(in.Now, rate)
 	cp := st.Model.Capacity(set.SLO, set.Headroom, set.FallbackCPU/100)
 	if cp.PerReplica <= 0 {
@@ -117,9 +132,14 @@ func Predict(set PredictSettings, st *PredictState, in PredictInput) Prediction 
 	}
 	need := func(r float64) int { return max(1, int(math.Ceil(r/cp.PerReplica-1e-9))) }
 	now := need(rate)
-	short, long := fc.Peak(in.Short), fc.Peak(max(in.Long, in.Short))
+	short, long := fc.Peak(in.Short), fc.PeakAt(max(in.Long, in.Short), set.MachineQuantile)
 	raw, ahead := now, now
 	mode, why := "predictive", ""
+	// Replicas: the rate now plus the headroom for the next two ticks, from
+	// the ensemble's upper bound where it beats naive at that horizon, else
+	// from the naive forecast's own error quantile (reactive, measured
+	// headroom). Machines: ordered ahead only for a forecast that beats
+	// naive over the boot time; otherwise they follow the replicas.
 	switch {
 	case set.ForecastOnly:
 		mode, why = "reactive", "forecast_only"
@@ -128,10 +148,10 @@ func Predict(set PredictSettings, st *PredictState, in PredictInput) Prediction 
 	default:
 		ahead = need(long.Upper)
 	}
-	// Replicas start in seconds: they follow the short forecast whenever it is
-	// trusted on its own, even while machines wait for the long one.
 	if short.Healthy && !set.ForecastOnly {
 		raw = max(now, need(short.Upper))
+	} else {
+		raw = max(now, need(short.NaiveUpper))
 	}
 	ahead = max(ahead, raw)
 	if changed {
@@ -166,4 +186,14 @@ func Predict(set PredictSettings, st *PredictState, in PredictInput) Prediction 
 	}
 	return Prediction{Recommendation: Recommendation{Replicas: desired, Reason: reason},
 		Ahead: max(ahead, desired), Rate: rate, Forecast: long, Capacity: cp}
+}
+
+// Clone returns an independent copy (for dry runs).
+func (st PredictState) Clone() PredictState {
+	c := st
+	if st.forecast != nil {
+		c.forecast = st.forecast.Clone()
+	}
+	c.history = append([]point(nil), st.history...)
+	return c
 }

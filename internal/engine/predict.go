@@ -1,0 +1,185 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/hoist/hoist/internal/capacity"
+	"github.com/hoist/hoist/internal/cluster"
+	"github.com/hoist/hoist/internal/config"
+	"github.com/hoist/hoist/internal/events"
+	"github.com/hoist/hoist/internal/policy"
+)
+
+// What the engine adds around policy.Predict (predictive policies): the
+// observations it fetches, each pool's measured order-to-ready time (the
+// machines' reaction horizon), and the replicas the forecast needs ahead,
+// which the machine decision orders room for and keeps.
+
+// bootSamples is how many recent order-to-ready times a pool remembers; the
+// horizon is the longest of them (a slow boot is the one that hurts).
+const bootSamples = 8
+
+// observePredictive fetches what a predictive policy learns from: request
+// rate per replica, CPU and p95 latency, over one tick. Its sample is the
+// rate per replica (what events show); without rate or CPU it has no data.
+func (e *Engine) observePredictive(ctx context.Context, app string, win time.Duration) (Sample, policy.Observation) {
+	var o policy.Observation
+	var errs []error
+	get := func(metric string, v *float64, ok *bool) {
+		x, err := e.d.Metrics.Value(ctx, MetricQuery{App: app, Metric: metric, Window: win})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", metric, err))
+			return
+		}
+		*v, *ok = x, true
+	}
+	get("rps", &o.RPS, &o.HasRPS)
+	get("cpu", &o.CPU, &o.HasCPU)
+	get("latency_p95", &o.P95, &o.HasP95)
+	o.P95 /= 1000 // the built-in metric is in ms
+	if !o.HasRPS || !o.HasCPU {
+		return Sample{Err: errors.Join(errs...).Error()}, o
+	}
+	return Sample{Value: o.RPS, OK: true}, o
+}
+
+// learnBoots records the order-to-ready time of machines this decision saw
+// become ready.
+func learnBoots(acts []MachineAction, ix *index, m *memory, now time.Time) {
+	for _, a := range acts {
+		if a.To != cluster.PhaseReady || (a.From != cluster.PhaseOrdered && a.From != cluster.PhaseBooting) || a.Action != MActObserve {
+			continue
+		}
+		r := ix.records[a.Machine]
+		if r == nil || r.OrderedAt.IsZero() || now.Before(r.OrderedAt) {
+			continue
+		}
+		b := append(m.boots[r.Pool], now.Sub(r.OrderedAt))
+		if len(b) > bootSamples {
+			b = b[len(b)-bootSamples:]
+		}
+		m.boots[r.Pool] = b
+	}
+}
+
+// bootTime is the pool's measured order-to-ready time (false before any boot
+// was seen).
+func (m *memory) bootTime(pool string) (time.Duration, bool) {
+	var longest time.Duration
+	for _, d := range m.boots[pool] {
+		longest = max(longest, d)
+	}
+	return longest, len(m.boots[pool]) > 0
+}
+
+// predictVote runs predictive policy i of app: the vote, and the replicas
+// the forecast needs within the machines' horizon.
+func predictVote(cfg *config.Config, app *config.App, i int, in policy.Input, s *Snapshot, am *appMemory, m *memory) (policy.Recommendation, int, string) {
+	p := &app.Policies[i]
+	tick := cfg.Interval()
+	// A new replica serves after its container starts (seconds) and the
+	// next tick: two ticks cover both. A new machine adds its boot.
+	short := 2 * tick
+	long := short
+	for _, name := range app.Pools {
+		if b, ok := m.bootTime(name); ok {
+			long = max(long, b+short)
+		}
+	}
+	set := policy.PredictSettings{SLO: app.SLO.LatencyP95.D(), FallbackCPU: p.Target, ForecastOnly: p.ForecastOnly}
+	if p.ScaleDown != nil && p.ScaleDown.Stabilization != nil {
+		set.DownWindow = p.ScaleDown.Stabilization.D()
+	}
+	st := &am.predict[i]
+	was := st.Mode
+	pr := policy.Predict(set, st, policy.PredictInput{Input: in, Obs: s.Observed[app.Name], Step: tick, Short: short, Long: long})
+	notice := ""
+	if st.Mode != was && st.Mode != "" && (was != "" || st.Mode == "reactive") {
+		notice = fmt.Sprintf("policies[%d] predictive: now %s", i, st.Mode)
+		if st.ModeWhy != "" {
+			notice += " (" + st.ModeWhy + ")"
+		}
+	}
+	return pr.Recommendation, pr.Ahead, notice
+}
+
+// aheadItems are the tasks the forecast will need in pool beyond those the
+// apps want now: room is ordered for them so machines are ready before the
+// rise. An app whose scale-up the anomaly guard holds gets none.
+func aheadItems(cfg *config.Config, pool string, s *Snapshot, ix *index) (out []cluster.Resources, apps []string) {
+	for _, name := range sortedAppNames(ix) {
+		ad := ix.appDecision[name]
+		if ad == nil || ad.Ahead == 0 || poolFor(cfg, ix.apps[name], ix) != pool {
+			continue
+		}
+		if _, held := s.AnomalyHold[name]; held {
+			continue
+		}
+		svc := ix.services[name]
+		res := reservation(ix.apps[name], svc)
+		if res.IsZero() {
+			continue
+		}
+		want := len(ix.tasks[name])
+		if ad.Action == ActScale || ad.Action == ActDeploy {
+			want = max(want, ad.Desired)
+		} else if svc != nil {
+			want = max(want, svc.Desired)
+		}
+		for k := want; k < ad.Ahead; k++ {
+			out = append(out, res)
+			apps = append(apps, name)
+		}
+	}
+	return out, apps
+}
+
+// forecasting reports whether an app placed in pool has a predictive policy
+// (its decision carries the replicas the forecast needs ahead).
+func forecasting(cfg *config.Config, pool string, ix *index) bool {
+	for name, ad := range ix.appDecision {
+		if ad.Ahead > 0 && poolFor(cfg, ix.apps[name], ix) == pool {
+			return true
+		}
+	}
+	return false
+}
+
+// keepFor is how many machines of the pool's shape hold, at the least, the
+// tasks placed on it and extra (tasks waiting or about to be created, and
+// the forecast's): scale-in never goes below it.
+func keepFor(pool *config.Pool, ix *index, extra []cluster.Resources) int {
+	items := append([]cluster.Resources(nil), extra...)
+	for _, n := range sortedNodes(ix.nodes) {
+		if n.Pool != pool.Name {
+			continue
+		}
+		for _, t := range ix.onNode[n.ID] {
+			if !t.Global && !t.Reservation.IsZero() {
+				items = append(items, t.Reservation)
+			}
+		}
+	}
+	shape := cluster.Resources{MilliCPU: cluster.CPUs(pool.Machine.CPUs), Memory: int64(pool.Machine.Memory)}
+	return capacity.Pack(shape, nil, items).NewMachines
+}
+
+func sortedAppNames(ix *index) []string {
+	out := make([]string, 0, len(ix.apps))
+	for n := range ix.apps {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// recordNotice reports a predictive policy's change of mode.
+func (e *Engine) recordNotice(d *AppDecision, now time.Time, dry bool) {
+	if d.Notice != "" {
+		e.d.Events.Record(events.Event{Time: now, Kind: events.EngineInfo, App: d.App, Reason: d.Notice, DryRun: dry})
+	}
+}
