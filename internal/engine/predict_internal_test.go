@@ -1,0 +1,63 @@
+package engine
+
+import (
+	"testing"
+	"time"
+
+	"github.com/hoist/hoist/internal/cluster"
+	"github.com/hoist/hoist/internal/config"
+)
+
+func TestBootTimeIsTheLongestRecentBoot(t *testing.T) {
+	m := newMemory()
+	t0 := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+	ix := &index{records: map[string]*cluster.MachineRecord{}}
+	if _, ok := m.bootTime("p"); ok {
+		t.Fatal("a boot time before any boot")
+	}
+	for i, boot := range []time.Duration{90 * time.Second, 120 * time.Second, 80 * time.Second} {
+		name := string(rune('a' + i))
+		ix.records[name] = &cluster.MachineRecord{Name: name, Pool: "p", OrderedAt: t0}
+		learnBoots([]MachineAction{
+			{Machine: name, From: cluster.PhaseBooting, To: cluster.PhaseReady, Action: MActObserve},
+			{Machine: name, From: cluster.PhaseReady, To: cluster.PhaseReady, Action: MActNodeIDSet}, // not a boot
+		}, ix, m, t0.Add(boot))
+	}
+	// An adopted machine says nothing about boots.
+	ix.records["x"] = &cluster.MachineRecord{Name: "x", Pool: "p", OrderedAt: t0}
+	learnBoots([]MachineAction{{Machine: "x", To: cluster.PhaseReady, Action: MActAdopt}}, ix, m, t0.Add(time.Hour))
+	if b, ok := m.bootTime("p"); !ok || b != 120*time.Second {
+		t.Errorf("boot time %s, want the longest, 2m0s", b)
+	}
+	for i := 0; i < 2*bootSamples; i++ {
+		ix.records["y"] = &cluster.MachineRecord{Name: "y", Pool: "p", OrderedAt: t0}
+		learnBoots([]MachineAction{{Machine: "y", From: cluster.PhaseOrdered, To: cluster.PhaseReady, Action: MActObserve}}, ix, m, t0.Add(30*time.Second))
+	}
+	if b, _ := m.bootTime("p"); b != 30*time.Second || len(m.boots["p"]) != bootSamples {
+		t.Errorf("after many 30 s boots: %s over %d samples", b, len(m.boots["p"]))
+	}
+}
+
+func TestKeepForCountsPlacedWaitingAndForecastTasks(t *testing.T) {
+	one := cluster.Resources{MilliCPU: 1000, Memory: 1 << 30}
+	pool := &config.Pool{Name: "p", Machine: config.Shape{CPUs: 4, Memory: 8 << 30}}
+	ix := &index{nodes: map[string]*cluster.Node{
+		"n1": {ID: "n1", Pool: "p"}, "n2": {ID: "n2", Pool: "p"}, "n3": {ID: "n3", Pool: "q"},
+	}, onNode: map[string][]cluster.Task{
+		"n1": {{Reservation: one}, {Reservation: one}, {Reservation: one, Global: true}},
+		"n2": {{Reservation: one}},
+		"n3": {{Reservation: one}, {Reservation: one}, {Reservation: one}, {Reservation: one}},
+	}}
+	for _, c := range []struct {
+		extra int
+		want  int
+	}{{0, 1}, {1, 1}, {2, 2}, {5, 2}, {6, 3}} {
+		extra := make([]cluster.Resources, c.extra)
+		for i := range extra {
+			extra[i] = one
+		}
+		if got := keepFor(pool, ix, extra); got != c.want {
+			t.Errorf("3 placed tasks + %d: keep %d machines, want %d", c.extra, got, c.want)
+		}
+	}
+}
