@@ -245,6 +245,9 @@ type Policy struct {
 	// schedule: windows of the week that set min and/or max.
 	Timezone string   `yaml:"timezone"`
 	Windows  []Window `yaml:"windows"`
+	// Location is Timezone loaded once, by SetDefaults, so the decision
+	// never reads the time zone database (nil: not loaded).
+	Location *time.Location `yaml:"-" json:"-"`
 }
 
 // Behavior limits how fast a target policy moves in one direction, as

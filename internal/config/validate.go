@@ -184,6 +184,10 @@ func (a *App) SetDefaults() {
 			if p.Timezone == "" {
 				p.Timezone = "UTC"
 			}
+			// An unknown zone stays nil; validation reports it.
+			if loc, err := time.LoadLocation(p.Timezone); err == nil {
+				p.Location = loc
+			}
 		case PolicyAlert:
 			p.setAlertDefaults()
 		}

@@ -243,3 +243,29 @@ func cloneSnapshot(s *Snapshot) *Snapshot {
 	}
 	return &c
 }
+
+// A schedule's time zone is loaded with the descriptor, not on every tick:
+// the decision reads Policy.Location, whatever Timezone says afterwards.
+func TestScheduleZoneLoadedWithTheDescriptor(t *testing.T) {
+	cfg, err := config.Parse("decide.yaml", []byte(decideConfig+`
+      - type: schedule
+        timezone: Asia/Tokyo
+        windows: [{start: "17:00", end: "18:00", min: 5}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sched := &cfg.Apps[0].Policies[1]
+	if sched.Location == nil || sched.Location.String() != "Asia/Tokyo" {
+		t.Fatalf("schedule's location after loading: %v", sched.Location)
+	}
+	// A zone the decision would have to load cannot be loaded: if it were
+	// read now, the window (17:00 in Tokyo is 08:00 UTC) would not apply.
+	sched.Timezone = "Nowhere/Unknown"
+	s := new(dworld).node("n1", cluster.PhaseReady, 2).node("n2", cluster.PhaseReady, 2).snapshot(cfg, 4, Sample{Value: 30, OK: true})
+	s.Metrics["web"] = append(s.Metrics["web"], Sample{})
+	p, _ := decide(cfg, s, newMemory())
+	if a := p.Apps[0]; a.Min != 5 || a.Desired != 5 || a.Action != ActScale {
+		t.Errorf("at 08:00 UTC (17:00 in Tokyo): %s desired %d min %d: %s", a.Action, a.Desired, a.Min, a.Reason)
+	}
+}

@@ -224,9 +224,14 @@ type Bounds struct {
 // Schedule returns the bounds the schedule policy sets at now, and whether a
 // window is active. Several active windows: the highest min and highest max win.
 func Schedule(p *config.Policy, now time.Time) (Bounds, bool) {
-	loc, err := time.LoadLocation(p.Timezone)
-	if err != nil {
-		loc = time.UTC
+	// The zone is loaded with the descriptor (config.Policy.Location, set by
+	// SetDefaults); only a policy that skipped SetDefaults loads it here.
+	loc := p.Location
+	if loc == nil {
+		var err error
+		if loc, err = time.LoadLocation(p.Timezone); err != nil {
+			loc = time.UTC
+		}
 	}
 	t := now.In(loc)
 	minute := t.Hour()*60 + t.Minute()
