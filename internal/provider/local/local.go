@@ -423,6 +423,9 @@ func (p *Provider) ensureDockerd(ctx context.Context, m machine) error {
 		}
 		cpus, _ := os.ReadFile(m.file("cpus"))
 		pool, _ := os.ReadFile(m.file("pool"))
+		if err := weighCgroup(m.cgroup(), len(strings.Split(strings.TrimSpace(string(cpus)), ","))); err != nil {
+			p.log.Warn("machine cgroup CPU weight", "machine", m.name, "err", err)
+		}
 		err := startDetached(m, strings.TrimSpace(string(cpus)), m.file("dockerd.log"), m.file("dockerd.pid"),
 			"dockerd",
 			"--data-root", m.file("data"), "--exec-root", m.run,
@@ -776,6 +779,33 @@ func killNamespace(ns string) {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
+}
+
+// machineWeight is how many busy host processes one CPU of a machine weighs
+// as much as. The machine's containers share one cgroup, which the kernel
+// weighs like a single host process by default: one compiler or `yes` on the
+// machine's pinned CPU would halve the machine, and a busy host would leave a
+// "1 CPU" machine a few per cent of a CPU, so its replicas could never reach
+// their limits however much load they were offered. A real machine's CPUs are
+// its own; 8 keeps that under ordinary host load without starving the host
+// (the containers' own CPU limits still apply).
+const machineWeight = 8
+
+// weighCgroup creates the machine's cgroup (dockerd's --cgroup-parent) with a
+// CPU weight of machineWeight host processes per CPU it is pinned to.
+func weighCgroup(parent string, cpus int) error {
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil { // cgroup v2
+		dir := filepath.Join("/sys/fs/cgroup", parent)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, "cpu.weight"), []byte(strconv.Itoa(min(10000, 100*machineWeight*cpus))), 0o644)
+	}
+	dir := filepath.Join("/sys/fs/cgroup/cpu", parent)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "cpu.shares"), []byte(strconv.Itoa(min(262144, 1024*machineWeight*cpus))), 0o644)
 }
 
 // killCgroup kills the container processes left in the machine's cgroup
