@@ -24,6 +24,7 @@ type runFlags struct {
 	retention                    nonNegative
 	maxAge                       time.Duration
 	agentCredential              string
+	allowedHosts                 []string
 }
 
 func (f *runFlags) register(fs *pflag.FlagSet, defaultListen string) {
@@ -41,6 +42,7 @@ func (f *runFlags) register(fs *pflag.FlagSet, defaultListen string) {
 	f.retention = 100_000
 	fs.Var(&f.retention, "event-retention", "events kept under --data (0: no bound)")
 	fs.DurationVar(&f.maxAge, "event-max-age", 720*time.Hour, "events older than this are dropped under --data (0: no bound)")
+	fs.StringSliceVar(&f.allowedHosts, "allowed-host", nil, "a host name clients may reach --listen by, beyond IP addresses, localhost and this machine's name (repeatable; refuses DNS rebinding)")
 	fs.StringVar(&f.agentCredential, "agent-credential", "", "file of the credential the collector presents to agents (default: DATA/"+AgentCredentialFile+", made on first use)")
 }
 
@@ -51,7 +53,7 @@ func (f *runFlags) options(listenGiven bool, listenDefault string, sim bool) run
 		ConfigPath: f.config, Speed: f.speed, Quiet: f.quiet, Listen: f.listen, Data: f.data, Tokens: f.tokens,
 		TLSCert: f.tlsCert, TLSKey: f.tlsKey, SelfSigned: f.selfSigned, InsecureListen: f.insecure,
 		Retention:       store.Retention{MaxEvents: int(f.retention), MaxAge: f.maxAge},
-		AgentCredential: f.agentCredential,
+		AgentCredential: f.agentCredential, AllowedHosts: f.allowedHosts,
 	}
 	if !listenGiven && sim {
 		o.Listen, o.ListenFallback = listenDefault, true

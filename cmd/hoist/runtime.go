@@ -57,6 +57,9 @@ type runtimeOptions struct {
 	InsecureListen  bool
 	Retention       store.Retention
 	AgentCredential string // file; default DATA/agent-credential
+	// AllowedHosts are host names requests may name beyond IP addresses,
+	// localhost and the machine's name (auth.Fence; nil: those only).
+	AllowedHosts []string
 	// After is how long `hoist plan` simulates before planning (simulator).
 	After time.Duration
 	// Loads replace the descriptor's simulated load per app (hoist sim --trace).
@@ -177,6 +180,7 @@ func newRuntime(ctx context.Context, cfg *config.Config, opt runtimeOptions) (rt
 	o := api.Options{
 		Engine: rt.Engine, Events: rt.state.log(rt.Events), Catalog: rt.state.catalog, Services: parts.services,
 		Auth: rt.auth, Base: rt.state.base, Now: rt.Engine.Now, Logger: opt.Logger, Series: rt.series,
+		AllowedHosts: hostsOrDefault(opt.AllowedHosts),
 		Load: func(context.Context) (*config.Config, error) { return loadConfig(opt.ConfigPath) },
 	}
 	if opt.Tokens != "" {
@@ -272,7 +276,17 @@ func (rt *Runtime) Handler() http.Handler {
 	} else {
 		site.Register(mux)
 	}
-	return mux
+	// Every route, not only the API's: /metrics, the webhook and the
+	// dashboard refuse other Host names and cross-site changes too.
+	return auth.NewFence(hostsOrDefault(rt.opt.AllowedHosts)).Wrap(mux)
+}
+
+// hostsOrDefault adds this machine's name to the allowed host names.
+func hostsOrDefault(allowed []string) []string {
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return append([]string{h}, allowed...)
+	}
+	return append([]string{}, allowed...)
 }
 
 // Run runs every actor until ctx ends or one fails, stops them all, and
