@@ -623,6 +623,7 @@ func promGet(t *testing.T, url string) string {
 func promPostStatus(t *testing.T, url, token string) int {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"version":"4","alerts":[]}`))
+	req.Header.Set("Content-Type", "application/json") // as Alertmanager sends it
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}

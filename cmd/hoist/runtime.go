@@ -180,12 +180,12 @@ func newRuntime(ctx context.Context, cfg *config.Config, opt runtimeOptions) (rt
 	o := api.Options{
 		Engine: rt.Engine, Events: rt.state.log(rt.Events), Catalog: rt.state.catalog, Services: parts.services,
 		Auth: rt.auth, Base: rt.state.base, Now: rt.Engine.Now, Logger: opt.Logger, Series: rt.series,
-		AllowedHosts: hostsOrDefault(opt.AllowedHosts),
 		Load: func(context.Context) (*config.Config, error) { return loadConfig(opt.ConfigPath) },
 	}
 	if opt.Tokens != "" {
 		o.Tokens = func() (*auth.Tokens, error) { return auth.LoadTokens(opt.Tokens, opt.Logger) }
 	}
+	o.AllowedHosts = hostsOrDefault(opt.AllowedHosts)
 	if rt.prom.client != nil {
 		o.Queries = rt.prom.client // policy queries are checked by Prometheus before they are accepted
 	}
