@@ -13,6 +13,7 @@ import (
 
 	"github.com/hoist/hoist/internal/bench"
 	"github.com/hoist/hoist/internal/config"
+	"github.com/hoist/hoist/internal/policy"
 	"github.com/hoist/hoist/internal/workload"
 )
 
@@ -23,19 +24,25 @@ func newBenchCmd() *cobra.Command {
 		duration time.Duration
 		warmup   time.Duration
 		policies string
+		fcOnly   bool
 		tf       traceFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Run hoist and the reference autoscalers on the same simulated cluster and trace; score their elasticity",
-		Long: `bench runs each policy (hoist, hpa-ca, micado, elascale, static-peak, oracle;
-hoist-descriptor on request) on the same simulated cluster, the same load and the
-same machine boot time, and scores supply against demand with the SPEC Research
-Group's elasticity metrics. It writes results.json, report.md and PNG plots.`,
+		Long: `bench runs each policy (hoist, hoist-reactive, hpa-ca, micado, elascale,
+static-peak, oracle; hoist-descriptor on request) on the same simulated cluster,
+the same load and the same machine boot time, and scores supply against demand
+with the SPEC Research Group's elasticity metrics. It writes results.json,
+report.md and PNG plots. With --forecast it only scores hoist's demand forecast
+on the load (coverage and MASE at the replica and machine horizons).`,
 		Example: `  hoist bench --config examples/bench.yaml --duration 24h --out /tmp/bench
   hoist bench --config examples/bench.yaml --trace ../shared/data/traces/nasa_http_1995/nasa_requests_per_minute.csv \
       --column requests --step 1m --peak 2000 --cut-zeros 1h --duration 168h --out docs/bench/nasa`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if fcOnly {
+				return benchForecast(cmd, cfgPath, &tf, duration)
+			}
 			if out == "" {
 				return fmt.Errorf("--out DIR is required")
 			}
@@ -90,6 +97,7 @@ Group's elasticity metrics. It writes results.json, report.md and PNG plots.`,
 	cmd.Flags().StringVarP(&out, "out", "o", "", "directory for results.json, report.md and the plots")
 	cmd.Flags().DurationVar(&duration, "duration", 0, "measured time (default: the trace's length, else sim.duration)")
 	cmd.Flags().DurationVar(&warmup, "warmup", 0, "time at the trace's first value before measuring (default 10m)")
+	cmd.Flags().BoolVar(&fcOnly, "forecast", false, "only score hoist's demand forecast on the load (no policies run, no --out)")
 	cmd.Flags().StringVar(&policies, "policies", "", "comma-separated policies (default: "+strings.Join(bench.DefaultPolicies, ",")+"; also hoist-descriptor)")
 	tf.register(cmd)
 	return cmd
@@ -167,4 +175,39 @@ func commandLine() string {
 		}
 	}
 	return strings.Join(args, " ")
+}
+
+// benchForecast scores hoist's forecaster on the bench's load at the horizons
+// the predictive policy uses: two ticks (replicas, at policy.PredictQuantile)
+// and the pool's boot time plus two ticks (machines, at
+// policy.PredictMachineQuantile). The boot time here is the descriptor's,
+// as the evaluation's horizon; hoist itself measures it.
+func benchForecast(cmd *cobra.Command, cfgPath string, tf *traceFlags, duration time.Duration) error {
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		return err
+	}
+	simulateAll(cfg)
+	load, what, d, err := benchLoad(cfg, tf, duration)
+	if err != nil {
+		return err
+	}
+	tick := cfg.Interval()
+	boot := time.Duration(0)
+	if len(cfg.Pools) > 0 {
+		boot = cfg.Pools[0].BootTime.D()
+	}
+	hs := []time.Duration{2 * tick, boot + 2*tick}
+	qs := []float64{policy.PredictQuantile, policy.PredictMachineQuantile}
+	sc, err := bench.ForecastQuality(load, d, tick, hs, qs)
+	if err != nil {
+		return err
+	}
+	w := cmd.OutOrStdout()
+	fmt.Fprintf(w, "forecast of %s over %s, a sample per %s, scored after the first day\n", what, d, tick)
+	fmt.Fprintf(w, "  %-9s %8s %9s %6s %8s %7s %7s\n", "horizon", "quantile", "coverage", "MASE", "healthy", "width", "ticks")
+	for _, s := range sc {
+		fmt.Fprintf(w, "  %-9s %8.2f %8.1f%% %6.3f %7.1f%% %7.3f %7d\n", s.Horizon, s.Quantile, 100*s.Coverage, s.MASE, 100*s.Healthy, s.Width, s.Ticks)
+	}
+	return nil
 }
