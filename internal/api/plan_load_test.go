@@ -170,15 +170,17 @@ func (r *loadRig) run(d time.Duration, viewers int, think time.Duration, do func
 			for ctx.Err() == nil {
 				began := time.Now()
 				code, err := do("GET", "/v1/plan")
+				// A request still waiting at the end counts too, for as long
+				// as it waited: leaving it out would hide the worst ones.
+				mu.Lock()
+				res.plan = append(res.plan, time.Since(began))
+				mu.Unlock()
 				if ctx.Err() != nil {
 					return
 				}
 				if err != nil || code != http.StatusOK {
 					fail("GET /v1/plan: %d %v", code, err)
 				}
-				mu.Lock()
-				res.plan = append(res.plan, time.Since(began))
-				mu.Unlock()
 				if think > 0 {
 					time.Sleep(think)
 				}
@@ -198,15 +200,15 @@ func (r *loadRig) run(d time.Duration, viewers int, think time.Duration, do func
 			began := time.Now()
 			code, err := do(rd.method, rd.path)
 			took := time.Since(began)
+			mu.Lock()
+			res.reads[rd.name] = append(res.reads[rd.name], took)
+			mu.Unlock()
 			if ctx.Err() != nil {
 				return
 			}
 			if err != nil || code >= 300 {
 				fail("%s %s: %d %v", rd.method, rd.path, code, err)
 			}
-			mu.Lock()
-			res.reads[rd.name] = append(res.reads[rd.name], took)
-			mu.Unlock()
 			// An operator, not a tight loop: one request every half second.
 			select {
 			case <-ctx.Done():
