@@ -188,12 +188,15 @@ func Predict(set PredictSettings, st *PredictState, in PredictInput) Prediction 
 		Ahead: max(ahead, desired), Rate: rate, Forecast: long, Capacity: cp}
 }
 
-// Clone returns an independent copy (for dry runs).
+// Clone returns a copy whose model and history are independent, but which
+// shares the forecaster: the engine copies its memory on every decision, and
+// copying a week of seasonal memory each time cost more than the decision
+// itself. A dry run between two ticks therefore feeds the shared forecaster
+// the rate it sees; the next tick's sample at the same step is then ignored
+// (see forecast.Forecaster.Observe), so what it learns is unchanged but for
+// which instant of the step it sampled.
 func (st PredictState) Clone() PredictState {
 	c := st
-	if st.forecast != nil {
-		c.forecast = st.forecast.Clone()
-	}
 	c.history = append([]point(nil), st.history...)
 	return c
 }
