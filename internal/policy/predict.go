@@ -70,6 +70,10 @@ type PredictState struct {
 	// Mode is "predictive" or "reactive" (the forecast is not trusted now);
 	// ModeWhy says why. The engine reports a change of mode as an event.
 	Mode, ModeWhy string
+	// next is a mode seen but not yet held for modeHold ticks.
+	next     string
+	nextWhy  string
+	nextHeld int
 }
 
 // Forecaster returns the state's forecaster, made on first use with step.
@@ -157,7 +161,7 @@ func Predict(set PredictSettings, st *PredictState, in PredictInput) Prediction 
 	if changed {
 		why = "cost per request changed: learning again"
 	}
-	st.Mode, st.ModeWhy = mode, why
+	st.report(mode, why, changed)
 
 	reason := fmt.Sprintf("rate %.4g req/s; %s; need %d now", rate, cp.Why, now)
 	if mode == "predictive" {
@@ -199,4 +203,28 @@ func (st PredictState) Clone() PredictState {
 	c := st
 	c.history = append([]point(nil), st.history...)
 	return c
+}
+
+// modeHold is how many ticks in a row a new mode must hold before it is
+// reported: on a noisy load the forecast's health flips from tick to tick,
+// and each flip would be an event. Decisions do not wait for it.
+const modeHold = 30
+
+// report sets Mode once a new mode has held for modeHold ticks (at once for
+// the first mode and for a change of cost per request).
+func (st *PredictState) report(mode, why string, now bool) {
+	switch {
+	case st.Mode == "" || now:
+		st.Mode, st.ModeWhy, st.next, st.nextHeld = mode, why, "", 0
+	case mode == st.Mode:
+		st.next, st.nextHeld = "", 0
+	case mode == st.next:
+		st.nextHeld++
+		st.nextWhy = why
+		if st.nextHeld >= modeHold {
+			st.Mode, st.ModeWhy, st.next, st.nextHeld = mode, st.nextWhy, "", 0
+		}
+	default:
+		st.next, st.nextWhy, st.nextHeld = mode, why, 1
+	}
 }

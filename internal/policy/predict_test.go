@@ -148,6 +148,33 @@ func TestPredictOrdersAheadOfARepeatedRamp(t *testing.T) {
 	}
 }
 
+func TestModeReportedOnlyOnceItHolds(t *testing.T) {
+	var st PredictState
+	st.report("reactive", "learning", false)
+	if st.Mode != "reactive" {
+		t.Fatalf("first mode %q", st.Mode)
+	}
+	for i := 0; i < modeHold-1; i++ {
+		st.report("predictive", "", false)
+		if i%7 == 3 {
+			st.report("reactive", "worse than naive", false) // a flip resets the count
+		}
+	}
+	if st.Mode != "reactive" {
+		t.Fatalf("mode %q after flips", st.Mode)
+	}
+	for i := 0; i < modeHold; i++ {
+		st.report("predictive", "", false)
+	}
+	if st.Mode != "predictive" {
+		t.Errorf("mode %q after %d ticks predictive", st.Mode, modeHold)
+	}
+	st.report("reactive", "cost per request changed", true)
+	if st.Mode != "reactive" || st.ModeWhy != "cost per request changed" {
+		t.Errorf("a cost change is reported at once: %q %q", st.Mode, st.ModeWhy)
+	}
+}
+
 func TestPredictScaleDownStabilised(t *testing.T) {
 	r := &predictRun{set: PredictSettings{SLO: 250 * time.Millisecond, DownWindow: time.Minute}, now: time.Unix(0, 0), replicas: 20}
 	for i := 0; i < 60; i++ {
