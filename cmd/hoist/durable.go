@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/hoist/hoist/internal/api"
+	"github.com/hoist/hoist/internal/auth"
 	"github.com/hoist/hoist/internal/config"
 	"github.com/hoist/hoist/internal/engine"
 	"github.com/hoist/hoist/internal/events"
@@ -25,6 +28,14 @@ func openDurable(ctx context.Context, cfg *config.Config, opt runtimeOptions) (*
 	d := &durable{}
 	var reg api.Registry = api.NewMemoryRegistry()
 	if opt.Data != "" {
+		// The data directory holds secrets (agent credential, TLS key) and
+		// the state: refuse one another user could write to, as ssh does.
+		if err := os.MkdirAll(opt.Data, 0o700); err != nil {
+			return nil, fmt.Errorf("data directory: %w", err)
+		}
+		if err := auth.CheckPrivateDir(opt.Data); err != nil {
+			return nil, err
+		}
 		b, err := store.OpenBolt(opt.Data, store.BoltOptions{Retention: opt.Retention, Logger: opt.Logger})
 		if err != nil {
 			return nil, err
