@@ -176,6 +176,11 @@ func (b *swarmBackend) loop(ctx context.Context, rt *Runtime) error {
 	fmt.Fprintf(rt.out, "hoist: running %s on Docker Swarm at %s; Ctrl-C to stop\n", describe(eng.Config()), b.cli.DaemonHost())
 	tick := time.NewTimer(0)
 	defer tick.Stop()
+	// Ticks start on a fixed schedule, one interval after the previous
+	// start, so a slow observation does not stretch the period; a tick that
+	// overran its interval is followed at once, never by a burst of the
+	// ticks it missed.
+	next := time.Now()
 	redraw := time.NewTicker(250 * time.Millisecond)
 	defer redraw.Stop()
 	for {
@@ -197,7 +202,11 @@ func (b *swarmBackend) loop(ctx context.Context, rt *Runtime) error {
 			if _, err := eng.Tick(ctx); err != nil && ctx.Err() == nil {
 				rt.log.Warn("tick", "err", err)
 			}
-			tick.Reset(eng.Config().Interval())
+			now := time.Now()
+			if next = next.Add(eng.Config().Interval()); next.Before(now) {
+				next = now
+			}
+			tick.Reset(next.Sub(now))
 			term.events()
 			term.status(b.status(eng))
 		case <-redraw.C:
