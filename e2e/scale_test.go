@@ -184,8 +184,9 @@ func TestScaleOutAndIn(t *testing.T) {
 	obs := newObserver(s, t, pool, app)
 	defer obs.close()
 
-	// Deployed on the pool's first machine, which hoist orders to reach min.
-	waitFor(t, 90*time.Second, "2 replicas running on 1 machine", func() bool {
+	// Deployed on the pool's first machine, which hoist orders to reach min
+	// (its boot_timeout is 2m: a busy host may need most of it).
+	waitFor(t, 3*time.Minute, "2 replicas running on 1 machine", func() bool {
 		run := 0
 		for _, tk := range s.state(t).Tasks {
 			if tk.Service == app && tk.State == cluster.TaskRunning {
@@ -202,12 +203,18 @@ func TestScaleOutAndIn(t *testing.T) {
 	obs.since = loadStart
 	obs.mu.Unlock()
 	s.startLoad(t, app, 8)
-	t.Logf("load started at %s", loadStart.Format("15:04:05.000"))
+	t.Cleanup(func() { // before startLoad's cleanup removes the generator
+		if t.Failed() {
+			promLoadLogs(t, app+"-load")
+		}
+	})
+	t.Logf("load started at %s (load average %s)", loadStart.Format("15:04:05.000"), loadAvg())
 
 	waitFor(t, 3*time.Minute, "6 replicas running on 3 machines", func() bool {
 		_, ok := obs.get("all 6 replicas running")
 		return ok
 	})
+	t.Logf("6 replicas running (load average %s)", loadAvg())
 	ordered := h.count("machine.ordered", "") - orderedBefore
 	if ordered != 2 {
 		t.Errorf("%d machines ordered under load, want 2", ordered)
@@ -303,4 +310,11 @@ func TestScaleOutAndIn(t *testing.T) {
 	t.Log(report)
 	fmt.Println(report)
 	t.Logf("left by hoist on exit (the pool's min machine): %v", s.leftovers(t, pool))
+}
+
+// loadAvg is the host's load average, for the log of a run on a busy host.
+func loadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
 }
