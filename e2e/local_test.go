@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -48,6 +49,20 @@ func TestLocalMachineLifecycle(t *testing.T) {
 	if node.ID != m.ID || node.Capacity.MilliCPU != 1000 || node.Manager || node.Addr != m.Addr {
 		t.Errorf("node = %+v, machine %+v", node, m)
 	}
+	// Its containers' cgroup weighs like 8 busy host processes, not one: a
+	// busy host must not starve a machine's CPU (TestScaleOutAndIn).
+	idb, err := os.ReadFile(local.DefaultStateDir + "/hoist-lc-one/id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cg := "/hoist-" + strings.TrimSpace(string(idb))
+	weight, want := filepath.Join("/sys/fs/cgroup/cpu", cg, "cpu.shares"), "8192"
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		weight, want = filepath.Join("/sys/fs/cgroup", cg, "cpu.weight"), "800"
+	}
+	if b, err := os.ReadFile(weight); err != nil || strings.TrimSpace(string(b)) != want {
+		t.Errorf("%s = %q, %v; want %s", weight, b, err, want)
+	}
 	again, err := p.Create(ctx, "lc-one")
 	if err != nil || again.ID != m.ID || again.Addr != m.Addr {
 		t.Fatalf("create again: %+v, %v (want the same machine)", again, err)
@@ -79,6 +94,9 @@ func TestLocalMachineLifecycle(t *testing.T) {
 	}
 	if left := s.leftovers(t, pool); len(left) > 0 {
 		t.Fatalf("left behind:\n%s", strings.Join(left, "\n"))
+	}
+	if _, err := os.Stat(filepath.Dir(weight)); !os.IsNotExist(err) {
+		t.Errorf("the machine's cgroup is left behind: %s (%v)", filepath.Dir(weight), err)
 	}
 	if ms, _ := p.List(ctx); len(ms) != 0 {
 		t.Fatalf("list after destroy = %+v", ms)
