@@ -63,7 +63,7 @@ apps:
     # while it changes, not this host's spare CPU. (At 5 ms a request and
     # 100 req/s, a 2-core host loaded by other work saturated: health checks
     # timed out, answers took seconds.)
-    env: [WORK=1ms]
+    env: [WORK=5ms]
     resources:
       limits: {cpus: 0.5, memory: 128MiB}
       reservations: {cpus: 0.2, memory: 32MiB}
@@ -74,8 +74,8 @@ apps:
       # 50 req/s on 2 replicas is 25: +2; 10 req/s on 4 is 2.5: -2.
       - type: threshold
         metric: lb_rps
-        upper: 20
-        lower: 6
+        upper: 40
+        lower: 12
         for: 4s
         down_for: 6s
         step_up: 2
@@ -92,8 +92,8 @@ apps:
         # The balancer's own load: 50 req/s on 1 replica: +1; 10 on 2: -1.
         - type: threshold
           metric: lb_rps
-          upper: 30
-          lower: 15
+          upper: 60
+          lower: 30
           for: 4s
           down_for: 6s
           window: 4s
@@ -103,7 +103,7 @@ const (
 	lbPool, lbAppPool, lbWeb = "lbe2e", "lbapp", "lbweb"
 	lbService                = lbWeb + "-lb"
 	lbPort, lbStatsPort      = 18080, 18404
-	lbLight, lbHeavy         = 10, 50 // requests/s
+	lbLight, lbHeavy         = 20, 100 // requests/s
 )
 
 // outcome is one request of the load generator.
