@@ -58,11 +58,9 @@ apps:
     image: hoist/demoapp:latest
     pools: [lbapp]
     port: 8080
-    # Little CPU per request, and rates of 10 and 50 req/s: the policies
-    # scale on requests/s, and what is tested is the layer losing no request
-    # while it changes, not this host's spare CPU. (At 5 ms a request and
-    # 100 req/s, a 2-core host loaded by other work saturated: health checks
-    # timed out, answers took seconds.)
+    # 5 ms of CPU a request at 20 and 100 req/s: half a core at the peak,
+    # which a 2-core host with both cores busy still serves (0 lost with two
+    # yes loops running); far more load than that saturates the app itself.
     env: [WORK=5ms]
     resources:
       limits: {cpus: 0.5, memory: 128MiB}
@@ -71,7 +69,7 @@ apps:
     cooldown: {up: 20s, down: 5s}
     policies:
       # What users see: requests/s through the balancer per replica.
-      # 50 req/s on 2 replicas is 25: +2; 10 req/s on 4 is 2.5: -2.
+      # 100 req/s on 2 replicas is 50: +2; 20 req/s on 4 is 5: -2.
       - type: threshold
         metric: lb_rps
         upper: 40
@@ -89,7 +87,7 @@ apps:
       replicas: {min: 1, max: 2}
       cooldown: {up: 30s, down: 5s}
       policies:
-        # The balancer's own load: 50 req/s on 1 replica: +1; 10 on 2: -1.
+        # The balancer's own load: 100 req/s on 1 replica: +1; 20 on 2: -1.
         - type: threshold
           metric: lb_rps
           upper: 60
