@@ -72,7 +72,7 @@ func TestValidateLocatesEveryError(t *testing.T) {
 		`testdata/broken.yaml:25:22: apps[1].pools[1]: no pool named "nowhere"`,
 		`testdata/broken.yaml:30:17: apps[1].policies[0].target: must be > 0`,
 		`testdata/broken.yaml:34:16: apps[1].policies[1].lower: lower 80 must be below upper 20`,
-		`testdata/broken.yaml:35:15: apps[1].policies[2].type: "bogus" is not one of target, threshold, schedule, alert`,
+		`testdata/broken.yaml:35:15: apps[1].policies[2].type: "bogus" is not one of target, threshold, schedule, alert, predictive`,
 	}
 	got := make([]string, len(errs))
 	for i, e := range errs {

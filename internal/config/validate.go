@@ -584,9 +584,9 @@ func (p *Policy) check(ck *checker, path string) {
 	case PolicyPredictive:
 		p.checkPredictive(ck, path)
 	case "":
-		ck.add(path+".type", "is required (target, threshold, schedule or alert)")
+		ck.add(path+".type", "is required (target, threshold, schedule, alert or predictive)")
 	default:
-		ck.add(path+".type", "%q is not one of target, threshold, schedule, alert", p.Type)
+		ck.add(path+".type", "%q is not one of target, threshold, schedule, alert, predictive", p.Type)
 	}
 }
 
