@@ -3,10 +3,11 @@ package config
 import (
 	"errors"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hoist/hoist/internal/fuzzbudget"
 )
 
 const minimal = `
@@ -149,7 +150,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var cfg *Config
 		var err error
-		bounded(t, len(data), func() { cfg, err = Parse("fuzz.yaml", data) })
+		fuzzbudget.Check(t, fuzzBudget, len(data), func() { cfg, err = Parse("fuzz.yaml", data) })
 		if err != nil {
 			var errs Errors
 			if !errors.As(err, &errs) || len(errs) == 0 {
@@ -180,23 +181,6 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-// bounded runs fn, one fuzz input's work, and fails when it takes more than
-// a generous time or allocates more than a budget that grows with the
-// input's size: a hang or a blow-up (aliases, deep nesting) is a bug.
-func bounded(t *testing.T, inputLen int, fn func()) {
-	t.Helper()
-	const maxTime = 10 * time.Second
-	maxAlloc := uint64(64<<20 + 8192*inputLen)
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	start := time.Now()
-	fn()
-	took := time.Since(start)
-	runtime.ReadMemStats(&after)
-	if took > maxTime {
-		t.Fatalf("one input of %d bytes took %v", inputLen, took)
-	}
-	if a := after.TotalAlloc - before.TotalAlloc; a > maxAlloc {
-		t.Fatalf("one input of %d bytes allocated %d MiB", inputLen, a>>20)
-	}
-}
+// fuzzBudget bounds one fuzz input's work: a hang or a blow-up (aliases,
+// deep nesting) is a bug.
+var fuzzBudget = fuzzbudget.Budget{Fixed: 64 << 20, PerByte: 8192, Time: 10 * time.Second}

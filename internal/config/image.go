@@ -43,18 +43,9 @@ func checkFinite(ck *checker, v reflect.Value, path string) {
 	case reflect.Struct:
 		t := v.Type()
 		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			if !f.IsExported() {
-				continue
+			if name, ok := yamlName(t.Field(i)); ok {
+				checkFinite(ck, v.Field(i), join(path, name))
 			}
-			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-			if name == "-" {
-				continue
-			}
-			if name == "" {
-				name = strings.ToLower(f.Name)
-			}
-			checkFinite(ck, v.Field(i), join(path, name))
 		}
 	case reflect.Slice, reflect.Array:
 		for i := 0; i < v.Len(); i++ {

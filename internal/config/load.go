@@ -444,20 +444,30 @@ func kindName(t reflect.Type) string {
 	return "a " + t.Kind().String()
 }
 
+// yamlName is a struct field's YAML key as go.yaml.in/yaml reads it; false
+// for fields it never reads (unexported, or tagged "-").
+func yamlName(f reflect.StructField) (string, bool) {
+	if !f.IsExported() {
+		return "", false
+	}
+	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	switch name {
+	case "-":
+		return "", false
+	case "":
+		return strings.ToLower(f.Name), true
+	}
+	return name, true
+}
+
 // yamlFields maps the YAML keys of a struct type to their field types.
 func yamlFields(t reflect.Type) map[string]reflect.Type {
 	out := map[string]reflect.Type{}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		if !f.IsExported() {
+		name, ok := yamlName(f)
+		if !ok {
 			continue
-		}
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "-" {
-			continue
-		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
 		}
 		out[name] = f.Type
 	}

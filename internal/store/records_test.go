@@ -2,7 +2,6 @@ package store
 
 import (
 	"encoding/json"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -12,26 +11,12 @@ import (
 	"github.com/hoist/hoist/internal/cluster"
 	"github.com/hoist/hoist/internal/config"
 	"github.com/hoist/hoist/internal/events"
+	"github.com/hoist/hoist/internal/fuzzbudget"
 )
 
-// withinBounds runs f and fails if it took more than 2 s or allocated more
-// than 1 MiB plus 64 bytes per input byte: a damaged record must cost about
-// what a sound one does, not only not panic.
-func withinBounds(t *testing.T, size int, f func()) {
-	t.Helper()
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	start := time.Now()
-	f()
-	took := time.Since(start)
-	runtime.ReadMemStats(&after)
-	if took > 2*time.Second {
-		t.Fatalf("decoding %d bytes took %s", size, took)
-	}
-	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20+64*uint64(size) {
-		t.Fatalf("decoding %d bytes allocated %d bytes", size, alloc)
-	}
-}
+// recordBudget: a damaged record must cost about what a sound one does,
+// not only not panic.
+var recordBudget = fuzzbudget.Budget{Fixed: 1 << 20, PerByte: 64, Time: 2 * time.Second}
 
 // FuzzRecords feeds every record decoder the same bytes under every kind of
 // key: each must return a record that belongs under the key, or an error
@@ -58,7 +43,7 @@ func FuzzRecords(f *testing.F) {
 		f.Add([]byte(seed.key), seed.v)
 	}
 	f.Fuzz(func(t *testing.T, k, v []byte) {
-		withinBounds(t, len(k)+len(v), func() {
+		fuzzbudget.Check(t, recordBudget, len(k)+len(v), func() {
 			if r, err := decodeMachine(k, v); err == nil && (r.Name != string(k) || r.Pool == "") {
 				t.Fatalf("machine %q accepted as %+v", k, r)
 			} else if err != nil && !strings.Contains(err.Error(), "machine ") {

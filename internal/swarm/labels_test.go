@@ -3,13 +3,13 @@ package swarm
 import (
 	"errors"
 	"math"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hoist/hoist/internal/cluster"
 	"github.com/hoist/hoist/internal/config"
+	"github.com/hoist/hoist/internal/fuzzbudget"
 )
 
 func labelled(labels map[string]string) cluster.Service {
@@ -92,7 +92,7 @@ func FuzzAppFromLabels(f *testing.F) {
 		var a config.App
 		var ok bool
 		var err error
-		boundedLabels(t, len(text), func() { a, ok, err = AppFromLabels(labelled(labels)) })
+		fuzzbudget.Check(t, labelsBudget, len(text), func() { a, ok, err = AppFromLabels(labelled(labels)) })
 		if !ok {
 			if err != nil {
 				t.Fatalf("not opted in, yet an error: %v", err)
@@ -131,22 +131,5 @@ func FuzzAppFromLabels(f *testing.F) {
 	})
 }
 
-// boundedLabels fails when reading one input's labels takes more than a
-// generous time or allocates more than a budget that grows with its size.
-func boundedLabels(t *testing.T, inputLen int, fn func()) {
-	t.Helper()
-	const maxTime = 10 * time.Second
-	maxAlloc := uint64(1<<20 + 64*inputLen)
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	start := time.Now()
-	fn()
-	took := time.Since(start)
-	runtime.ReadMemStats(&after)
-	if took > maxTime {
-		t.Fatalf("one input of %d bytes took %v", inputLen, took)
-	}
-	if a := after.TotalAlloc - before.TotalAlloc; a > maxAlloc {
-		t.Fatalf("one input of %d bytes allocated %d KiB", inputLen, a>>10)
-	}
-}
+// labelsBudget bounds reading one input's labels.
+var labelsBudget = fuzzbudget.Budget{Fixed: 1 << 20, PerByte: 64, Time: 10 * time.Second}

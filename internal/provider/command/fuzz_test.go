@@ -2,13 +2,13 @@ package command
 
 import (
 	"errors"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 	"unicode"
 
 	"github.com/hoist/hoist/internal/cluster"
+	"github.com/hoist/hoist/internal/fuzzbudget"
 )
 
 // FuzzScriptOutput feeds the create and list parsers any output a script
@@ -32,20 +32,16 @@ func FuzzScriptOutput(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, stdout, stderr []byte, name string) {
 		r := result{stdout: stdout, stderr: stderr}
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		start := time.Now()
-		mj, cerr := parseCreated(name, r)
-		ms, lerr := parseList("workers", r)
-		took := time.Since(start)
-		runtime.ReadMemStats(&after)
-		size := len(stdout) + len(stderr) + len(name)
-		if took > 2*time.Second {
-			t.Fatalf("parsing %d bytes took %s", size, took)
-		}
-		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20+64*uint64(size) {
-			t.Fatalf("parsing %d bytes allocated %d bytes", size, alloc)
-		}
+		var (
+			mj         machineJSON
+			ms         []machineJSON
+			cerr, lerr error
+		)
+		fuzzbudget.Check(t, fuzzbudget.Budget{Fixed: 1 << 20, PerByte: 64, Time: 2 * time.Second},
+			len(stdout)+len(stderr)+len(name), func() {
+				mj, cerr = parseCreated(name, r)
+				ms, lerr = parseList("workers", r)
+			})
 		valid := func(s string) bool {
 			switch cluster.MachineStatus(s) {
 			case cluster.MachineCreating, cluster.MachineRunning, cluster.MachineFailed:
