@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"slices"
 	"testing"
+
+	"github.com/hoist/hoist/internal/cputime"
 )
 
 // series builds a deterministic test stream: a daily-like sine plus noise,
@@ -195,7 +197,7 @@ func BenchmarkDetector(b *testing.B) {
 				d.Score(v)
 			}
 			b.ReportAllocs()
-			cpu0, ok0 := threadCPU()
+			cpu0, ok0 := cputime.Thread()
 			b.ResetTimer()
 			n := 0
 			for i := 0; b.Loop(); i++ {
@@ -203,7 +205,7 @@ func BenchmarkDetector(b *testing.B) {
 				n++
 			}
 			b.StopTimer()
-			if cpu1, ok1 := threadCPU(); ok0 && ok1 && n > 0 {
+			if cpu1, ok1 := cputime.Thread(); ok0 && ok1 && n > 0 {
 				b.ReportMetric(float64((cpu1-cpu0).Nanoseconds())/float64(n), "cpu-ns/op")
 			}
 		})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hoist/hoist/internal/anomaly"
+	"github.com/hoist/hoist/internal/cputime"
 )
 
 // Null is the name of the detector that never fires; it scores 0 on every
@@ -166,15 +167,15 @@ func (c *Corpus) detect(mk func() anomaly.Detector) ([][]float64, time.Duration,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			runtime.LockOSThread() // for threadCPU
+			runtime.LockOSThread() // for cputime.Thread
 			defer runtime.UnlockOSThread()
 			for i := range jobs {
 				d := mk()
-				cpu0, cpuOK := threadCPU()
+				cpu0, cpuOK := cputime.Thread()
 				start := time.Now()
 				scores[i], errs[i] = detectFile(d, c.Files[i].Values)
 				elapsed[i] = time.Since(start)
-				if cpu1, ok := threadCPU(); cpuOK && ok {
+				if cpu1, ok := cputime.Thread(); cpuOK && ok {
 					elapsed[i] = cpu1 - cpu0
 				}
 			}
