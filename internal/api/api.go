@@ -215,25 +215,25 @@ func New(opt Options) (*Server, error) {
 func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 
 // Register mounts every route on mux, plus a JSON 404/405 for the rest of
-// /v1/. Every route is behind the fence (auth.Fence: Host names, cross-site
-// requests, JSON bodies), with or without tokens, before any token is
-// looked at.
+// /v1/. The caller serves mux behind auth.Fence (Host names, cross-site
+// requests, JSON bodies), as Handler does, so that the fence is met once,
+// with or without tokens, before any token is looked at.
 func (s *Server) Register(mux *http.ServeMux) {
 	for _, rt := range s.routes {
 		var h http.Handler = s.wrap(rt)
 		if rt.Role != auth.RoleNone && s.opt.Auth != nil {
 			h = s.opt.Auth.Require(rt.Role, h)
 		}
-		mux.Handle(rt.Method+" "+rt.Pattern, s.fence.Wrap(h))
+		mux.Handle(rt.Method+" "+rt.Pattern, h)
 	}
-	mux.Handle("/v1/", s.fence.Wrap(s.wrap(Route{h: s.notFound})))
+	mux.Handle("/v1/", s.wrap(Route{h: s.notFound}))
 }
 
-// Handler returns a mux with the API alone.
+// Handler returns the API alone, behind the fence.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.Register(mux)
-	return mux
+	return s.fence.Wrap(mux)
 }
 
 // Close ends the event streams (http.Server.Shutdown waits for idle
