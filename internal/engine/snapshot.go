@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -116,18 +117,10 @@ func (m *memory) clone() *memory {
 		a.changes = append([]policy.Change(nil), v.changes...)
 		c.apps[k] = &a
 	}
-	for k, v := range m.unneeded {
-		c.unneeded[k] = v
-	}
-	for k, v := range m.lastPoolUp {
-		c.lastPoolUp[k] = v
-	}
-	for k, v := range m.nodeDown {
-		c.nodeDown[k] = v
-	}
-	for k, v := range m.orphans {
-		c.orphans[k] = v
-	}
+	maps.Copy(c.unneeded, m.unneeded)
+	maps.Copy(c.lastPoolUp, m.lastPoolUp)
+	maps.Copy(c.nodeDown, m.nodeDown)
+	maps.Copy(c.orphans, m.orphans)
 	for k, v := range m.boots {
 		c.boots[k] = append([]time.Duration(nil), v...)
 	}
