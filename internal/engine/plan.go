@@ -62,6 +62,35 @@ type AppDecision struct {
 	Ahead int `json:"ahead,omitempty"`
 	// Notice is a predictive policy's change of mode, reported as an event.
 	Notice string `json:"notice,omitempty"`
+	// Forecast is a predictive policy's forecast of the request rate (nil
+	// without one): what the dashboard draws and /metrics exports.
+	Forecast *AppForecast `json:"forecast,omitempty"`
+}
+
+// AppForecast is a predictive policy's view of an app's demand at one tick.
+type AppForecast struct {
+	// Mode is "predictive", or "reactive" while the forecast is not trusted
+	// (or the policy is forecast_only); Why says why.
+	Mode string `json:"mode"`
+	Why  string `json:"why,omitempty"`
+	// Rate is the app's request rate now (requests/s); Point and Upper the
+	// forecast peak over the next HorizonSeconds and its upper bound at
+	// Quantile.
+	Rate           float64 `json:"rate"`
+	Point          float64 `json:"point"`
+	Upper          float64 `json:"upper"`
+	HorizonSeconds float64 `json:"horizon_seconds"`
+	Quantile       float64 `json:"quantile"`
+	// Coverage is the recent share of peaks at or under the upper bound;
+	// MASE the recent error over the naive forecast's (nil until defined).
+	// Errors is how many forecasts were scored.
+	Coverage float64  `json:"coverage"`
+	MASE     *float64 `json:"mase,omitempty"`
+	Errors   int      `json:"errors"`
+	// PerReplica is the learned requests/s one replica serves within the
+	// SLO; Learned false while it is the fallback CPU target's figure.
+	PerReplica float64 `json:"per_replica"`
+	Learned    bool    `json:"learned"`
 }
 
 // PolicyVote is what one policy recommended.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"time"
 
@@ -78,7 +79,7 @@ func (m *memory) bootTime(pool string) (time.Duration, bool) {
 
 // predictVote runs predictive policy i of app: the vote, and the replicas
 // the forecast needs within the machines' horizon.
-func predictVote(cfg *config.Config, app *config.App, i int, in policy.Input, s *Snapshot, am *appMemory, m *memory) (policy.Recommendation, int, string) {
+func predictVote(cfg *config.Config, app *config.App, i int, in policy.Input, s *Snapshot, am *appMemory, m *memory) (policy.Recommendation, int, string, *AppForecast) {
 	p := &app.Policies[i]
 	tick := cfg.Interval()
 	// A new replica serves after its container starts (seconds) and the
@@ -104,7 +105,24 @@ func predictVote(cfg *config.Config, app *config.App, i int, in policy.Input, s 
 			notice += " (" + st.ModeWhy + ")"
 		}
 	}
-	return pr.Recommendation, pr.Ahead, notice
+	return pr.Recommendation, pr.Ahead, notice, appForecast(pr)
+}
+
+// appForecast is the plan's summary of a prediction (nil before the policy
+// had data).
+func appForecast(pr policy.Prediction) *AppForecast {
+	if pr.Mode == "" {
+		return nil
+	}
+	f := pr.Forecast
+	out := &AppForecast{Mode: pr.Mode, Why: pr.ModeWhy, Rate: pr.Rate, Point: f.Point, Upper: f.Upper,
+		HorizonSeconds: pr.Horizon.Seconds(), Quantile: pr.Quantile, Coverage: f.Coverage, Errors: f.Errors,
+		PerReplica: pr.Capacity.PerReplica, Learned: pr.Capacity.Learned}
+	if f.Errors > 0 && !math.IsInf(f.MASE, 0) && !math.IsNaN(f.MASE) {
+		mase := f.MASE
+		out.MASE = &mase
+	}
+	return out
 }
 
 // aheadItems are the tasks the forecast will need in pool beyond those the

@@ -68,7 +68,7 @@ func decideApp(cfg *config.Config, app *config.App, s *Snapshot, ix *index, m *m
 			rec, smp = alertVote(p, i, in, s.Alerts, app.Name)
 		case config.PolicyPredictive:
 			var ahead int
-			rec, ahead, d.Notice = predictVote(cfg, app, i, in, s, am, m)
+			rec, ahead, d.Notice, d.Forecast = predictVote(cfg, app, i, in, s, am, m)
 			d.Ahead = max(d.Ahead, ahead)
 		default:
 			rec = policy.Threshold(p, &am.threshold[i], in)

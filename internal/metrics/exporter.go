@@ -274,6 +274,13 @@ var (
 	descResRatio   = prometheus.NewDesc(NodeReserve, "The larger of the reserved CPU and memory shares of a node that takes tasks (what a pool's scale_down compares).", []string{"node", "pool"}, nil)
 	descCPURatio   = prometheus.NewDesc(NodeCPU, "Share of a node's CPU its tasks use, estimated from their apps' CPU and limits, for nodes that take tasks.", []string{"node", "pool"}, nil)
 	descLastTick   = prometheus.NewDesc("hoist_last_tick_timestamp_seconds", "When the last tick observed the cluster, on the engine's clock (simulated time on the simulator).", nil, nil)
+	// A predictive policy's forecast (internal/forecast), for apps that have one.
+	descFcUpper    = prometheus.NewDesc("hoist_app_forecast_upper_requests_per_second", "Upper bound of a predictive policy's forecast of an app's peak request rate over the machines' horizon, at its quantile.", []string{"app"}, nil)
+	descFcPoint    = prometheus.NewDesc("hoist_app_forecast_requests_per_second", "A predictive policy's forecast of an app's peak request rate over the machines' horizon.", []string{"app"}, nil)
+	descFcCoverage = prometheus.NewDesc("hoist_app_forecast_coverage_ratio", "Recent share of an app's peak request rates at or under the forecast's upper bound (compare with its quantile).", []string{"app"}, nil)
+	descFcMASE     = prometheus.NewDesc("hoist_app_forecast_mase", "Recent mean absolute error of an app's forecast over that of the naive forecast (the last value): above 1 the forecast is worse than naive.", []string{"app"}, nil)
+	descFcMode     = prometheus.NewDesc("hoist_app_forecast_predictive", "1 while an app's predictive policy acts on its forecast, 0 while it falls back to reacting (forecast not trusted, or forecast_only).", []string{"app"}, nil)
+	descFcCapacity = prometheus.NewDesc("hoist_app_capacity_requests_per_replica", "Requests per second one replica of an app serves within its slo, as a predictive policy learned it (the CPU target's figure while learning).", []string{"app"}, nil)
 )
 
 // phases are exported for every pool, zero included, so series do not come and go.
@@ -282,9 +289,30 @@ var phases = []cluster.Phase{cluster.PhaseOrdered, cluster.PhaseBooting, cluster
 
 func (o *observed) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descReplicas, descReplicaMin, descReplicaMax, descCPU, descMemory, descRequests, descLatency,
-		descMachines, descPoolMin, descPoolMax, descCapCPU, descCapMem, descResCPU, descResMem, descResRatio, descCPURatio, descLastTick} {
+		descMachines, descPoolMin, descPoolMax, descCapCPU, descCapMem, descResCPU, descResMem, descResRatio, descCPURatio, descLastTick,
+		descFcUpper, descFcPoint, descFcCoverage, descFcMASE, descFcMode, descFcCapacity} {
 		ch <- d
 	}
+}
+
+// forecastGauges exports an app's forecast (nothing without one; MASE only
+// once defined).
+func forecastGauges(ch chan<- prometheus.Metric, app string, f *engine.AppForecast) {
+	if f == nil {
+		return
+	}
+	gauge(ch, descFcUpper, f.Upper, app)
+	gauge(ch, descFcPoint, f.Point, app)
+	gauge(ch, descFcCoverage, f.Coverage, app)
+	if f.MASE != nil {
+		gauge(ch, descFcMASE, *f.MASE, app)
+	}
+	predictive := 0.0
+	if f.Mode == "predictive" {
+		predictive = 1
+	}
+	gauge(ch, descFcMode, predictive, app)
+	gauge(ch, descFcCapacity, f.PerReplica, app)
 }
 
 func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {
@@ -346,6 +374,7 @@ func (o *observed) Collect(ch chan<- prometheus.Metric) {
 		if d := bounds[a.Name]; d != nil {
 			gauge(ch, descReplicaMin, float64(d.Min), a.Name)
 			gauge(ch, descReplicaMax, float64(d.Max), a.Name)
+			forecastGauges(ch, a.Name, d.Forecast)
 		}
 		if o.x.builtin == nil || running[a.Name] == 0 {
 			continue // no replica, no load figures: absent, not zero

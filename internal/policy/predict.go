@@ -102,10 +102,16 @@ type Prediction struct {
 	// Ahead is how many replicas the forecast needs within Long: the
 	// machines to hold them should be there (ordered now) and stay.
 	Ahead int
-	// Rate is the app's request rate now; Forecast the peak forecast over Long.
+	// Rate is the app's request rate now; Forecast the peak forecast over
+	// Long, its upper bound at Quantile (what the coverage is of).
 	Rate     float64
 	Forecast forecast.Forecast
+	Horizon  time.Duration
+	Quantile float64
 	Capacity Capacity
+	// Mode is "predictive" or "reactive" this tick (ModeWhy why): the
+	// state's Mode is the one held long enough to be reported.
+	Mode, ModeWhy string
 }
 
 // Predict sizes replicas to the demand forecast at the learned capacity:
@@ -189,7 +195,8 @@ func Predict(set PredictSettings, st *PredictState, in PredictInput) Prediction 
 		}
 	}
 	return Prediction{Recommendation: Recommendation{Replicas: desired, Reason: reason},
-		Ahead: max(ahead, desired), Rate: rate, Forecast: long, Capacity: cp}
+		Ahead: max(ahead, desired), Rate: rate, Forecast: fc.Peak(max(in.Long, in.Short)), Horizon: max(in.Long, in.Short),
+		Quantile: set.Quantile, Capacity: cp, Mode: mode, ModeWhy: why}
 }
 
 // Clone returns a copy whose model and history are independent, but which

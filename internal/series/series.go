@@ -45,6 +45,7 @@ type appRow struct {
 	min, max, wanted                          int32 // wanted < 0: no policy had data
 	value, target, upper, lower, offered, p95 float32
 	cpu                                       float32
+	rate, forecast, forecastUpper             float32 // a predictive policy's
 }
 
 type poolRow struct {
@@ -152,6 +153,10 @@ func (r *Recorder) Record(tk Tick) bool {
 			starting: starting[d.App], min: int32(d.Min), max: int32(d.Max), wanted: -1}
 		nan := float32(math.NaN())
 		row.value, row.target, row.upper, row.lower, row.offered, row.p95, row.cpu = nan, nan, nan, nan, nan, nan, nan
+		row.rate, row.forecast, row.forecastUpper = nan, nan, nan
+		if f := d.Forecast; f != nil {
+			row.rate, row.forecast, row.forecastUpper = float32(f.Rate), float32(f.Point), float32(f.Upper)
+		}
 		for _, v := range d.Votes {
 			if v.HasValue && int32(v.Replicas) > row.wanted {
 				row.wanted = int32(v.Replicas)
@@ -349,6 +354,12 @@ type AppSeries struct {
 	Offered Col `json:"offered"`
 	P95Ms   Col `json:"p95_ms"`
 	CPU     Col `json:"cpu"`
+	// Rate is the request rate a predictive policy observed (requests/s),
+	// Forecast its forecast of the peak over the machines' horizon and
+	// ForecastUpper that forecast's upper bound (null without one).
+	Rate          Col `json:"rate"`
+	Forecast      Col `json:"forecast"`
+	ForecastUpper Col `json:"forecast_upper"`
 }
 
 // PoolSeries is one pool's samples as columns.
@@ -406,6 +417,9 @@ func (r *Recorder) App(name string, after time.Time) (AppSeries, bool) {
 		out.Offered = append(out.Offered, round32(w.offered))
 		out.P95Ms = append(out.P95Ms, round32(w.p95))
 		out.CPU = append(out.CPU, round32(w.cpu))
+		out.Rate = append(out.Rate, round32(w.rate))
+		out.Forecast = append(out.Forecast, round32(w.forecast))
+		out.ForecastUpper = append(out.ForecastUpper, round32(w.forecastUpper))
 	})
 	return emptyApp(out), true
 }
@@ -413,7 +427,7 @@ func (r *Recorder) App(name string, after time.Time) (AppSeries, bool) {
 // emptyApp makes nil columns empty, so JSON has [] rather than null.
 func emptyApp(s AppSeries) AppSeries {
 	for _, c := range []*Col{&s.T, &s.Desired, &s.Running, &s.Pending, &s.Starting, &s.Min, &s.Max, &s.Wanted,
-		&s.Value, &s.Target, &s.Upper, &s.Lower, &s.Offered, &s.P95Ms, &s.CPU} {
+		&s.Value, &s.Target, &s.Upper, &s.Lower, &s.Offered, &s.P95Ms, &s.CPU, &s.Rate, &s.Forecast, &s.ForecastUpper} {
 		if *c == nil {
 			*c = Col{}
 		}

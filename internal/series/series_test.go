@@ -203,3 +203,24 @@ func TestRecordFromSimulator(t *testing.T) {
 		t.Fatalf("points %d", r.Points())
 	}
 }
+
+// A predictive policy's forecast is recorded beside the load; an app without
+// one has nulls there.
+func TestRecordForecast(t *testing.T) {
+	r := New(4)
+	tk := tick(0, 2, 50)
+	tk.Plan.Apps[0].Forecast = &engine.AppForecast{Mode: "predictive", Rate: 100, Point: 110, Upper: 140}
+	r.Record(tk)
+	s, _ := r.App("web", time.Time{})
+	if s.Rate[0] != 100 || s.Forecast[0] != 110 || s.ForecastUpper[0] != 140 {
+		t.Fatalf("rate %v forecast %v upper %v", s.Rate, s.Forecast, s.ForecastUpper)
+	}
+	api, _ := r.App("api", time.Time{})
+	data, err := json.Marshal(api)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), `"forecast_upper":[null]`) {
+		t.Fatalf("json: %s", data)
+	}
+}
