@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -19,7 +20,15 @@ func newAppsLsCmd(o *clientOptions) *cobra.Command {
 			return err
 		}
 		return o.show(cmd.OutOrStdout(), v, func(tw *tabwriter.Writer) {
-			fmt.Fprintln(tw, "NAME\tSOURCE\tIMAGE\tDESIRED\tRUNNING\tPENDING\tBOUNDS\tLAST DECISION")
+			if len(v.Apps) == 0 {
+				fmt.Fprintln(tw, "no apps: deploy one with 'hoist apps deploy', or give the descriptor some")
+				return
+			}
+			if o.wide() {
+				fmt.Fprintln(tw, "NAME\tSOURCE\tIMAGE\tDESIRED\tRUNNING\tSTARTING\tPENDING\tBOUNDS\tLAST DECISION\tPENDING BECAUSE")
+			} else {
+				fmt.Fprintln(tw, "NAME\tSOURCE\tIMAGE\tDESIRED\tRUNNING\tPENDING\tBOUNDS\tLAST DECISION")
+			}
 			for _, a := range v.Apps {
 				src := a.Source
 				if a.Overridden {
@@ -33,7 +42,19 @@ func newAppsLsCmd(o *clientOptions) *cobra.Command {
 					bounds = fmt.Sprintf("%d..%d", a.Decision.Min, a.Decision.Max)
 					why = fmt.Sprintf("%s: %s", a.Decision.Action, a.Decision.Reason)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", clean(a.Name), clean(src), clean(a.Image), d, r, p, bounds, clean(why))
+				if !o.wide() {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", clean(a.Name), clean(src), clean(a.Image), d, r, p, bounds, clean(why))
+					continue
+				}
+				starting, because := "-", "-"
+				if a.Replicas != nil {
+					starting = strconv.Itoa(a.Replicas.Starting)
+					if len(a.Replicas.Why) > 0 {
+						because = strings.Join(a.Replicas.Why, "; ")
+					}
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", clean(a.Name), clean(src), clean(a.Image),
+					d, r, starting, p, bounds, clean(why), clean(because))
 			}
 		})
 	}}

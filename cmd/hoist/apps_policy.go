@@ -12,7 +12,7 @@ func newAppsSetPolicyCmd(o *clientOptions) *cobra.Command {
 	var file string
 	var minR, maxR int
 	cmd := &cobra.Command{Use: "set-policy NAME [-f FILE] [--min N] [--max N]", Short: "Change an app's replicas, cooldown and policies",
-		Args: cobra.ExactArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
+		Args: cobra.ExactArgs(1), ValidArgsFunction: completeArg(o, appNames), RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {
 				return err
@@ -61,6 +61,7 @@ func newAppsSetPolicyCmd(o *clientOptions) *cobra.Command {
 
 func newAppsResetPolicyCmd(o *clientOptions) *cobra.Command {
 	return &cobra.Command{Use: "reset-policy NAME", Short: "Drop a descriptor app's policy override", Args: cobra.ExactArgs(1),
+		ValidArgsFunction: completeArg(o, appNames),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {

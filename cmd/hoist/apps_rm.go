@@ -9,6 +9,7 @@ import (
 
 func newAppsRmCmd(o *clientOptions) *cobra.Command {
 	return &cobra.Command{Use: "rm NAME", Short: "Delete an app registered through the API (its service and rules too)", Args: cobra.ExactArgs(1),
+		ValidArgsFunction: completeArg(o, appNames),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {

@@ -11,6 +11,7 @@ import (
 
 func newAppsShowCmd(o *clientOptions) *cobra.Command {
 	return &cobra.Command{Use: "show NAME", Short: "Show an app: replicas, metrics, policy, last decision, recent events", Args: cobra.ExactArgs(1),
+		ValidArgsFunction: completeArg(o, appNames),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {

@@ -40,11 +40,14 @@ on the load (coverage and MASE at the replica and machine horizons).`,
   hoist bench --config examples/bench.yaml --trace ../shared/data/traces/nasa_http_1995/nasa_requests_per_minute.csv \
       --column requests --step 1m --peak 2000 --cut-zeros 1h --duration 168h --out docs/bench/nasa`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutputDir(cmd); err != nil {
+				return err
+			}
 			if fcOnly {
 				return benchForecast(cmd, cfgPath, &tf, duration)
 			}
 			if out == "" {
-				return fmt.Errorf("--out DIR is required")
+				return usageErrorf("--out DIR is required")
 			}
 			cfg, err := loadConfig(cfgPath)
 			if err != nil {
@@ -88,13 +91,14 @@ on the load (coverage and MASE at the replica and machine horizons).`,
 			}
 			fmt.Fprintf(w, "wrote %s\n", filepath.Join(out, "{results.json,report.md,*.png}"))
 			if lost > 0 {
-				return &exitError{code: 2, err: fmt.Errorf("%d machines destroyed with their node in the cluster", lost)}
+				return &exitError{code: exitFailure, err: fmt.Errorf("%d machines destroyed with their node in the cluster", lost)}
 			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&cfgPath, "config", "c", "", "descriptor with one app on one pool (e.g. examples/bench.yaml)")
-	cmd.Flags().StringVarP(&out, "out", "o", "", "directory for results.json, report.md and the plots")
+	cmd.Flags().StringVar(&out, "out", "", "directory for results.json, report.md and the plots")
+	refuseOutputDir(cmd)
 	cmd.Flags().DurationVar(&duration, "duration", 0, "measured time (default: the trace's length, else sim.duration)")
 	cmd.Flags().DurationVar(&warmup, "warmup", 0, "time at the trace's first value before measuring (default 10m)")
 	cmd.Flags().BoolVar(&fcOnly, "forecast", false, "only score hoist's demand forecast on the load (no policies run, no --out)")

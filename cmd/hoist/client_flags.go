@@ -5,8 +5,6 @@ package main
 // events.go, reload.go.
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -32,31 +30,31 @@ func addClientFlags(cmd *cobra.Command, o *clientOptions) {
 	f.StringVar(&o.tokenFile, "token-file", "", "file holding the API token")
 	f.StringVar(&o.ca, "ca", "", "PEM certificate to trust (hoist's self-signed DATA/tls/cert.pem)")
 	f.BoolVar(&o.insecure, "insecure-skip-verify", false, "do not verify the server's certificate (INSECURE)")
-	f.StringVarP(&o.output, "output", "o", "table", "output: table or json")
+	f.StringVarP(&o.output, "output", "o", formatTable, formatHelp)
 	f.DurationVar(&o.timeout, "timeout", 30*time.Second, "request timeout")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(
+		[]string{formatTable, formatWide, formatJSON, formatYAML}, cobra.ShellCompDirectiveNoFileComp))
 }
-
-// errOutput is returned for an --output other than table or json.
-var errOutput = errors.New("--output must be table or json")
 
 // client is the API client the flags describe.
 func (o *clientOptions) client() (*apiclient.Client, error) {
-	if o.output != "table" && o.output != "json" {
-		return nil, errOutput
+	if err := checkFormat(o.output); err != nil {
+		return nil, err
 	}
 	return apiclient.New(apiclient.Options{Server: o.server, Token: o.token, TokenFile: o.tokenFile,
 		CA: o.ca, Insecure: o.insecure, Timeout: o.timeout})
 }
 
-// show prints an answer as indented JSON (--output json) or with table,
+// wide says whether the table has its extra columns (-o wide).
+func (o *clientOptions) wide() bool { return o.output == formatWide }
+
+// show prints an answer as JSON or YAML (-o json, -o yaml) or with table,
 // whose strings from the server go through clean.
 func (o *clientOptions) show(w io.Writer, v any, table func(tw *tabwriter.Writer)) error {
-	if o.output == "json" {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
+	if structured(o.output) {
+		return writeData(w, o.output, v)
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w)
 	table(tw)
 	return tw.Flush()
 }
@@ -67,3 +65,6 @@ func showWarnings(tw *tabwriter.Writer, warnings []string) {
 		fmt.Fprintf(tw, "warning: %s\n", clean(x))
 	}
 }
+
+// newTable is the writer of every table.
+func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0) }

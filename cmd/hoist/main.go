@@ -4,6 +4,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 
@@ -13,26 +14,29 @@ import (
 	"github.com/hoist/hoist/internal/config"
 )
 
-// exitError carries an exit code out of a command without printing usage.
-type exitError struct {
-	code int
-	err  error
+func main() {
+	os.Exit(execute(newRootCmd(cliDefaults{listen: defaultListen}), os.Args[1:], os.Stderr))
 }
 
-func (e *exitError) Error() string { return e.err.Error() }
-func (e *exitError) Unwrap() error { return e.err }
-
-func main() {
-	root := newRootCmd(cliDefaults{listen: defaultListen})
-	if err := root.Execute(); err != nil {
-		var ee *exitError
-		if errors.As(err, &ee) {
-			fmt.Fprintln(os.Stderr, clean(ee.err.Error()))
-			os.Exit(ee.code)
-		}
-		fmt.Fprintln(os.Stderr, "hoist:", clean(err.Error()))
-		os.Exit(1)
+// execute runs the command line args and returns the exit code, having
+// printed the error, if any, to stderr.
+func execute(root *cobra.Command, args []string, stderr io.Writer) int {
+	root.SetArgs(args)
+	cmd, err := root.ExecuteC()
+	if err == nil {
+		return exitOK
 	}
+	var ee *exitError
+	var ue *usageError
+	switch {
+	case errors.As(err, &ee):
+		fmt.Fprintln(stderr, clean(ee.err.Error()))
+	case errors.As(err, &ue), isCobraUsage(err):
+		fmt.Fprintf(stderr, "hoist: %s\nsee '%s --help'\n", clean(err.Error()), cmd.CommandPath())
+	default:
+		fmt.Fprintln(stderr, "hoist:", clean(err.Error()))
+	}
+	return exitCode(err)
 }
 
 // cliDefaults are the defaults that depend on the machine: tests give their
@@ -50,7 +54,10 @@ func newRootCmd(d cliDefaults) *cobra.Command {
 		Short: "Autoscale applications and the machines under them",
 		Long: `hoist scales an application's replicas first and the machines under them
 second, in one control loop driven by a descriptor file. With no descriptor it
-runs the built-in quickstart on a simulated cluster.`,
+runs the built-in quickstart on a simulated cluster.
+
+` + exitCodesHelp,
+		Version:       buildVersion().Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRun: func(cmd *cobra.Command, args []string) {
@@ -69,7 +76,10 @@ runs the built-in quickstart on a simulated cluster.`,
 		newAppsCmd(), newPoolCmd(), newEventsCmd(), newReloadCmd(),
 		// Tools around the loop.
 		newRulesCmd(), newBalancerCmd(), newAgentCmd(), newLocalCmd(), newNABCmd(),
+		newVersionCmd(),
 	)
+	root.SetVersionTemplate(buildVersion().String() + "\n")
+	markUsageErrors(root)
 	return root
 }
 

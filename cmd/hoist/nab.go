@@ -21,10 +21,11 @@ func newNABCmd() *cobra.Command {
 		name       string
 		thresholds string
 		asJSON     bool
+		output     string
 		split      bool
 	)
 	cmd := &cobra.Command{
-		Use:   "nab --data DIR [--detector NAME | --scores FILE [--thresholds FILE] [--name NAME] | --split] [--json]",
+		Use:   "nab --data DIR [--detector NAME | --scores FILE [--thresholds FILE] [--name NAME] | --split] [-o json]",
 		Short: "Score anomaly detectors on the Numenta Anomaly Benchmark",
 		Long: `Score hoist's streaming anomaly detectors on the Numenta Anomaly Benchmark
 (NAB) as NAB's own scorer does: DIR holds data/<category>/<name>.csv,
@@ -46,10 +47,17 @@ candidates on one half, with that half's thresholds, is scored on the other
 half (out-of-sample), both ways; also at the detectors' own alarm level 0.5
 and with the other half's own threshold search.
 
---json prints one object per line: the three profiles' scores, the
+-o json prints one object per line: the three profiles' scores, the
 thresholds, where they come from and the detector's CPU time per point.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if asJSON {
+				output = formatJSON
+			}
+			if output != formatTable && output != formatJSON {
+				return usageErrorf("nab: -o %q: the output format is table or json", output)
+			}
+			asJSON = output == formatJSON
 			if dir == "" {
 				return errors.New("nab: no data directory: pass --data DIR or set HOIST_NAB_DATA")
 			}
@@ -111,6 +119,7 @@ thresholds, where they come from and the detector's CPU time per point.`,
 	cmd.Flags().StringVar(&thresholds, "thresholds", "", "with --scores: NAB thresholds file (config/thresholds.json) to score at, besides the search")
 	cmd.Flags().StringVar(&name, "name", "", "with --scores: the detector's name in the thresholds file; default: the scores file's base name")
 	cmd.Flags().BoolVar(&split, "split", false, "replay the default ensemble's parameter choice on each half of the corpus, score the other half")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per result and line")
+	cmd.Flags().StringVarP(&output, "output", "o", formatTable, "output format: table, or json (one object per result and line)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "same as -o json")
 	return cmd
 }

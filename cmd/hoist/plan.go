@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -27,8 +26,11 @@ state (--data) as a run. On a simulated descriptor, --after runs the
 simulation first so the plan is made on a cluster under load.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != "text" && output != "json" {
-				return fmt.Errorf("--output must be text or json")
+			if output == "text" { // what -o was called before table
+				output = formatTable
+			}
+			if err := checkFormat(output); err != nil {
+				return err
 			}
 			cfg, err := loadConfig(cfgPath)
 			if err != nil {
@@ -47,10 +49,8 @@ simulation first so the plan is made on a cluster under load.`,
 			if err != nil {
 				return err
 			}
-			if output == "json" {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(plan)
+			if structured(output) {
+				return writeData(cmd.OutOrStdout(), output, plan)
 			}
 			printPlan(cmd.OutOrStdout(), plan)
 			return nil
@@ -61,7 +61,7 @@ simulation first so the plan is made on a cluster under load.`,
 	f.StringVar(&data, "data", "", "durable state of a stopped 'hoist run' (registered apps, policy overrides, machines)")
 	f.StringVar(&agentCred, "agent-credential", "", "file of the agents' credential (default: DATA/"+AgentCredentialFile+")")
 	f.DurationVar(&after, "after", 0, "simulated descriptors: run this long before planning")
-	f.StringVarP(&output, "output", "o", "text", "text or json")
+	f.StringVarP(&output, "output", "o", formatTable, formatHelp)
 	return cmd
 }
 

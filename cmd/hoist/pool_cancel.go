@@ -9,6 +9,7 @@ import (
 
 func newPoolCancelDrainCmd(o *clientOptions) *cobra.Command {
 	return &cobra.Command{Use: "cancel-drain MACHINE", Short: "Return a selected or draining machine to service", Args: cobra.ExactArgs(1),
+		ValidArgsFunction: completeArg(o, machineNames),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {

@@ -18,11 +18,24 @@ func newPoolLsCmd(o *clientOptions) *cobra.Command {
 			return err
 		}
 		return o.show(cmd.OutOrStdout(), v, func(tw *tabwriter.Writer) {
-			fmt.Fprintln(tw, "NAME\tPROVIDER\tACTIVE\tBOUNDS\tPHASES\tLAST DECISION")
+			if len(v.Pools) == 0 {
+				fmt.Fprintln(tw, "no pools")
+				return
+			}
+			if o.wide() {
+				fmt.Fprintln(tw, "NAME\tPROVIDER\tMACHINE\tACTIVE\tBOUNDS\tPHASES\tLAST DECISION")
+			} else {
+				fmt.Fprintln(tw, "NAME\tPROVIDER\tACTIVE\tBOUNDS\tPHASES\tLAST DECISION")
+			}
 			for _, p := range v.Pools {
 				why := "-"
 				if p.Decision != nil {
 					why = fmt.Sprintf("%s: %s", p.Decision.Action, p.Decision.Reason)
+				}
+				if o.wide() {
+					shape := fmt.Sprintf("%g CPU, %d MiB", p.Machine.CPUs, p.Machine.Memory>>20)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d..%d\t%s\t%s\n", clean(p.Name), clean(p.Provider), shape, p.Active, p.Min, p.Max, clean(phases(p.Phases)), clean(why))
+					continue
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%d\t%d..%d\t%s\t%s\n", clean(p.Name), clean(p.Provider), p.Active, p.Min, p.Max, clean(phases(p.Phases)), clean(why))
 			}

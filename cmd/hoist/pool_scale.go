@@ -16,7 +16,7 @@ import (
 func newPoolScaleCmd(o *clientOptions) *cobra.Command {
 	cmd := &cobra.Command{Use: "scale NAME +N|-N|=N", Short: "Add (+2), remove (-1) or set (=5) machines; clamped to the pool's bounds",
 		Long: "Flags go before NAME (hoist pool scale --server X workers -1), so that -1 is not read as a flag.",
-		Args: cobra.ExactArgs(2), RunE: func(cmd *cobra.Command, args []string) error {
+		Args: cobra.ExactArgs(2), ValidArgsFunction: completeArg(o, poolNames), RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
 			if err != nil {
 				return err
@@ -30,7 +30,7 @@ func newPoolScaleCmd(o *clientOptions) *cobra.Command {
 				return err
 			}
 			return o.show(cmd.OutOrStdout(), v, func(tw *tabwriter.Writer) {
-				fmt.Fprintf(tw, "pool %s: target %d machines", clean(v.Pool), v.Target)
+				fmt.Fprintf(tw, "pool %s: target %s", clean(v.Pool), plural(v.Target, "machine"))
 				if v.Clamped {
 					fmt.Fprintf(tw, " (asked %d, clamped to %d..%d)", v.Requested, v.Min, v.Max)
 				}

@@ -10,7 +10,7 @@ import (
 
 func newPoolShowCmd(o *clientOptions) *cobra.Command {
 	var history, destroyed bool
-	cmd := &cobra.Command{Use: "show NAME", Short: "Show a pool's machines and their lifecycle", Args: cobra.ExactArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
+	cmd := &cobra.Command{Use: "show NAME", Short: "Show a pool's machines and their lifecycle", Args: cobra.ExactArgs(1), ValidArgsFunction: completeArg(o, poolNames), RunE: func(cmd *cobra.Command, args []string) error {
 		c, err := o.client()
 		if err != nil {
 			return err

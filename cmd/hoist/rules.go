@@ -24,6 +24,12 @@ Prometheus (prometheus.url) is asked to load them. 'hoist run' does the same by
 itself in prometheus.rules_dir as apps come and go.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutputDir(cmd); err != nil {
+				return err
+			}
+			if out == "" {
+				return usageErrorf("--out DIR is required")
+			}
 			cfg, err := loadConfig(cfgPath)
 			if err != nil {
 				return err
@@ -58,8 +64,8 @@ itself in prometheus.rules_dir as apps come and go.`,
 	}
 	f := cmd.Flags()
 	f.StringVarP(&cfgPath, "config", "c", "", "descriptor (default: the built-in quickstart)")
-	f.StringVarP(&out, "out", "o", "", "directory to write the rule files to")
+	f.StringVar(&out, "out", "", "directory to write the rule files to")
+	refuseOutputDir(cmd)
 	f.BoolVar(&reload, "reload", false, "ask Prometheus (prometheus.url) to reload its rules")
-	_ = cmd.MarkFlagRequired("out")
 	return cmd
 }

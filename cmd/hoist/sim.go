@@ -90,8 +90,11 @@ func newSimCmd() *cobra.Command {
   hoist sim --config examples/quickstart.yaml --trace ../shared/data/traces/nasa_http_1995/nasa_requests_per_minute.csv \
       --column requests --step 1m --peak 400 --cut-zeros 1h --duration 168h --out /tmp/nasa`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutputDir(cmd); err != nil {
+				return err
+			}
 			if out == "" {
-				return fmt.Errorf("--out DIR is required")
+				return usageErrorf("--out DIR is required")
 			}
 			cfg, err := loadConfig(cfgPath)
 			if err != nil {
@@ -158,13 +161,14 @@ func newSimCmd() *cobra.Command {
 			}
 			printSummary(cmd, &sum, d, out)
 			if len(res.Violations) > 0 {
-				return &exitError{code: 2, err: fmt.Errorf("safety violations: %v", res.Violations)}
+				return &exitError{code: exitFailure, err: fmt.Errorf("safety violations: %v", res.Violations)}
 			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&cfgPath, "config", "c", "", "descriptor (default: the built-in quickstart)")
-	cmd.Flags().StringVarP(&out, "out", "o", "", "directory for timeline.csv, summary.json and events.jsonl")
+	cmd.Flags().StringVar(&out, "out", "", "directory for timeline.csv, summary.json and events.jsonl")
+	refuseOutputDir(cmd)
 	cmd.Flags().DurationVar(&duration, "duration", 0, "simulated time to run (default: the trace's length, else sim.duration)")
 	tf.register(cmd)
 	return cmd

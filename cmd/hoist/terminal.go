@@ -71,7 +71,7 @@ func describe(cfg *config.Config) string {
 	if name == "" {
 		name = "descriptor"
 	}
-	return clean(fmt.Sprintf("%s (apps %s; %d pools)", name, strings.Join(apps, ", "), len(cfg.Pools)))
+	return clean(fmt.Sprintf("%s (apps %s; %s)", name, strings.Join(apps, ", "), plural(len(cfg.Pools), "pool")))
 }
 
 func isTerminal(w io.Writer) bool {

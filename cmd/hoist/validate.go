@@ -9,33 +9,107 @@ import (
 	"github.com/hoist/hoist/internal/config"
 )
 
+// validation is what `validate -o json|yaml` prints.
+type validation struct {
+	Valid   int             `json:"valid"`
+	Invalid int             `json:"invalid"`
+	Files   []validatedFile `json:"files"`
+}
+
+// validatedFile is one descriptor's result.
+type validatedFile struct {
+	File   string      `json:"file"`
+	OK     bool        `json:"ok"`
+	Errors []problemAt `json:"errors"`
+	// Notes are what a Compose file has that hoist ignores.
+	Notes []problemAt `json:"notes"`
+}
+
+// problemAt is a config.FieldError as data.
+type problemAt struct {
+	File    string `json:"file"`
+	Line    int    `json:"line,omitempty"`
+	Col     int    `json:"col,omitempty"`
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+}
+
+func problemsOf(errs []*config.FieldError) []problemAt {
+	out := make([]problemAt, len(errs))
+	for i, e := range errs {
+		out[i] = problemAt{File: e.File, Line: e.Line, Col: e.Col, Field: e.Path, Message: e.Msg}
+	}
+	return out
+}
+
 func newValidateCmd() *cobra.Command {
-	return &cobra.Command{
+	var output string
+	cmd := &cobra.Command{
 		Use:   "validate FILE...",
 		Short: "Check descriptors; report every error as FILE:LINE:COL: field: problem",
-		Args:  cobra.MinimumNArgs(1),
+		Long: `Check descriptors (hoist's or Compose files). Every error is reported as
+FILE:LINE:COL: field: problem; with -o json or -o yaml, as data. The exit code
+is 0 when every file is valid, 3 when one is not, 1 when one cannot be read.`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			bad := 0
+			if err := checkFormat(output); err != nil {
+				return err
+			}
+			res := validation{Files: []validatedFile{}}
+			unreadable := 0
 			for _, path := range args {
-				_, err := config.Load(path)
+				f := validatedFile{File: path, Errors: []problemAt{}, Notes: []problemAt{}}
+				cfg, err := config.Load(path)
 				var errs config.Errors
 				switch {
 				case err == nil:
-					fmt.Fprintf(cmd.OutOrStdout(), "%s: ok\n", path)
+					f.OK = true
+					f.Notes = problemsOf(cfg.Notes)
 				case errors.As(err, &errs):
-					bad++
-					for _, e := range errs {
-						fmt.Fprintln(cmd.ErrOrStderr(), e)
-					}
+					f.Errors = problemsOf(errs)
 				default:
-					bad++
-					fmt.Fprintf(cmd.ErrOrStderr(), "%s: %v\n", path, err)
+					unreadable++
+					f.Errors = []problemAt{{File: path, Message: err.Error()}}
+				}
+				if f.OK {
+					res.Valid++
+				} else {
+					res.Invalid++
+				}
+				res.Files = append(res.Files, f)
+				if structured(output) {
+					continue
+				}
+				if f.OK {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: ok\n", path)
+				}
+				for _, e := range f.Errors {
+					fmt.Fprintln(cmd.ErrOrStderr(), problemLine(e))
 				}
 			}
-			if bad > 0 {
-				return &exitError{code: 1, err: fmt.Errorf("%d of %d descriptors invalid", bad, len(args))}
+			if structured(output) {
+				if err := writeData(cmd.OutOrStdout(), output, res); err != nil {
+					return err
+				}
 			}
-			return nil
+			if res.Invalid == 0 {
+				return nil
+			}
+			code := exitInvalid
+			if unreadable > 0 {
+				code = exitFailure
+			}
+			return &exitError{code: code, err: fmt.Errorf("%d of %s invalid", res.Invalid, plural(len(args), "descriptor"))}
 		},
 	}
+	cmd.Flags().StringVarP(&output, "output", "o", formatTable, formatHelp)
+	return cmd
+}
+
+// problemLine is FILE:LINE:COL: field: problem, or FILE: problem.
+func problemLine(p problemAt) string {
+	if p.Line == 0 {
+		return fmt.Sprintf("%s: %s", p.File, p.Message)
+	}
+	return (&config.FieldError{File: p.File, Line: p.Line, Col: p.Col, Path: p.Field, Msg: p.Message}).Error()
 }

@@ -6,7 +6,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -91,6 +94,36 @@ func New(o Options) (*Client, error) {
 		hc: &http.Client{Transport: tr, Timeout: o.Timeout}, stream: &http.Client{Transport: tr}}, nil
 }
 
+// UnreachableError is a request that got no answer: nothing listens at the
+// address, the name does not resolve, or the server did not answer in time.
+type UnreachableError struct {
+	Server string
+	Err    error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("no hoist answers at %s (%v): start one with 'hoist run', or give its address with --server or $HOIST_SERVER", e.Server, e.Err)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// transportError is the error of a request that got no HTTP answer.
+func (c *Client) transportError(ctx context.Context, method, path string, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var cv *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	if errors.As(err, &cv) || errors.As(err, &ua) {
+		return fmt.Errorf("%s %s: %w (trust its certificate with --ca DATA/tls/cert.pem)", method, c.base+path, err)
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return &UnreachableError{Server: c.base, Err: err}
+}
+
 // Base is the server's base URL.
 func (c *Client) Base() string { return c.base }
 
@@ -126,7 +159,7 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		return c.transportError(ctx, method, path, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))

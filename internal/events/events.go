@@ -4,6 +4,7 @@ package events
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
@@ -63,17 +64,26 @@ type Event struct {
 }
 
 func (e Event) String() string {
-	subject := e.App
-	for _, s := range []string{e.Pool, e.Machine, e.Node} {
-		if subject == "" {
-			subject = s
-		}
-	}
-	s := fmt.Sprintf("%s %-22s %-12s %s", e.Time.UTC().Format("2006-01-02 15:04:05"), e.Kind, subject, e.Reason)
+	s := fmt.Sprintf("%s %-22s %-12s %s", e.Time.UTC().Format("2006-01-02 15:04:05"), e.Kind, e.Subject(), e.Reason)
 	if e.DryRun {
 		s += " (dry run)"
 	}
 	return s
+}
+
+// Subject is what the event is about: its machine for machine.* events
+// (their pool is known from the machine), else its app, pool, machine or
+// node, the first one set.
+func (e Event) Subject() string {
+	if strings.HasPrefix(string(e.Kind), "machine.") && e.Machine != "" {
+		return e.Machine
+	}
+	for _, s := range []string{e.App, e.Pool, e.Machine, e.Node} {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
 }
 
 // Filter selects events; zero fields match everything.
