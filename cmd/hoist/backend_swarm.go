@@ -23,6 +23,7 @@ import (
 	"github.com/hoist/hoist/internal/metrics"
 	"github.com/hoist/hoist/internal/provider/command"
 	"github.com/hoist/hoist/internal/provider/local"
+	"github.com/hoist/hoist/internal/provider/openstack"
 	"github.com/hoist/hoist/internal/swarm"
 )
 
@@ -108,6 +109,19 @@ func newSwarmBackend(ctx context.Context, cfg *config.Config, rec swarm.Recorder
 				return nil, fmt.Errorf("pool %s: %w", pl.Name, err)
 			}
 			b.providers[pl.Name] = cp
+		case "openstack":
+			o := pl.OpenStack
+			compute, err := openstack.Connect(ctx, o.Cloud, o.Region, o.Timeout.D())
+			if err != nil {
+				return nil, fmt.Errorf("pool %s: %w", pl.Name, err)
+			}
+			op, err := openstack.New(openstack.Options{Pool: pl.Name, Compute: compute, Joiner: b.orch,
+				Flavor: o.Flavor, Image: o.Image, Network: o.Network, Key: o.Key, SecurityGroups: o.SecurityGroups,
+				AvailabilityZone: o.AvailabilityZone, Logger: log})
+			if err != nil {
+				return nil, fmt.Errorf("pool %s: %w", pl.Name, err)
+			}
+			b.providers[pl.Name] = op
 		default:
 			return nil, fmt.Errorf("pool %s: provider %q cannot run beside real pools", pl.Name, pl.Provider)
 		}

@@ -66,7 +66,7 @@ type Sim struct {
 // Pool is a group of identical machines from one provider.
 type Pool struct {
 	Name     string `yaml:"name"`
-	Provider string `yaml:"provider"` // sim | local | command
+	Provider string `yaml:"provider"` // sim | local | command | openstack | ec2
 	Min      int    `yaml:"min"`
 	Max      int    `yaml:"max"`
 	// Machine is the shape of every machine of the pool.
@@ -80,6 +80,9 @@ type Pool struct {
 
 	Local   *LocalProvider   `yaml:"local,omitempty"`
 	Command *CommandProvider `yaml:"command,omitempty"`
+	// OpenStack and EC2 order the pool's machines from a cloud (docs/clouds.md).
+	OpenStack *OpenStackProvider `yaml:"openstack,omitempty"`
+	EC2       *EC2Provider       `yaml:"ec2,omitempty"`
 	// Alert asks for Prometheus alerts on the pool's machines (prometheus.go).
 	Alert *PoolAlert `yaml:"alert,omitempty"`
 }
@@ -120,6 +123,45 @@ type CommandProvider struct {
 	List    string   `yaml:"list"`
 	Timeout Duration `yaml:"timeout"`
 	Retries int      `yaml:"retries"`
+}
+
+// OpenStackProvider orders Nova servers. Credentials come from clouds.yaml
+// (Cloud) or the OS_* environment, never from the descriptor.
+type OpenStackProvider struct {
+	// Cloud is the clouds.yaml entry ("" : OS_CLOUD, or the OS_* variables).
+	Cloud  string `yaml:"cloud"`
+	Region string `yaml:"region"`
+	// Flavor is the flavor's ID or name (required).
+	Flavor string `yaml:"flavor"`
+	// Image is the image's ID (required): an image with Docker and cloud-init.
+	Image string `yaml:"image"`
+	// Network is the ID of the network the machines attach to ("" : Nova's default).
+	Network          string   `yaml:"network"`
+	Key              string   `yaml:"key"`
+	SecurityGroups   []string `yaml:"security_groups"`
+	AvailabilityZone string   `yaml:"availability_zone"`
+	// Timeout bounds each API request (default 60s).
+	Timeout Duration `yaml:"timeout"`
+}
+
+// EC2Provider orders EC2 instances. Credentials come from the AWS SDK's
+// standard chain (environment, shared files, instance role), never from the
+// descriptor.
+type EC2Provider struct {
+	Region  string `yaml:"region"`  // "" : the SDK's (AWS_REGION, shared config)
+	Profile string `yaml:"profile"` // shared-config profile ("" : the default chain)
+	// InstanceType (e.g. t3.medium) and AMI (an image with Docker and
+	// cloud-init) are required.
+	InstanceType     string   `yaml:"instance_type"`
+	AMI              string   `yaml:"ami"`
+	Subnet           string   `yaml:"subnet"`
+	SecurityGroups   []string `yaml:"security_groups"` // IDs (sg-...)
+	Key              string   `yaml:"key"`
+	AvailabilityZone string   `yaml:"availability_zone"`
+	// Endpoint overrides the EC2 endpoint (an EC2-compatible cloud).
+	Endpoint string `yaml:"endpoint"`
+	// Timeout bounds each API call, retries included (default 60s).
+	Timeout Duration `yaml:"timeout"`
 }
 
 // Shape is an amount of CPU and memory: a machine's size or a task's resources.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"reflect"
 	"regexp"
 	"strings"
@@ -43,7 +44,7 @@ var BuiltinMetrics = []string{"cpu", "memory", "rps", "latency_p95", "lb_rps", "
 var BalancerMetrics = []string{"lb_rps", "lb_connections", "lb_queue", "lb_latency"}
 
 // Providers known to hoist.
-var Providers = []string{"sim", "local", "command"}
+var Providers = []string{"sim", "local", "command", "openstack", "ec2"}
 
 var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
@@ -320,6 +321,7 @@ func (p *Pool) check(ck *checker, path string) {
 	if p.Alert != nil {
 		p.Alert.check(ck, path+".alert")
 	}
+	p.checkClouds(ck, path)
 	switch p.Provider {
 	case "local":
 		if p.Command != nil {
@@ -352,6 +354,75 @@ func (p *Pool) check(ck *checker, path string) {
 		if p.Command != nil {
 			ck.add(path+".command", "only for provider command")
 		}
+	}
+}
+
+// checkClouds checks the openstack and ec2 blocks: each is required for its
+// provider, refused for the others, and names the machine type and image.
+func (p *Pool) checkClouds(ck *checker, path string) {
+	if p.Provider == "openstack" || p.Provider == "ec2" {
+		if p.Local != nil {
+			ck.add(path+".local", "only for provider local")
+		}
+		if p.Command != nil {
+			ck.add(path+".command", "only for provider command")
+		}
+	}
+	if o := p.OpenStack; o == nil {
+		if p.Provider == "openstack" {
+			ck.add(path+".openstack", "is required for provider openstack (flavor and image at least)")
+		}
+	} else {
+		if p.Provider != "openstack" {
+			ck.add(path+".openstack", "only for provider openstack")
+		}
+		if o.Flavor == "" {
+			ck.add(path+".openstack.flavor", "is required (a flavor ID or name)")
+		}
+		if o.Image == "" {
+			ck.add(path+".openstack.image", "is required (an image ID)")
+		}
+		checkGroups(ck, path+".openstack.security_groups", o.SecurityGroups)
+		if o.Timeout < 0 {
+			ck.add(path+".openstack.timeout", "must be >= 0")
+		}
+	}
+	if e := p.EC2; e == nil {
+		if p.Provider == "ec2" {
+			ck.add(path+".ec2", "is required for provider ec2 (instance_type and ami at least)")
+		}
+	} else {
+		if p.Provider != "ec2" {
+			ck.add(path+".ec2", "only for provider ec2")
+		}
+		if e.InstanceType == "" {
+			ck.add(path+".ec2.instance_type", "is required (e.g. t3.medium)")
+		}
+		if e.AMI == "" {
+			ck.add(path+".ec2.ami", "is required (an AMI ID, ami-...)")
+		}
+		checkGroups(ck, path+".ec2.security_groups", e.SecurityGroups)
+		if e.Endpoint != "" {
+			if u, err := url.Parse(e.Endpoint); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				ck.add(path+".ec2.endpoint", "%q is not an http(s) URL", e.Endpoint)
+			}
+		}
+		if e.Timeout < 0 {
+			ck.add(path+".ec2.timeout", "must be >= 0")
+		}
+	}
+}
+
+func checkGroups(ck *checker, path string, groups []string) {
+	seen := map[string]bool{}
+	for i, g := range groups {
+		switch {
+		case g == "":
+			ck.add(fmt.Sprintf("%s[%d]", path, i), "is empty")
+		case seen[g]:
+			ck.add(fmt.Sprintf("%s[%d]", path, i), "%q is listed twice", g)
+		}
+		seen[g] = true
 	}
 }
 

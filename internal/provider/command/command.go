@@ -77,6 +77,9 @@ type Provider struct {
 	log     *slog.Logger
 	mu      sync.Mutex
 	listing bool
+	// locks serialise the calls for one machine name: scripts need not
+	// guard against two creates of one name at once.
+	locks map[string]*sync.Mutex
 }
 
 // New returns a provider.
@@ -97,7 +100,7 @@ func New(opt Options) (*Provider, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Provider{opt: opt, log: opt.Logger.With("pool", opt.Pool)}, nil
+	return &Provider{opt: opt, log: opt.Logger.With("pool", opt.Pool), locks: map[string]*sync.Mutex{}}, nil
 }
 
 // machineJSON is a machine as scripts print it.
@@ -264,8 +267,21 @@ func (p *Provider) retry(ctx context.Context, what string, op func() error) erro
 	}
 }
 
+func (p *Provider) lock(name string) func() {
+	p.mu.Lock()
+	l, ok := p.locks[name]
+	if !ok {
+		l = &sync.Mutex{}
+		p.locks[name] = l
+	}
+	p.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
 // Create implements engine.Provider.
 func (p *Provider) Create(ctx context.Context, name string) (cluster.Machine, error) {
+	defer p.lock(name)()
 	var m cluster.Machine
 	err := p.retry(ctx, "create "+name, func() error {
 		r, err := p.exec(ctx, "create", p.opt.Create, p.opt.Timeout, name, p.opt.Pool)
@@ -290,6 +306,7 @@ func (p *Provider) Create(ctx context.Context, name string) (cluster.Machine, er
 
 // Destroy implements engine.Provider.
 func (p *Provider) Destroy(ctx context.Context, name string) error {
+	defer p.lock(name)()
 	return p.retry(ctx, "destroy "+name, func() error {
 		_, err := p.exec(ctx, "destroy", p.opt.Destroy, p.opt.Timeout, name, p.opt.Pool)
 		return err
