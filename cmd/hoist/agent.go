@@ -15,6 +15,7 @@ import (
 
 	"github.com/hoist/hoist/internal/collector"
 	"github.com/hoist/hoist/internal/swarm"
+	"github.com/hoist/hoist/internal/throttle"
 )
 
 // newAgentCmd is `hoist agent`: the per-node metrics agent. The local
@@ -24,13 +25,16 @@ func newAgentCmd() *cobra.Command {
 	var docker, listen, machine, credFile string
 	cmd := &cobra.Command{
 		Use:   "agent",
-		Short: "Serve this node's task CPU, memory and request metrics to hoist's collector",
+		Short: "Serve this node's task CPU, memory, traffic and request metrics to hoist's collector",
 		Long: `Serve, at GET /v1/stats, the cumulative CPU time, memory and (for containers
 labelled hoist.metrics.port) Prometheus request counters of every swarm task
 container of the Docker daemon at --docker. hoist's collector on the manager
 scrapes every node's agent at the node's address, port 9101, presenting the
 credential in --credential-file (hoist run keeps it in DATA/agent-credential);
-requests without it are refused.`,
+requests without it are refused. The collector's POST /v1/stats also carries
+the rate limits hoist wants on this node's tasks (docs/netguard.md): the agent
+applies them inside each container's network namespace and removes the rest,
+which needs root (CAP_NET_ADMIN and access to the containers' namespaces).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if credFile == "" {
 				return errors.New("agent: --credential-file is required (hoist run keeps it in DATA/" + AgentCredentialFile + ")")
@@ -44,7 +48,7 @@ requests without it are refused.`,
 				return err
 			}
 			defer cli.Close()
-			a := &collector.Agent{Docker: cli, Machine: machine, Credential: cred}
+			a := &collector.Agent{Docker: cli, Machine: machine, Credential: cred, Shaper: throttle.PIDShaper{}}
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
 				return fmt.Errorf("agent: %w", err)

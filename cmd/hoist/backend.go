@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/hoist/hoist/internal/api"
 	"github.com/hoist/hoist/internal/clock"
 	"github.com/hoist/hoist/internal/cluster"
@@ -43,4 +45,6 @@ type clusterParts struct {
 	wrapMetrics func(engine.MetricSource) engine.MetricSource
 	services    api.ServiceRemover
 	load        series.LoadFunc // the app's offered load, when the backend knows it
+	// collectors join hoist's /metrics (the collector's traffic and limits).
+	collectors []prometheus.Collector
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/client"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hoist/hoist/internal/balancer"
 	"github.com/hoist/hoist/internal/collector"
@@ -25,6 +26,7 @@ import (
 	"github.com/hoist/hoist/internal/provider/local"
 	"github.com/hoist/hoist/internal/provider/openstack"
 	"github.com/hoist/hoist/internal/swarm"
+	"github.com/hoist/hoist/internal/throttle"
 )
 
 // hoist_app_requests_per_second on a real cluster is the collector's sum.
@@ -47,7 +49,9 @@ var _ backend = (*swarmBackend)(nil)
 // newSwarmBackend connects to the swarm manager and makes the orchestrator,
 // the providers, the collector and the balancer layer for cfg. agentCred is
 // the credential the agents ask the collector for.
-func newSwarmBackend(ctx context.Context, cfg *config.Config, rec swarm.Recorder, agentCred string, log *slog.Logger) (_ *swarmBackend, err error) {
+// throttles are the rate limits hoist wants, sent to the agents at every
+// scrape.
+func newSwarmBackend(ctx context.Context, cfg *config.Config, rec swarm.Recorder, agentCred string, throttles *throttle.Book, log *slog.Logger) (_ *swarmBackend, err error) {
 	cli, err := swarm.Dial("")
 	if err != nil {
 		return nil, err
@@ -127,7 +131,8 @@ func newSwarmBackend(ctx context.Context, cfg *config.Config, rec swarm.Recorder
 		}
 	}
 	b.coll = collector.New(collector.Options{State: b.orch, Logger: log, HTTP: collector.CredentialClient(agentCred),
-		Local: &collector.Agent{Docker: cli, Machine: "manager"}, LocalNode: info.Info.Swarm.NodeID})
+		Local: &collector.Agent{Docker: cli, Machine: "manager", Shaper: throttle.PIDShaper{}}, LocalNode: info.Info.Swarm.NodeID,
+		Throttles: throttles})
 
 	// The balancer layer: balancer apps deployed as HAProxy services, one
 	// derived per app that asks for it, their stats as the lb_* metrics.
@@ -142,7 +147,7 @@ func newSwarmBackend(ctx context.Context, cfg *config.Config, rec swarm.Recorder
 
 func (b *swarmBackend) parts() clusterParts {
 	return clusterParts{
-		orchestrator: b.wrapped, providers: b.providers, builtin: b.coll, async: true,
+		orchestrator: b.wrapped, providers: b.providers, builtin: b.coll, async: true, collectors: []prometheus.Collector{b.coll},
 		extraApps: swarm.AppsFromLabels, derive: b.layer.Derive, services: b.orch,
 		wrapMetrics: func(next engine.MetricSource) engine.MetricSource { return &balancer.Router{LB: b.lb, Next: next} },
 	}

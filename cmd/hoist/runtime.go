@@ -26,6 +26,7 @@ import (
 	"github.com/hoist/hoist/internal/guard"
 	"github.com/hoist/hoist/internal/series"
 	"github.com/hoist/hoist/internal/store"
+	"github.com/hoist/hoist/internal/throttle"
 	"github.com/hoist/hoist/internal/web"
 	"github.com/hoist/hoist/internal/workload"
 )
@@ -72,19 +73,21 @@ type runtimeOptions struct {
 // Runtime is a running hoist: the engine and the parts around it, built
 // once by newRuntime and never rewired afterwards.
 type Runtime struct {
-	opt     runtimeOptions
-	log     *slog.Logger
-	out     io.Writer
-	Engine  *engine.Engine
-	Events  *events.Memory // what the terminal and the exporter follow
-	Guard   *guard.Guard
-	state   *durable
-	auth    *auth.Authenticator
-	tokens  *auth.Tokens
-	series  *series.Recorder
-	prom    *promFeature
-	backend backend
-	api     *api.Server
+	opt    runtimeOptions
+	log    *slog.Logger
+	out    io.Writer
+	Engine *engine.Engine
+	Events *events.Memory // what the terminal and the exporter follow
+	Guard  *guard.Guard
+	// throttles are the rate limits hoist wants on tasks (docs/netguard.md).
+	throttles *throttle.Book
+	state     *durable
+	auth      *auth.Authenticator
+	tokens    *auth.Tokens
+	series    *series.Recorder
+	prom      *promFeature
+	backend   backend
+	api       *api.Server
 	// seriesTick and ruleTick are nudged after every tick (engine observers).
 	seriesTick, ruleTick tickNudge
 	// Listening: ln is open from newRuntime on, so URL is known before Run.
@@ -131,7 +134,10 @@ func newRuntime(ctx context.Context, cfg *config.Config, opt runtimeOptions) (rt
 	rt.Events = events.NewMemory(100_000)
 	rec := rt.state.recorder(rt.Events)
 
-	if rt.backend, err = newBackend(ctx, cfg, opt, rec); err != nil {
+	// The rate limits hoist wants (desired state): set by the guard and the
+	// API, read by the backend (the agents apply them).
+	rt.throttles = throttle.NewBook()
+	if rt.backend, err = newBackend(ctx, cfg, opt, rec, rt.throttles); err != nil {
 		return rt, err
 	}
 	parts := rt.backend.parts()
@@ -143,6 +149,7 @@ func newRuntime(ctx context.Context, cfg *config.Config, opt runtimeOptions) (rt
 		return rt, err
 	}
 	rt.prom.exporter.Registry().MustRegister(rt.Guard)
+	rt.prom.exporter.Registry().MustRegister(parts.collectors...)
 	rt.series = series.New(series.DefaultPoints)
 
 	extra := rt.state.catalog.ExtraApps
@@ -201,7 +208,7 @@ func newRuntime(ctx context.Context, cfg *config.Config, opt runtimeOptions) (rt
 }
 
 // newBackend is the simulator when every pool is simulated, else Swarm.
-func newBackend(ctx context.Context, cfg *config.Config, opt runtimeOptions, rec engine.Recorder) (backend, error) {
+func newBackend(ctx context.Context, cfg *config.Config, opt runtimeOptions, rec engine.Recorder, throttles *throttle.Book) (backend, error) {
 	if allSim(cfg) {
 		b, err := newSimBackend(cfg, opt.Speed, opt.After, opt.Loads)
 		if err != nil {
@@ -213,7 +220,7 @@ func newBackend(ctx context.Context, cfg *config.Config, opt runtimeOptions, rec
 	if err != nil {
 		return nil, err
 	}
-	b, err := newSwarmBackend(ctx, cfg, rec, cred, opt.Logger)
+	b, err := newSwarmBackend(ctx, cfg, rec, cred, throttles, opt.Logger)
 	if err != nil {
 		return nil, err
 	}

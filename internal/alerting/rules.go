@@ -77,6 +77,11 @@ func appSeries(metric, app string) string {
 		return fmt.Sprintf(`%s%s / on(app) %s{app=%q,state="running"}`, metrics.AppRequests, sel, metrics.AppReplicas, app)
 	case "latency_p95":
 		return metrics.AppLatency + sel + " * 1000" // milliseconds, as the built-in
+	case "net_rx", "net_tx":
+		// Per replica, as the built-in: the collector's app total (bytes/s)
+		// over the running replicas.
+		return fmt.Sprintf(`sum by(app) (hoist_app_net_bytes_per_second{app=%q,direction=%q}) / on(app) %s{app=%q,state="running"}`,
+			app, metric[len("net_"):], metrics.AppReplicas, app)
 	default:
 		return metrics.AppCPU + sel
 	}

@@ -26,6 +26,8 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
+
+	"github.com/hoist/hoist/internal/throttle"
 )
 
 // Docker's labels on a swarm task's container.
@@ -67,6 +69,38 @@ type ContainerStats struct {
 	Requests    float64            `json:"requests,omitempty"`
 	Latency     map[string]float64 `json:"latency_buckets,omitempty"` // le -> cumulative count
 	ScrapeErr   string             `json:"scrape_error,omitempty"`
+	// Throttle is hoist's rate limit on the container's interfaces as the
+	// agent found or left it (nil: none, or the agent cannot throttle).
+	Throttle    *throttle.State `json:"throttle,omitempty"`
+	ThrottleErr string          `json:"throttle_error,omitempty"`
+	// Net are the container's network counters per interface, cumulative
+	// since it started (Docker's stats).
+	Net map[string]NetCounters `json:"net,omitempty"`
+}
+
+// NetCounters are one interface's cumulative counters: rx is what the
+// container received, tx what it sent.
+type NetCounters struct {
+	RxBytes   uint64 `json:"rx_bytes"`
+	RxPackets uint64 `json:"rx_packets"`
+	RxDropped uint64 `json:"rx_dropped"`
+	TxBytes   uint64 `json:"tx_bytes"`
+	TxPackets uint64 `json:"tx_packets"`
+	TxDropped uint64 `json:"tx_dropped"`
+}
+
+// NetTotal sums a container's counters over its interfaces.
+func (cs ContainerStats) NetTotal() NetCounters {
+	var t NetCounters
+	for _, n := range cs.Net {
+		t.RxBytes += n.RxBytes
+		t.RxPackets += n.RxPackets
+		t.RxDropped += n.RxDropped
+		t.TxBytes += n.TxBytes
+		t.TxPackets += n.TxPackets
+		t.TxDropped += n.TxDropped
+	}
+	return t
 }
 
 // DockerAPI is the part of the Docker API an agent reads.
@@ -75,7 +109,18 @@ type DockerAPI interface {
 	ContainerList(ctx context.Context, o client.ContainerListOptions) (client.ContainerListResult, error)
 	ContainerStats(ctx context.Context, id string, o client.ContainerStatsOptions) (client.ContainerStatsResult, error)
 	NetworkInspect(ctx context.Context, id string, o client.NetworkInspectOptions) (client.NetworkInspectResult, error)
+	ContainerInspect(ctx context.Context, id string, o client.ContainerInspectOptions) (client.ContainerInspectResult, error)
 }
+
+// Shaper rate-limits a container's network namespace, found from the PID of
+// its process (throttle.PIDShaper).
+type Shaper interface {
+	Apply(ctx context.Context, pid int, l throttle.Limit) error
+	Remove(ctx context.Context, pid int) error
+	Read(ctx context.Context, pid int) (throttle.State, error)
+}
+
+var _ Shaper = throttle.PIDShaper{}
 
 var _ DockerAPI = (*client.Client)(nil)
 
@@ -88,10 +133,17 @@ type Agent struct {
 	// Credential is what the collector must present (Authorization: Bearer)
 	// to read /v1/stats; empty serves anyone (tests of the report only).
 	Credential string
+	// Shaper applies the rate limits hoist wants (nil: the agent cannot;
+	// a wanted limit is reported as an error).
+	Shaper Shaper
 }
 
-// Report reads every running task container of the node.
-func (a *Agent) Report(ctx context.Context) (Report, error) {
+// Report reads every running task container of the node. With want
+// non-nil (the collector's scrape) it also reconciles the node's rate limits
+// to it: the tasks in want get their limit (again, if a restarted container
+// lost it), every other task container loses hoist's limit. With want nil
+// (a plain GET) the limits are read and left as they are.
+func (a *Agent) Report(ctx context.Context, want map[string]throttle.Limit) (Report, error) {
 	log := a.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -138,6 +190,7 @@ func (a *Agent) Report(ctx context.Context) (Report, error) {
 				return
 			}
 			cs.TaskID, cs.Service = c.Labels[labelTaskID], c.Labels[labelService]
+			a.reconcile(ctx, c.ID, want, &cs)
 			if port := c.Labels[LabelMetricsPort]; port != "" {
 				if ip := gw[c.ID]; ip == "" {
 					cs.ScrapeErr = "no docker_gwbridge address"
@@ -181,7 +234,53 @@ func (a *Agent) containerStats(ctx context.Context, id string) (ContainerStats, 
 		}
 	}
 	cs.Memory = int64(used)
+	for name, n := range s.Networks {
+		if cs.Net == nil {
+			cs.Net = map[string]NetCounters{}
+		}
+		cs.Net[name] = NetCounters{RxBytes: n.RxBytes, RxPackets: n.RxPackets, RxDropped: n.RxDropped,
+			TxBytes: n.TxBytes, TxPackets: n.TxPackets, TxDropped: n.TxDropped}
+	}
 	return cs, nil
+}
+
+// reconcile brings the container's limit to what want says for its task
+// and records what it left.
+func (a *Agent) reconcile(ctx context.Context, id string, want map[string]throttle.Limit, cs *ContainerStats) {
+	l, wanted := want[cs.TaskID]
+	if a.Shaper == nil {
+		if wanted {
+			cs.ThrottleErr = "this agent cannot throttle (not built with a shaper)"
+		}
+		return
+	}
+	ins, err := a.Docker.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil || ins.Container.State == nil || ins.Container.State.Pid == 0 {
+		if wanted {
+			cs.ThrottleErr = fmt.Sprintf("no process to throttle: %v", err)
+		}
+		return
+	}
+	pid := ins.Container.State.Pid
+	st, err := a.Shaper.Read(ctx, pid)
+	switch {
+	case err != nil:
+	case wanted && (!st.Applied || st.Rate != l.Rate):
+		if err = a.Shaper.Apply(ctx, pid, l); err == nil {
+			st, err = a.Shaper.Read(ctx, pid)
+		}
+	case !wanted && want != nil && st.Found:
+		if err = a.Shaper.Remove(ctx, pid); err == nil {
+			st, err = a.Shaper.Read(ctx, pid)
+		}
+	}
+	if err != nil {
+		cs.ThrottleErr = err.Error()
+		return
+	}
+	if st.Found {
+		cs.Throttle = &st
+	}
 }
 
 func scrape(ctx context.Context, hc *http.Client, url string, cs *ContainerStats) {
@@ -279,15 +378,28 @@ func labelValue(labels, key string) string {
 // Handler serves the agent's report at /v1/stats.
 func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("/v1/stats", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodPost {
+			w.Header().Set("Allow", "GET, POST")
+			http.Error(w, "GET reads the node's stats, POST also reconciles its rate limits", http.StatusMethodNotAllowed)
+			return
+		}
 		if !a.authorized(r) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="hoist agent"`)
 			http.Error(w, "the agent credential is missing or wrong", http.StatusUnauthorized)
 			return
 		}
+		var want map[string]throttle.Limit
+		if r.Method == http.MethodPost {
+			var err error
+			if want, err = decodeWants(io.LimitReader(r.Body, 1<<20)); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
-		rep, err := a.Report(ctx)
+		rep, err := a.Report(ctx, want)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
@@ -297,6 +409,29 @@ func (a *Agent) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	return mux
+}
+
+// StatsRequest is the body of POST /v1/stats: every limit the node's tasks
+// should have.
+type StatsRequest struct {
+	Throttles []throttle.Want `json:"throttles"`
+}
+
+func decodeWants(r io.Reader) (map[string]throttle.Limit, error) {
+	var req StatsRequest
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return nil, fmt.Errorf("bad stats request: %w", err)
+	}
+	want := make(map[string]throttle.Limit, len(req.Throttles))
+	for i, w := range req.Throttles {
+		if w.TaskID == "" || w.Rate == 0 {
+			return nil, fmt.Errorf("bad stats request: throttles[%d] needs task_id and rate > 0", i)
+		}
+		want[w.TaskID] = w.Limit
+	}
+	return want, nil
 }
 
 // authorized reports whether r carries the agent's credential (compared as

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"github.com/hoist/hoist/internal/cluster"
 	"github.com/hoist/hoist/internal/engine"
 	scrapeloop "github.com/hoist/hoist/internal/scrape" // agent.go has a func scrape
+	"github.com/hoist/hoist/internal/throttle"
 )
 
 var _ engine.MetricSource = (*Collector)(nil)
@@ -28,8 +30,14 @@ type StateSource = scrapeloop.StateSource
 
 // Reporter is a node's agent: over HTTP, or in-process for the manager's own
 // node.
+// With want non-nil the agent also reconciles its node's rate limits to it.
 type Reporter interface {
-	Report(ctx context.Context) (Report, error)
+	Report(ctx context.Context, want map[string]throttle.Limit) (Report, error)
+}
+
+// Throttles are the rate limits hoist wants (throttle.Book fits).
+type Throttles interface {
+	Active(now time.Time) []throttle.Entry
 }
 
 // Options configure a Collector.
@@ -48,6 +56,10 @@ type Options struct {
 	LocalNode string
 	HTTP      *http.Client
 	Logger    *slog.Logger
+	// Throttles, when set, are sent to every node's agent at every scrape
+	// (desired state: each agent applies its tasks' limits and removes the
+	// rest). Nil: the agents' limits are only read.
+	Throttles Throttles
 }
 
 // Collector scrapes every node's agent and answers metric queries.
@@ -61,6 +73,14 @@ type Collector struct {
 	samples  map[string][]ContainerStats // task ID -> samples, oldest first
 	lastSeen map[string]time.Time        // task ID
 	nodes    map[string]*NodeUsage       // node ID
+	// throttled is every task's limit as its agent last reported it.
+	throttled map[string]taskThrottle // task ID
+}
+
+type taskThrottle struct {
+	app, node string
+	state     *throttle.State
+	err       string
 }
 
 // NodeUsage is one node's reservations and usage.
@@ -98,7 +118,7 @@ func New(opt Options) *Collector {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Collector{opt: opt, log: opt.Logger, samples: map[string][]ContainerStats{},
-		lastSeen: map[string]time.Time{}, nodes: map[string]*NodeUsage{}}
+		lastSeen: map[string]time.Time{}, nodes: map[string]*NodeUsage{}, throttled: map[string]taskThrottle{}}
 	c.loop = &scrapeloop.Loop[Report]{Name: "collector", State: opt.State, Interval: opt.Interval,
 		Targets: c.targets, Apply: c.apply, Logger: opt.Logger}
 	return c
@@ -113,6 +133,7 @@ func (c *Collector) Scrape(ctx context.Context) { c.loop.Once(ctx) }
 // targets are the agents of the ready nodes (the manager's own node answers
 // in-process).
 func (c *Collector) targets(st cluster.State) []scrapeloop.Target[Report] {
+	wants := Wants(st, c.active())
 	var out []scrapeloop.Target[Report]
 	for _, n := range st.Nodes {
 		if !n.Ready {
@@ -127,7 +148,41 @@ func (c *Collector) targets(st cluster.State) []scrapeloop.Target[Report] {
 		default:
 			continue
 		}
-		out = append(out, scrapeloop.Target[Report]{Key: n.ID, Fetch: r.Report})
+		var want map[string]throttle.Limit
+		if c.opt.Throttles != nil {
+			want = wants[n.ID]
+			if want == nil {
+				want = map[string]throttle.Limit{} // none: the agent removes any
+			}
+		}
+		out = append(out, scrapeloop.Target[Report]{Key: n.ID, Fetch: func(ctx context.Context) (Report, error) {
+			return r.Report(ctx, want)
+		}})
+	}
+	return out
+}
+
+func (c *Collector) active() []throttle.Entry {
+	if c.opt.Throttles == nil {
+		return nil
+	}
+	return c.opt.Throttles.Active(time.Now())
+}
+
+// Wants groups the limits of entries by the node running each task they
+// cover (running tasks only; pure, for tests).
+func Wants(st cluster.State, entries []throttle.Entry) map[string]map[string]throttle.Limit {
+	out := map[string]map[string]throttle.Limit{}
+	for _, e := range entries {
+		for _, t := range st.Tasks {
+			if t.Service != e.App || t.State != cluster.TaskRunning || t.NodeID == "" || !e.Covers(t.ID) {
+				continue
+			}
+			if out[t.NodeID] == nil {
+				out[t.NodeID] = map[string]throttle.Limit{}
+			}
+			out[t.NodeID][t.ID] = e.Limit
+		}
 	}
 	return out
 }
@@ -171,6 +226,11 @@ func (c *Collector) apply(st cluster.State, results []scrapeloop.Result[Report],
 				continue
 			}
 			c.add(cs, now)
+			if cs.Throttle != nil || cs.ThrottleErr != "" {
+				c.throttled[cs.TaskID] = taskThrottle{app: cs.Service, node: r.Key, state: cs.Throttle, err: cs.ThrottleErr}
+			} else {
+				delete(c.throttled, cs.TaskID)
+			}
 			mem += cs.Memory
 			if p, ok := prev[cs.TaskID]; ok {
 				if v, ok := cpuRate(p, cs); ok {
@@ -185,6 +245,7 @@ func (c *Collector) apply(st cluster.State, results []scrapeloop.Result[Report],
 		if now.Sub(seen) > c.opt.Keep {
 			delete(c.lastSeen, id)
 			delete(c.samples, id)
+			delete(c.throttled, id)
 		}
 	}
 }
@@ -208,11 +269,27 @@ type httpReporter struct {
 	url string
 }
 
-func (h *httpReporter) Report(ctx context.Context) (Report, error) {
+func (h *httpReporter) Report(ctx context.Context, want map[string]throttle.Limit) (Report, error) {
 	var rep Report
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.url, nil)
+	method, body := http.MethodGet, io.Reader(nil)
+	if want != nil {
+		sr := StatsRequest{Throttles: []throttle.Want{}}
+		for id, l := range want {
+			sr.Throttles = append(sr.Throttles, throttle.Want{TaskID: id, Limit: l})
+		}
+		sort.Slice(sr.Throttles, func(i, j int) bool { return sr.Throttles[i].TaskID < sr.Throttles[j].TaskID })
+		b, err := json.Marshal(sr)
+		if err != nil {
+			return rep, err
+		}
+		method, body = http.MethodPost, bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, h.url, body)
 	if err != nil {
 		return rep, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := h.hc.Do(req)
 	if err != nil {
@@ -235,6 +312,43 @@ func cpuRate(a, b ContainerStats) (float64, bool) {
 		return 0, false
 	}
 	return float64(b.CPUNanos-a.CPUNanos) / 1e9 / dt, true
+}
+
+// NetRates are network counters turned into per-second rates.
+type NetRates struct {
+	RxBytes   float64 `json:"rx_bytes"`
+	RxPackets float64 `json:"rx_packets"`
+	RxDropped float64 `json:"rx_dropped"`
+	TxBytes   float64 `json:"tx_bytes"`
+	TxPackets float64 `json:"tx_packets"`
+	TxDropped float64 `json:"tx_dropped"`
+}
+
+// netRate is the rate of a task's counters summed over its interfaces
+// between two samples; a counter that went down (the container restarted,
+// an interface went away) gives no rate.
+func netRate(a, b ContainerStats) (NetRates, bool) {
+	dt := b.Time.Sub(a.Time).Seconds()
+	if dt <= 0 || b.Net == nil {
+		return NetRates{}, false
+	}
+	return counterRates(a.NetTotal(), b.NetTotal(), dt)
+}
+
+func counterRates(x, y NetCounters, dt float64) (NetRates, bool) {
+	d := func(a, b uint64, ok *bool) float64 {
+		if b < a {
+			*ok = false
+			return 0
+		}
+		return float64(b-a) / dt
+	}
+	ok := true
+	r := NetRates{
+		RxBytes: d(x.RxBytes, y.RxBytes, &ok), RxPackets: d(x.RxPackets, y.RxPackets, &ok), RxDropped: d(x.RxDropped, y.RxDropped, &ok),
+		TxBytes: d(x.TxBytes, y.TxBytes, &ok), TxPackets: d(x.TxPackets, y.TxPackets, &ok), TxDropped: d(x.TxDropped, y.TxDropped, &ok),
+	}
+	return r, ok
 }
 
 // ErrUnknownMetric is returned for a metric the collector does not provide.
@@ -280,6 +394,37 @@ func (c *Collector) service(app string, window time.Duration) (cluster.Service, 
 		}
 	}
 	return cluster.Service{}, 0, fmt.Errorf("no service %s yet: %w", app, engine.ErrNoData)
+}
+
+// TaskNet is the traffic of app's running tasks over window, in bytes per
+// second by task ID (the guard's top contributors).
+func (c *Collector) TaskNet(_ context.Context, app string, window time.Duration) (map[string]NetRates, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	svc, win, err := c.service(app, window)
+	if err != nil {
+		return nil, err
+	}
+	return taskNet(svc, c.state.Tasks, c.samples, time.Now(), win), nil
+}
+
+func taskNet(svc cluster.Service, tasks []cluster.Task, samples map[string][]ContainerStats, now time.Time, win time.Duration) map[string]NetRates {
+	from := now.Add(-win)
+	out := map[string]NetRates{}
+	for _, t := range tasks {
+		if t.Service != svc.Name || t.State != cluster.TaskRunning {
+			continue
+		}
+		s := samples[t.ID]
+		i := sort.Search(len(s), func(i int) bool { return !s[i].Time.Before(from) })
+		if len(s)-i < 2 {
+			continue
+		}
+		if r, ok := netRate(s[i], s[len(s)-1]); ok {
+			out[t.ID] = r
+		}
+	}
+	return out
 }
 
 // value computes one metric from the samples (pure, for tests).
@@ -352,6 +497,17 @@ func gather(metric string, svc cluster.Service, tasks []cluster.Task, samples ma
 				continue
 			}
 			sum += (last.Requests - first.Requests) / dt
+			n++
+		case "net_rx", "net_tx":
+			r, ok := netRate(first, last)
+			if !ok || len(in) < 2 {
+				continue
+			}
+			if metric == "net_rx" {
+				sum += r.RxBytes
+			} else {
+				sum += r.TxBytes
+			}
 			n++
 		case "latency_p95":
 			if len(in) < 2 {
@@ -434,6 +590,13 @@ type TaskUsage struct {
 	CPU     float64 `json:"cpu"` // cores, over the last two samples
 	Memory  int64   `json:"memory"`
 	RPS     float64 `json:"rps,omitempty"`
+	// Throttle is hoist's limit on the task as its agent reported it.
+	Throttle    *throttle.State `json:"throttle,omitempty"`
+	ThrottleErr string          `json:"throttle_error,omitempty"`
+	// Net is the task's traffic over its interfaces together, per second;
+	// Interfaces the same per interface (absent until two samples).
+	Net        *NetRates           `json:"net,omitempty"`
+	Interfaces map[string]NetRates `json:"interfaces,omitempty"`
 }
 
 // Tasks returns every task's latest usage.
@@ -446,12 +609,23 @@ func (c *Collector) Tasks() []TaskUsage {
 			continue
 		}
 		last := s[len(s)-1]
-		u := TaskUsage{TaskID: id, Service: last.Service, Memory: last.Memory}
+		u := TaskUsage{TaskID: id, Service: last.Service, Memory: last.Memory, Throttle: last.Throttle, ThrottleErr: last.ThrottleErr}
 		if len(s) > 1 {
 			prev := s[len(s)-2]
 			u.CPU, _ = cpuRate(prev, last)
 			if dt := last.Time.Sub(prev.Time).Seconds(); last.HasRequests && dt > 0 && last.Requests >= prev.Requests {
 				u.RPS = (last.Requests - prev.Requests) / dt
+			}
+			if r, ok := netRate(prev, last); ok {
+				u.Net = &r
+				u.Interfaces = map[string]NetRates{}
+				for name, y := range last.Net {
+					if x, ok := prev.Net[name]; ok {
+						if r, ok := counterRates(x, y, last.Time.Sub(prev.Time).Seconds()); ok {
+							u.Interfaces[name] = r
+						}
+					}
+				}
 			}
 		}
 		out = append(out, u)

@@ -19,9 +19,11 @@ import (
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/client"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/hoist/hoist/internal/cluster"
 	"github.com/hoist/hoist/internal/engine"
+	"github.com/hoist/hoist/internal/throttle"
 )
 
 const demoMetrics = `# HELP demoapp_requests_total HTTP requests served, by status code.
@@ -158,6 +160,47 @@ type fakeDocker struct {
 	port     string
 	gwIP     string
 	statsErr error
+	net      uint64
+}
+
+func (f *fakeDocker) ContainerInspect(_ context.Context, id string, _ client.ContainerInspectOptions) (client.ContainerInspectResult, error) {
+	var r client.ContainerInspectResult
+	if id != "c1" {
+		return r, errors.New("no such container " + id)
+	}
+	r.Container.State = &container.State{Running: true, Pid: 4242}
+	return r, nil
+}
+
+// fakeShaper records what the agent asks of the kernel.
+type fakeShaper struct {
+	mu      sync.Mutex
+	applied map[int]throttle.Limit
+	applies int
+	removes int
+}
+
+func (f *fakeShaper) Apply(_ context.Context, pid int, l throttle.Limit) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.applied[pid] = l
+	f.applies++
+	return nil
+}
+
+func (f *fakeShaper) Remove(_ context.Context, pid int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.applied, pid)
+	f.removes++
+	return nil
+}
+
+func (f *fakeShaper) Read(_ context.Context, pid int) (throttle.State, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l, ok := f.applied[pid]
+	return throttle.State{Applied: ok, Found: ok, Rate: l.Rate, Egress: throttle.Counters{Bytes: 10, Overlimits: 3}}, nil
 }
 
 func (f *fakeDocker) Info(context.Context, client.InfoOptions) (client.SystemInfoResult, error) {
@@ -186,8 +229,10 @@ func (f *fakeDocker) ContainerStats(_ context.Context, id string, o client.Conta
 		return client.ContainerStatsResult{}, errors.New("want a one-shot sample")
 	}
 	f.cpu += 5e8
-	body := fmt.Sprintf(`{"read":%q,"cpu_stats":{"cpu_usage":{"total_usage":%d}},"memory_stats":{"usage":%d,"limit":%d,"stats":{"total_inactive_file":%d}}}`,
-		time.Now().Format(time.RFC3339Nano), f.cpu, 60<<20, 1<<30, 10<<20)
+	f.net += 1000
+	body := fmt.Sprintf(`{"read":%q,"cpu_stats":{"cpu_usage":{"total_usage":%d}},"memory_stats":{"usage":%d,"limit":%d,"stats":{"total_inactive_file":%d}},`+
+		`"networks":{"eth0":{"rx_bytes":%d,"rx_packets":%d,"tx_bytes":%d,"tx_packets":%d},"eth1":{"rx_bytes":%d,"tx_bytes":0}}}`,
+		time.Now().Format(time.RFC3339Nano), f.cpu, 60<<20, 1<<30, 10<<20, f.net, f.net/100, 2*f.net, f.net/50, f.net)
 	return client.ContainerStatsResult{Body: io.NopCloser(strings.NewReader(body))}, nil
 }
 
@@ -218,8 +263,9 @@ func TestAgentAndCollector(t *testing.T) {
 	defer app.Close()
 	host, port, _ := net.SplitHostPort(app.Listener.Addr().String())
 	fd := &fakeDocker{port: port, gwIP: host}
-	agent := &Agent{Docker: fd, Machine: "m1"}
-	rep, err := agent.Report(context.Background())
+	shaper := &fakeShaper{applied: map[int]throttle.Limit{}}
+	agent := &Agent{Docker: fd, Machine: "m1", Shaper: shaper}
+	rep, err := agent.Report(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +288,8 @@ func TestAgentAndCollector(t *testing.T) {
 		Nodes: []cluster.Node{{ID: "node-1", Machine: "m1", Ready: true, Addr: ahost, Capacity: cluster.Resources{MilliCPU: 1000}},
 			{ID: "node-2", Ready: true, Addr: "127.0.0.2"}}, // no agent there
 	}
-	c := New(Options{State: fixedState{st}, AgentPort: ap, Interval: 200 * time.Millisecond})
+	book := throttle.NewBook()
+	c := New(Options{State: fixedState{st}, AgentPort: ap, Interval: 200 * time.Millisecond, Throttles: book})
 	ctx := context.Background()
 	if _, err := c.Value(ctx, engine.MetricQuery{App: "web", Metric: "cpu", Window: time.Second}); !errors.Is(err, engine.ErrNoData) {
 		t.Fatalf("before any scrape: %v", err)
@@ -267,14 +314,70 @@ func TestAgentAndCollector(t *testing.T) {
 	if len(nodes) != 2 || nodes[0].Tasks != 1 || nodes[0].CPU <= 0 || nodes[0].Reserved.MilliCPU != 500 || nodes[1].Error == "" {
 		t.Fatalf("nodes = %+v", nodes)
 	}
-	if ts := c.Tasks(); len(ts) != 1 || ts[0].Service != "web" {
+	ts := c.Tasks()
+	if len(ts) != 1 || ts[0].Service != "web" || ts[0].Net == nil || math.Abs(ts[0].Net.TxBytes-ts[0].Net.RxBytes) > 1e-6*ts[0].Net.RxBytes || ts[0].Interfaces["eth1"].RxBytes <= 0 {
 		t.Fatalf("tasks = %+v", ts)
+	}
+	// Traffic: eth0 receives 1000 and sends 2000 bytes a scrape, eth1
+	// receives 1000: tx = rx over both interfaces.
+	rx, err1 := c.Value(ctx, engine.MetricQuery{App: "web", Metric: "net_rx", Window: time.Second})
+	tx, err2 := c.Value(ctx, engine.MetricQuery{App: "web", Metric: "net_tx", Window: time.Second})
+	if err1 != nil || err2 != nil || rx <= 0 || math.Abs(tx-rx) > 1e-6*rx {
+		t.Fatalf("net_rx %v %v, net_tx %v %v", rx, err1, tx, err2)
+	}
+	if per, err := c.TaskNet(ctx, "web", time.Second); err != nil || per["t1"].TxBytes <= 0 {
+		t.Fatalf("TaskNet = %v, %v", per, err)
+	}
+
+	// A limit hoist wants reaches the agent at the next scrape, once: the
+	// next scrapes find it applied; lifted, it is removed.
+	book.Set(throttle.Entry{App: "web", Limit: throttle.Limit{Rate: 3e6}, Since: time.Now(), Until: time.Now().Add(time.Hour)})
+	c.Scrape(ctx)
+	c.Scrape(ctx)
+	shaper.mu.Lock()
+	applied, applies := shaper.applied[4242], shaper.applies
+	shaper.mu.Unlock()
+	if applied.Rate != 3e6 || applies != 1 {
+		t.Fatalf("applied %+v %d times", applied, applies)
+	}
+	if ts := c.Tasks(); ts[0].Throttle == nil || !ts[0].Throttle.Applied {
+		t.Fatalf("task throttle = %+v", ts[0])
+	}
+	if n := testutil.CollectAndCount(c, "hoist_task_throttle_overlimits_total"); n != 2 {
+		t.Errorf("%d overlimit series, want 2 (egress, ingress)", n)
+	}
+	if n := testutil.CollectAndCount(c, "hoist_task_net_bytes_per_second"); n != 2 {
+		t.Errorf("%d task traffic series, want 2", n)
+	}
+	book.Lift("web")
+	c.Scrape(ctx)
+	shaper.mu.Lock()
+	_, still := shaper.applied[4242]
+	removes := shaper.removes
+	shaper.mu.Unlock()
+	if still || removes != 1 {
+		t.Fatalf("after lifting: applied %v, %d removes", still, removes)
+	}
+	// A plain GET reads and changes nothing.
+	book.Set(throttle.Entry{App: "web", Limit: throttle.Limit{Rate: 1e6}, Since: time.Now(), Until: time.Now().Add(time.Hour)})
+	if _, err := agent.Report(ctx, nil); err != nil || shaper.applies != 1 {
+		t.Fatalf("GET applied: %v %d", err, shaper.applies)
+	}
+	// A bad POST is refused with what is wrong.
+	resp, err := http.Post(srv.URL+"/v1/stats", "application/json", strings.NewReader(`{"throttles":[{"task_id":"t1"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "rate > 0") {
+		t.Fatalf("bad POST: %s %s", resp.Status, body)
 	}
 	// A container whose stats fail is left out of the report, not guessed.
 	fd.mu.Lock()
 	fd.statsErr = errors.New("stats broke")
 	fd.mu.Unlock()
-	if rep, err := agent.Report(ctx); err != nil || len(rep.Containers) != 0 {
+	if rep, err := agent.Report(ctx, nil); err != nil || len(rep.Containers) != 0 {
 		t.Fatalf("report with failing stats = %+v, %v", rep, err)
 	}
 }

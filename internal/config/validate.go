@@ -37,7 +37,7 @@ const (
 
 // Metrics built into hoist (the collector and the simulator provide the first
 // four; an app's balancer the lb_ ones).
-var BuiltinMetrics = []string{"cpu", "memory", "rps", "latency_p95", "lb_rps", "lb_connections", "lb_queue", "lb_latency"}
+var BuiltinMetrics = []string{"cpu", "memory", "rps", "latency_p95", "net_rx", "net_tx", "lb_rps", "lb_connections", "lb_queue", "lb_latency"}
 
 // BalancerMetrics are the built-in metrics read from an app's balancer
 // (HAProxy's stats, docs/balancer.md); only the real runtime has them.

@@ -20,8 +20,8 @@ import (
 
 // Limit is a rate limit applied to each direction of an interface.
 type Limit struct {
-	Rate  uint64 // bits per second, > 0
-	Burst uint64 // bytes of the token bucket; 0 picks Burst()
+	Rate  uint64 `json:"rate"`            // bits per second, > 0
+	Burst uint64 `json:"burst,omitempty"` // bytes of the token bucket; 0 picks DefaultBurst
 }
 
 // Counters are a qdisc's own statistics.
@@ -40,9 +40,10 @@ func (c Counters) Add(o Counters) Counters {
 // State is what is applied on one interface.
 type State struct {
 	Applied bool     `json:"applied"`
-	Rate    uint64   `json:"rate"`    // bits per second of the egress TBF
-	Egress  Counters `json:"egress"`  // the interface's root TBF: what the namespace sends
-	Ingress Counters `json:"ingress"` // the IFB's TBF: what the namespace receives
+	Found   bool     `json:"found,omitempty"` // some of hoist's limit is there (Applied: all of it)
+	Rate    uint64   `json:"rate"`            // bits per second of the egress TBF
+	Egress  Counters `json:"egress"`          // the interface's root TBF: what the namespace sends
+	Ingress Counters `json:"ingress"`         // the IFB's TBF: what the namespace receives
 }
 
 const (
@@ -155,12 +156,14 @@ func Read(ns netns.NsHandle, ifname string) (State, error) {
 	}
 	defer h.Close()
 	var st State
+	_, ifbErr := h.LinkByName(IFBName(link.Attrs().Index))
+	st.Found = ifbErr == nil
 	q := findQdisc(h, link, netlink.HANDLE_ROOT)
 	t, ok := q.(*netlink.Tbf)
 	if !ok || t.Handle != rootHandle {
 		return st, nil
 	}
-	st.Applied = true
+	st.Applied, st.Found = true, true
 	st.Rate = t.Rate * 8
 	st.Egress = counters(t)
 	if ifb, err := h.LinkByName(IFBName(link.Attrs().Index)); err == nil {
