@@ -172,21 +172,24 @@ type Shape struct {
 
 // App is a scalable application: one Swarm service.
 type App struct {
-	Name      string            `yaml:"name"`
-	Image     string            `yaml:"image"`
-	Pools     []string          `yaml:"pools"`
-	Resources Resources         `yaml:"resources"`
-	Replicas  Replicas          `yaml:"replicas"`
-	Cooldown  Cooldown          `yaml:"cooldown"`
-	Policies  []Policy          `yaml:"policies"`
-	SLO       SLO               `yaml:"slo"`
-	Load      *Workload         `yaml:"load,omitempty"`
-	Port      int               `yaml:"port"`
-	Env       []string          `yaml:"env"`
-	Args      []string          `yaml:"args"`
-	OnAnomaly string            `yaml:"on_anomaly"`
-	Balancer  *Balancer         `yaml:"balancer,omitempty"`
-	Labels    map[string]string `yaml:"labels"`
+	Name      string    `yaml:"name"`
+	Image     string    `yaml:"image"`
+	Pools     []string  `yaml:"pools"`
+	Resources Resources `yaml:"resources"`
+	Replicas  Replicas  `yaml:"replicas"`
+	Cooldown  Cooldown  `yaml:"cooldown"`
+	Policies  []Policy  `yaml:"policies"`
+	SLO       SLO       `yaml:"slo"`
+	Load      *Workload `yaml:"load,omitempty"`
+	Port      int       `yaml:"port"`
+	Env       []string  `yaml:"env"`
+	Args      []string  `yaml:"args"`
+	OnAnomaly string    `yaml:"on_anomaly"`
+	// Throttle is the limit on_anomaly: throttle puts on the tasks that made
+	// an anomaly of the app's traffic (docs/netguard.md).
+	Throttle *Throttle         `yaml:"throttle,omitempty"`
+	Balancer *Balancer         `yaml:"balancer,omitempty"`
+	Labels   map[string]string `yaml:"labels"`
 }
 
 // Balancer asks for a load balancer in front of the app (see internal/balancer

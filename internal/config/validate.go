@@ -501,8 +501,17 @@ func (a *App) check(ck *checker, path string, pools map[string]*Pool) {
 	}
 	switch a.OnAnomaly {
 	case OnAnomalyNone, OnAnomalyHold, OnAnomalyAlert:
+	case OnAnomalyThrottle:
+		if a.Throttle == nil {
+			ck.add(path+".throttle", "is required with on_anomaly: throttle (such as {rate: 3Mbit, for: 10m})")
+		}
 	default:
-		ck.add(path+".on_anomaly", "%q is not one of hold_scale_up, alert_only", a.OnAnomaly)
+		ck.add(path+".on_anomaly", "%q is not one of hold_scale_up, alert_only, throttle", a.OnAnomaly)
+	}
+	if a.Throttle != nil {
+		if field, problem := CheckThrottle(*a.Throttle); field != "" {
+			ck.add(path+".throttle."+field, "%s", problem)
+		}
 	}
 	if a.Balancer != nil {
 		switch a.Balancer.Algorithm {
