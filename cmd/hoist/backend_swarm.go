@@ -21,6 +21,7 @@ import (
 	"github.com/hoist/hoist/internal/collector"
 	"github.com/hoist/hoist/internal/config"
 	"github.com/hoist/hoist/internal/engine"
+	"github.com/hoist/hoist/internal/guard"
 	"github.com/hoist/hoist/internal/metrics"
 	"github.com/hoist/hoist/internal/provider/command"
 	"github.com/hoist/hoist/internal/provider/local"
@@ -31,6 +32,7 @@ import (
 
 // hoist_app_requests_per_second on a real cluster is the collector's sum.
 var _ metrics.RequestTotaler = (*collector.Collector)(nil)
+var _ guard.Traffic = (*collector.Collector)(nil)
 
 // swarmBackend is a Docker Swarm manager and the machines of its pools.
 type swarmBackend struct {

@@ -145,7 +145,10 @@ func newRuntime(ctx context.Context, cfg *config.Config, opt runtimeOptions) (rt
 	if rt.prom, err = newPromFeature(cfg, parts.builtin, opt.Logger); err != nil {
 		return rt, err
 	}
-	if rt.Guard, err = guard.New(cfg.Controller.Anomaly, rt.prom.router, rec); err != nil {
+	// The guard throttles through the book; the backend's per-task traffic
+	// (the collector's) names the tasks.
+	traffic, _ := parts.builtin.(guard.Traffic)
+	if rt.Guard, err = guard.NewWithNet(cfg.Controller.Anomaly, rt.prom.router, rec, guard.Net{Book: rt.throttles, Traffic: traffic}); err != nil {
 		return rt, err
 	}
 	rt.prom.exporter.Registry().MustRegister(rt.Guard)

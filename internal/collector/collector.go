@@ -408,6 +408,27 @@ func (c *Collector) TaskNet(_ context.Context, app string, window time.Duration)
 	return taskNet(svc, c.state.Tasks, c.samples, time.Now(), win), nil
 }
 
+// TaskBytes is TaskNet's bytes per second of one direction: metric net_rx
+// (received) or net_tx (sent); the guard's view (guard.Traffic).
+func (c *Collector) TaskBytes(ctx context.Context, app, metric string, window time.Duration) (map[string]float64, error) {
+	per, err := c.TaskNet(ctx, app, window)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]float64, len(per))
+	for id, r := range per {
+		switch metric {
+		case "net_rx":
+			out[id] = r.RxBytes
+		case "net_tx":
+			out[id] = r.TxBytes
+		default:
+			return nil, fmt.Errorf("%q: %w", metric, ErrUnknownMetric)
+		}
+	}
+	return out, nil
+}
+
 func taskNet(svc cluster.Service, tasks []cluster.Task, samples map[string][]ContainerStats, now time.Time, win time.Duration) map[string]NetRates {
 	from := now.Add(-win)
 	out := map[string]NetRates{}

@@ -21,6 +21,7 @@ const (
 	AppRemoved  Kind = "app.removed"  // an app went away
 	AppWarning  Kind = "app.warning"  // e.g. a managed service without reservations
 	AppAnomaly  Kind = "app.anomaly"  // a metric stream looks anomalous
+	AppThrottle Kind = "app.throttle" // a rate limit on tasks applied, renewed or lifted
 
 	PoolScaleUp   Kind = "pool.scale_up"   // machines ordered
 	PoolScaleDown Kind = "pool.scale_down" // nodes selected for removal

@@ -2,7 +2,10 @@
 // for apps that ask for it, holds scale-ups while the load looks anomalous:
 // Elascale's guard against economic denial of service, where an attack makes
 // the autoscaler buy machines. The hold is bounded, so a real, sustained
-// rise still scales.
+// rise still scales. It also watches each app's traffic and, for apps with
+// on_anomaly: throttle, rate-limits the tasks that made an anomaly of it
+// (docs/netguard.md): the limit is desired state in a throttle.Book that
+// the agents apply, and scale-ups are held while it lasts.
 package guard
 
 import (
@@ -17,6 +20,7 @@ import (
 	"github.com/hoist/hoist/internal/config"
 	"github.com/hoist/hoist/internal/engine"
 	"github.com/hoist/hoist/internal/events"
+	"github.com/hoist/hoist/internal/throttle"
 )
 
 var _ engine.Guard = (*Guard)(nil)
@@ -26,7 +30,25 @@ var _ engine.Guard = (*Guard)(nil)
 // which is not an anomaly of the load). Every stream's anomalies are events;
 // the first stream with data drives holds: the request rate is the load
 // itself, while CPU is the app's answer to it and moves when hoist scales.
-var Streams = []string{"rps", "cpu"}
+// net_rx and net_tx (bytes/s received and sent by the app's tasks) are the
+// traffic streams: their anomalies name the tasks that made them and, with
+// on_anomaly: throttle, limit those tasks.
+var Streams = []string{"rps", "cpu", "net_rx", "net_tx"}
+
+// Traffic gives each running task's bytes per second of a traffic stream
+// (net_rx or net_tx) over the window, by task ID: the collector, or the
+// simulator.
+type Traffic interface {
+	TaskBytes(ctx context.Context, app, metric string, window time.Duration) (map[string]float64, error)
+}
+
+// Net is what the guard needs to throttle: the book the limits go in and
+// the per-task traffic that names the tasks. Its zero value throttles
+// nothing (on_anomaly: throttle then only holds).
+type Net struct {
+	Book    *throttle.Book
+	Traffic Traffic
+}
 
 // Guard feeds detectors and answers the engine's HoldScaleUp.
 type Guard struct {
@@ -37,6 +59,7 @@ type Guard struct {
 	apps    map[string]*appState
 	// lastFed avoids feeding twice at one instant (a dry-run plan observes too).
 	lastFed time.Time
+	net     Net
 }
 
 type appState struct {
@@ -45,6 +68,8 @@ type appState struct {
 	calmUntil time.Time // no new hold until then (bounds the share of time held)
 	anomalies int
 	last      Anomaly
+	// throttles counts the app's limits applied, renewed and lifted.
+	throttles map[string]int
 }
 
 type stream struct {
@@ -59,14 +84,21 @@ type Anomaly struct {
 	Metric string    `json:"metric"`
 	Value  float64   `json:"value"`
 	Score  float64   `json:"score"`
+	// Tasks are the tasks whose traffic made a traffic anomaly.
+	Tasks []string `json:"tasks,omitempty"`
 }
 
 // New makes a guard. metrics gives the streams; events receives anomalies.
 func New(cfg config.Anomaly, metrics engine.MetricSource, rec engine.Recorder) (*Guard, error) {
+	return NewWithNet(cfg, metrics, rec, Net{})
+}
+
+// NewWithNet makes a guard that can throttle tasks through net.
+func NewWithNet(cfg config.Anomaly, metrics engine.MetricSource, rec engine.Recorder, net Net) (*Guard, error) {
 	if _, err := anomaly.New(cfg.Detector); err != nil {
 		return nil, fmt.Errorf("controller.anomaly.detector: %w", err)
 	}
-	return &Guard{cfg: cfg, metrics: metrics, events: rec, apps: map[string]*appState{}}, nil
+	return &Guard{cfg: cfg, metrics: metrics, events: rec, apps: map[string]*appState{}, net: net}, nil
 }
 
 // Observe feeds one value of every stream of every app to its detector,
@@ -79,6 +111,7 @@ func (g *Guard) Observe(ctx context.Context, now time.Time, apps []config.App, r
 		return
 	}
 	g.lastFed = now
+	g.expire(now)
 	for _, a := range apps {
 		st := g.app(a.Name)
 		n := running[a.Name]
@@ -108,8 +141,23 @@ func (g *Guard) Observe(ctx context.Context, now time.Time, apps []config.App, r
 			st.anomalies++
 			st.last = Anomaly{Time: now, App: a.Name, Metric: m, Value: v, Score: s.score}
 			reason := fmt.Sprintf("%s total %.3g scored %.2f (threshold %.2f)", m, v, s.score, g.cfg.Threshold)
+			var throttleTasks []string
+			holds := a.OnAnomaly == config.OnAnomalyHold || a.OnAnomaly == config.OnAnomalyThrottle
+			if isTraffic(m) {
+				st.last.Tasks = g.topTasks(ctx, a.Name, m, window)
+				reason += "; tasks " + describeTasks(st.last.Tasks)
+			}
 			switch {
-			case a.OnAnomaly != config.OnAnomalyHold:
+			case isTraffic(m) && a.OnAnomaly == config.OnAnomalyThrottle && a.Throttle != nil && g.net.Book != nil:
+				if len(st.last.Tasks) == 0 {
+					reason += ": no task's traffic known, nothing throttled"
+					break
+				}
+				reason += ": throttled (app.throttle)"
+				throttleTasks = st.last.Tasks
+			case isTraffic(m):
+				reason += ": alert only"
+			case !holds:
 				reason += ": alert only"
 			case m != driver:
 				reason += ": alert only (holds follow " + driver + ")"
@@ -124,6 +172,9 @@ func (g *Guard) Observe(ctx context.Context, now time.Time, apps []config.App, r
 			}
 			g.events.Record(events.Event{Time: now, Kind: events.AppAnomaly, App: a.Name, Reason: reason,
 				Inputs: map[string]float64{m: v, "score": s.score}})
+			if throttleTasks != nil {
+				g.throttle(now, a.Name, throttleTasks, *a.Throttle, "anomaly", fmt.Sprintf("%s anomaly (score %.2f)", m, s.score))
+			}
 		}
 	}
 }
@@ -131,7 +182,7 @@ func (g *Guard) Observe(ctx context.Context, now time.Time, apps []config.App, r
 func (g *Guard) app(name string) *appState {
 	st, ok := g.apps[name]
 	if !ok {
-		st = &appState{streams: map[string]*stream{}}
+		st = &appState{streams: map[string]*stream{}, throttles: map[string]int{}}
 		g.apps[name] = st
 	}
 	return st
@@ -141,6 +192,11 @@ func (g *Guard) app(name string) *appState {
 func (g *Guard) HoldScaleUp(app string, now time.Time) (bool, string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.net.Book != nil {
+		if e, ok := g.net.Book.Get(app, now); ok {
+			return true, fmt.Sprintf("%s throttled (%s) until %s", describeTasks(e.Tasks), e.Limit.String(), e.Until.UTC().Format("15:04:05"))
+		}
+	}
 	st, ok := g.apps[app]
 	if !ok || !now.Before(st.holdUntil) {
 		return false, ""
@@ -158,6 +214,10 @@ var (
 		"Anomalies detected on an app's metric streams.", []string{"app"}, nil)
 	holdDesc = prometheus.NewDesc("hoist_anomaly_hold",
 		"1 while an anomaly holds the app's scale-ups.", []string{"app"}, nil)
+	throttledDesc = prometheus.NewDesc("hoist_app_throttled",
+		"1 while hoist wants a rate limit on some of the app's tasks (desired state; hoist_task_throttled is what the agents applied).", []string{"app"}, nil)
+	throttlesDesc = prometheus.NewDesc("hoist_throttles_total",
+		"An app's rate limits applied, renewed and lifted.", []string{"app", "action"}, nil)
 )
 
 // Describe implements prometheus.Collector.
@@ -165,6 +225,8 @@ func (g *Guard) Describe(ch chan<- *prometheus.Desc) {
 	ch <- scoreDesc
 	ch <- anomaliesDesc
 	ch <- holdDesc
+	ch <- throttledDesc
+	ch <- throttlesDesc
 }
 
 // Collect implements prometheus.Collector: the detectors' state as of the
@@ -182,6 +244,16 @@ func (g *Guard) Collect(ch chan<- prometheus.Metric) {
 			held = 1
 		}
 		ch <- prometheus.MustNewConstMetric(holdDesc, prometheus.GaugeValue, held, name)
+		if g.net.Book != nil {
+			limited := 0.0
+			if _, ok := g.net.Book.Get(name, g.lastFed); ok {
+				limited = 1
+			}
+			ch <- prometheus.MustNewConstMetric(throttledDesc, prometheus.GaugeValue, limited, name)
+			for _, action := range []string{"applied", "renewed", "lifted"} {
+				ch <- prometheus.MustNewConstMetric(throttlesDesc, prometheus.CounterValue, float64(st.throttles[action]), name, action)
+			}
+		}
 	}
 }
 
@@ -192,6 +264,8 @@ type Status struct {
 	Anomalies int                `json:"anomalies"`
 	HeldUntil time.Time          `json:"held_until,omitempty"`
 	Last      *Anomaly           `json:"last,omitempty"`
+	// Throttle is the app's rate limit while one is wanted.
+	Throttle *throttle.Entry `json:"throttle,omitempty"`
 }
 
 // Status returns every app's detector state.
@@ -207,6 +281,11 @@ func (g *Guard) Status() []Status {
 		if st.anomalies > 0 {
 			last := st.last
 			s.Last = &last
+		}
+		if g.net.Book != nil {
+			if e, ok := g.net.Book.Get(name, g.lastFed); ok {
+				s.Throttle = &e
+			}
 		}
 		out = append(out, s)
 	}

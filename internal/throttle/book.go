@@ -1,6 +1,7 @@
 package throttle
 
 import (
+	"fmt"
 	"slices"
 	"sort"
 	"sync"
@@ -100,4 +101,17 @@ func (b *Book) Active(now time.Time) []Entry {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].App < out[j].App })
 	return out
+}
+
+// String is the limit as tc writes a rate: "3Mbit".
+func (l Limit) String() string {
+	for _, u := range []struct {
+		name string
+		v    uint64
+	}{{"Gbit", 1e9}, {"Mbit", 1e6}, {"kbit", 1e3}} {
+		if l.Rate >= u.v && l.Rate%u.v == 0 {
+			return fmt.Sprintf("%d%s", l.Rate/u.v, u.name)
+		}
+	}
+	return fmt.Sprintf("%dbit", l.Rate)
 }

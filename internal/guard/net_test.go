@@ -1,0 +1,168 @@
+package guard
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/hoist/hoist/internal/config"
+	"github.com/hoist/hoist/internal/events"
+	"github.com/hoist/hoist/internal/throttle"
+)
+
+func TestContributors(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		in   map[string]float64
+		want []string
+	}{
+		{"one flooding among three", map[string]float64{"a": 1e3, "b": 1.1e3, "c": 5e6}, []string{"c"}},
+		{"two of four", map[string]float64{"a": 1e3, "b": 4e6, "c": 900, "d": 5e6}, []string{"d", "b"}},
+		{"one of two", map[string]float64{"a": 10, "b": 5e6}, []string{"b"}},
+		{"even rise: all", map[string]float64{"a": 1e6, "b": 1.2e6, "c": 0.9e6}, []string{"b", "a", "c"}},
+		{"single task", map[string]float64{"a": 5}, []string{"a"}},
+		{"silent tasks are no contributors", map[string]float64{"a": 0, "b": 0}, []string{}},
+		{"nothing", nil, []string{}},
+	} {
+		got := Contributors(c.in)
+		if len(got) == 0 && len(c.want) == 0 {
+			continue
+		}
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+type traffic struct{ per map[string]float64 }
+
+func (f *traffic) TaskBytes(_ context.Context, app, metric string, _ time.Duration) (map[string]float64, error) {
+	return f.per, nil
+}
+
+// A traffic anomaly of a throttle app limits the task that made it, holds
+// scale-ups while the limit lasts, renews on another anomaly and lifts at
+// expiry, with an event each time; by hand the same.
+func TestThrottleOnTrafficAnomaly(t *testing.T) {
+	src := &fixed{v: map[string]float64{"rps": 10, "net_tx": 1000}}
+	tr := &traffic{per: map[string]float64{"t1": 500, "t2": 500}}
+	log := events.NewMemory(1000)
+	book := throttle.NewBook()
+	g, err := NewWithNet(config.Anomaly{Detector: "robustz", Hold: config.Duration(5 * time.Minute), Threshold: 0.5}, src, log, Net{Book: book, Traffic: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim := &config.Throttle{Rate: 3e6, For: config.Duration(10 * time.Minute)}
+	apps := []config.App{{Name: "a", OnAnomaly: config.OnAnomalyThrottle, Throttle: lim}, {Name: "b", OnAnomaly: config.OnAnomalyHold}}
+	running := map[string]int{"a": 2, "b": 2}
+	now := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+	tick := func(tx float64) {
+		now = now.Add(10 * time.Second)
+		src.v["net_tx"] = tx
+		g.Observe(context.Background(), now, apps, running, 10*time.Second)
+	}
+	for i := range 400 {
+		tick(1000 + float64(i%3))
+	}
+	if held, _ := g.HoldScaleUp("a", now); held || len(book.Active(now)) != 0 {
+		t.Fatal("held or throttled on a flat stream")
+	}
+	// t2 floods.
+	tr.per = map[string]float64{"t1": 500, "t2": 5e6}
+	tick(5e6)
+	start := now
+	e, ok := book.Get("a", now)
+	if !ok || !reflect.DeepEqual(e.Tasks, []string{"t2"}) || e.Limit.Rate != 3e6 || !e.Until.Equal(start.Add(10*time.Minute)) || e.By != "anomaly" {
+		t.Fatalf("book entry %+v %v", e, ok)
+	}
+	if held, why := g.HoldScaleUp("a", now); !held || !strings.Contains(why, "t2 throttled (3Mbit)") {
+		t.Fatalf("hold %v %q", held, why)
+	}
+	if held, _ := g.HoldScaleUp("b", now); held {
+		t.Fatal("the other app held")
+	}
+	kinds := func(k events.Kind) []events.Event { return log.List(events.Filter{App: "a", Kinds: []events.Kind{k}}) }
+	an := kinds(events.AppAnomaly)
+	if len(an) != 1 || !strings.Contains(an[0].Reason, "tasks t2: throttled") {
+		t.Fatalf("anomaly events %v", an)
+	}
+	if th := kinds(events.AppThrottle); len(th) != 1 || !strings.Contains(th[0].Reason, "throttle applied by anomaly: t2 limited to 3Mbit") {
+		t.Fatalf("throttle events %v", th)
+	}
+	// By hand: renews, keeping t2, adding t1.
+	if _, err := g.Throttle(now, "a", []string{"t1"}, config.Throttle{Rate: 3e6, For: config.Duration(20 * time.Minute)}, "ops"); err != nil {
+		t.Fatal(err)
+	}
+	e, _ = book.Get("a", now)
+	if !reflect.DeepEqual(e.Tasks, []string{"t1", "t2"}) || !e.Since.Equal(start) || !e.Until.Equal(now.Add(20*time.Minute)) {
+		t.Fatalf("renewed entry %+v", e)
+	}
+	if _, err := g.Throttle(now, "a", nil, config.Throttle{Rate: 10}, "ops"); err == nil {
+		t.Fatal("a 10 bit/s limit accepted")
+	}
+	// The flood goes on at the same level: the limit lasts until it expires.
+	for now.Before(start.Add(20*time.Minute - 10*time.Second)) {
+		tick(5e6)
+	}
+	if _, ok := book.Get("a", now); !ok {
+		t.Fatal("limit gone before its end")
+	}
+	tick(1000)
+	tick(1000)
+	if _, ok := book.Get("a", now); ok {
+		t.Fatal("limit outlasted its end")
+	}
+	if held, _ := g.HoldScaleUp("a", now); held {
+		t.Fatal("held after the limit ended")
+	}
+	th := kinds(events.AppThrottle)
+	if len(th) != 3 || !strings.Contains(th[1].Reason, "renewed by ops") || !strings.Contains(th[2].Reason, "lifted (expired)") {
+		t.Fatalf("throttle events %v", th)
+	}
+	// Lift by hand.
+	if _, err := g.Throttle(now, "a", nil, *lim, "ops"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := g.Lift(now, "a", "ops"); !ok {
+		t.Fatal("nothing lifted")
+	}
+	if _, ok := g.Lift(now, "a", "ops"); ok {
+		t.Fatal("lifted twice")
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(g)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	for _, mf := range mfs {
+		if _, err := expfmt.MetricFamilyToText(&buf, mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	text := buf.String()
+	for _, want := range []string{`hoist_throttles_total{action="applied",app="a"} 2`, `hoist_throttles_total{action="renewed",app="a"} 1`,
+		`hoist_throttles_total{action="lifted",app="a"} 2`, `hoist_app_throttled{app="a"} 0`, `hoist_anomaly_score{app="a",metric="net_tx"}`} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %s:\n%s", want, text)
+		}
+	}
+	cmd := exec.Command("promtool", "check", "metrics")
+	cmd.Stdin = strings.NewReader(text)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("promtool check metrics: %v\n%s", err, out)
+	}
+	// Without a book, by hand is refused.
+	g2, _ := New(config.Anomaly{Detector: "robustz"}, src, log)
+	if _, err := g2.Throttle(now, "a", nil, *lim, "ops"); err == nil {
+		t.Fatal("throttled without a book")
+	}
+}
