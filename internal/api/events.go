@@ -15,7 +15,7 @@ import (
 
 // knownKinds lets a kind prefix ("machine") be combined with other kinds.
 var knownKinds = []events.Kind{
-	events.AppScale, events.AppHold, events.AppDeployed, events.AppRemoved, events.AppWarning, events.AppAnomaly,
+	events.AppScale, events.AppHold, events.AppDeployed, events.AppRemoved, events.AppWarning, events.AppAnomaly, events.AppThrottle,
 	events.PoolScaleUp, events.PoolScaleDown, events.PoolHold,
 	events.MachineOrdered, events.MachineReady, events.MachineFailed, events.MachineSelected, events.MachineDraining,
 	events.MachineDrained, events.MachineRemoved, events.MachineDestroyed, events.MachineDrainCancelled, events.MachineAdopted,
