@@ -77,11 +77,16 @@ func (e *Engine) act(ctx context.Context, cfg *config.Config, s *Snapshot, p *Pl
 
 func (e *Engine) appStep(ctx context.Context, d *AppDecision, s *Snapshot, now time.Time, dry bool) {
 	e.recordNotice(d, now, dry)
+	if d.Action != ActDeploy && d.Action != ActScale && d.Action != ActHold {
+		// Nothing to record: no event, so no inputs to build (most apps, most ticks).
+		e.clearHold("app:" + d.App)
+		return
+	}
 	base := events.Event{Time: now, App: d.App, From: d.Current, To: d.Desired, Reason: d.Reason, DryRun: dry}
 	base.Inputs = map[string]float64{"running": float64(d.Running), "pending": float64(d.Pending), "min": float64(d.Min), "max": float64(d.Max)}
 	for _, v := range d.Votes {
 		if v.HasValue {
-			base.Inputs[fmt.Sprintf("policies[%d].%s", v.Policy, v.Metric)] = v.Value
+			base.Inputs["policies["+strconv.Itoa(v.Policy)+"]."+v.Metric] = v.Value
 		}
 	}
 	switch d.Action {

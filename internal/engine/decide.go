@@ -10,8 +10,8 @@ import (
 // index is the snapshot arranged for lookups.
 type index struct {
 	services    map[string]*cluster.Service
-	tasks       map[string][]cluster.Task // by service
-	onNode      map[string][]cluster.Task // by node ID
+	tasks       map[string][]*cluster.Task // by service, into the snapshot's tasks
+	onNode      map[string][]*cluster.Task // by node ID, into the snapshot's tasks
 	nodes       map[string]*cluster.Node
 	byMachine   map[string]*cluster.Node
 	reserved    map[string]cluster.Resources
@@ -22,6 +22,19 @@ type index struct {
 	// Filled after the lifecycle step, which may adopt machines.
 	recByNode map[string]*cluster.MachineRecord
 	exists    map[string]int // pool -> machines that may still exist
+	// votes is where the apps' vote lists are cut from (see voteSlice).
+	votes []PolicyVote
+}
+
+// voteSlice returns an empty vote list of capacity n, cut from one buffer
+// for all apps (capacity at n: an append past it copies the list away).
+func (ix *index) voteSlice(n int) []PolicyVote {
+	if len(ix.votes) < n {
+		ix.votes = make([]PolicyVote, max(n, 256))
+	}
+	v := ix.votes[:0:n]
+	ix.votes = ix.votes[n:]
+	return v
 }
 
 // afterLifecycle builds the lookups that depend on the records' new phases.
@@ -38,23 +51,56 @@ func (ix *index) afterLifecycle() {
 	}
 }
 
+// groupTasks lists the tasks by service and by node, each in the observed
+// order, as pointers into tasks (the decision changes none of them). Two
+// passes, so that each grouping is one allocation cut into exact slices
+// (capacity = length: an append to one group copies instead of overwriting
+// the next) rather than a slice grown per key.
+func groupTasks(tasks []cluster.Task) (byService, byNode map[string][]*cluster.Task) {
+	nSvc, nNode := map[string]int{}, map[string]int{}
+	placed := 0
+	for i := range tasks {
+		nSvc[tasks[i].Service]++
+		if tasks[i].NodeID != "" {
+			nNode[tasks[i].NodeID]++
+			placed++
+		}
+	}
+	byService, byNode = make(map[string][]*cluster.Task, len(nSvc)), make(map[string][]*cluster.Task, len(nNode))
+	svcBuf, nodeBuf := make([]*cluster.Task, len(tasks)), make([]*cluster.Task, placed)
+	for i := range tasks {
+		t := &tasks[i]
+		g, ok := byService[t.Service]
+		if !ok {
+			n := nSvc[t.Service]
+			g, svcBuf = svcBuf[:0:n], svcBuf[n:]
+		}
+		byService[t.Service] = append(g, t)
+		if t.NodeID == "" {
+			continue
+		}
+		g, ok = byNode[t.NodeID]
+		if !ok {
+			n := nNode[t.NodeID]
+			g, nodeBuf = nodeBuf[:0:n], nodeBuf[n:]
+		}
+		byNode[t.NodeID] = append(g, t)
+	}
+	return byService, byNode
+}
+
 func buildIndex(s *Snapshot) *index {
 	ix := &index{
-		services: map[string]*cluster.Service{}, tasks: map[string][]cluster.Task{},
-		onNode: map[string][]cluster.Task{}, nodes: map[string]*cluster.Node{},
+		services: make(map[string]*cluster.Service, len(s.State.Services)),
+		nodes:    make(map[string]*cluster.Node, len(s.State.Nodes)),
 		byMachine: map[string]*cluster.Node{}, reserved: s.State.Reserved(),
 		records: map[string]*cluster.MachineRecord{}, provider: map[string]map[string]cluster.Machine{},
-		apps: map[string]*config.App{}, appDecision: map[string]*AppDecision{},
+		apps: make(map[string]*config.App, len(s.Apps)), appDecision: make(map[string]*AppDecision, len(s.Apps)),
 	}
 	for i := range s.State.Services {
 		ix.services[s.State.Services[i].Name] = &s.State.Services[i]
 	}
-	for _, t := range s.State.Tasks {
-		ix.tasks[t.Service] = append(ix.tasks[t.Service], t)
-		if t.NodeID != "" {
-			ix.onNode[t.NodeID] = append(ix.onNode[t.NodeID], t)
-		}
-	}
+	ix.tasks, ix.onNode = groupTasks(s.State.Tasks)
 	for i := range s.State.Nodes {
 		n := &s.State.Nodes[i]
 		ix.nodes[n.ID] = n
@@ -96,6 +142,9 @@ func decide(cfg *config.Config, s *Snapshot, prev *memory) (*Plan, *memory) {
 	p.Machines = lifecycle(cfg, s, ix, m)
 	learnBoots(p.Machines, ix, m, s.Time)
 	ix.afterLifecycle()
+	if len(s.Apps) > 0 {
+		p.Apps = make([]AppDecision, 0, len(s.Apps))
+	}
 	for i := range s.Apps {
 		d := decideApp(cfg, &s.Apps[i], s, ix, m)
 		p.Apps = append(p.Apps, d)

@@ -166,7 +166,7 @@ func lifecycle(cfg *config.Config, s *Snapshot, ix *index, m *memory) []MachineA
 	return out
 }
 
-func movableTasks(ts []cluster.Task) int {
+func movableTasks(ts []*cluster.Task) int {
 	n := 0
 	for _, t := range ts {
 		if !t.Global {

@@ -52,6 +52,9 @@ func (w *poolWork) scaleIn() {
 			continue
 		}
 		var moving []cluster.Resources
+		if on := ix.onNode[n.ID]; len(on) > 0 {
+			moving = make([]cluster.Resources, 0, len(on))
+		}
 		for _, t := range ix.onNode[n.ID] {
 			if !t.Global {
 				moving = append(moving, t.Reservation)

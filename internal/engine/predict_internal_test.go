@@ -43,7 +43,7 @@ func TestKeepForCountsPlacedWaitingAndForecastTasks(t *testing.T) {
 	pool := &config.Pool{Name: "p", Machine: config.Shape{CPUs: 4, Memory: 8 << 30}}
 	ix := &index{nodes: map[string]*cluster.Node{
 		"n1": {ID: "n1", Pool: "p"}, "n2": {ID: "n2", Pool: "p"}, "n3": {ID: "n3", Pool: "q"},
-	}, onNode: map[string][]cluster.Task{
+	}, onNode: map[string][]*cluster.Task{
 		"n1": {{Reservation: one}, {Reservation: one}, {Reservation: one, Global: true}},
 		"n2": {{Reservation: one}},
 		"n3": {{Reservation: one}, {Reservation: one}, {Reservation: one}, {Reservation: one}},

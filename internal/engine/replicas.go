@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"strconv"
 	"fmt"
 	"strings"
 	"time"
@@ -76,6 +77,9 @@ func decideApp(cfg *config.Config, app *config.App, s *Snapshot, ix *index, m *m
 		if rec.NoData && smp.Err != "" {
 			rec.Reason = smp.Err
 		}
+		if d.Votes == nil {
+			d.Votes = ix.voteSlice(len(app.Policies) - i)
+		}
 		d.Votes = append(d.Votes, PolicyVote{Policy: i, Type: p.Type, Metric: metricLabel(p), Value: smp.Value, HasValue: smp.OK, Replicas: rec.Replicas, Reason: rec.Reason})
 		if rec.NoData {
 			noData = append(noData, fmt.Sprintf("policies[%d] (%s): %s", i, metricLabel(p), rec.Reason))
@@ -88,7 +92,7 @@ func decideApp(cfg *config.Config, app *config.App, s *Snapshot, ix *index, m *m
 			continue
 		}
 		if rec.Replicas > best {
-			best, bestWhy = rec.Replicas, fmt.Sprintf("policies[%d] %s", i, rec.Reason)
+			best, bestWhy = rec.Replicas, "policies["+strconv.Itoa(i)+"] "+rec.Reason
 		}
 	}
 	want, why := cur, "no policy"

@@ -100,22 +100,52 @@ func (m *memory) app(name string, policies int) *appMemory {
 	return a
 }
 
-// clone deep-copies the memory.
+// clone deep-copies the memory. It runs every tick over every app, so the
+// apps' memories and their per-policy slices are cut from a few shared
+// allocations, each slice with its capacity at its length (an append copies
+// it away instead of running into the next app's).
 func (m *memory) clone() *memory {
 	c := newMemory()
+	c.apps = make(map[string]*appMemory, len(m.apps))
+	var nTarget, nThreshold, nPredict, nChanges int
+	for _, v := range m.apps {
+		nTarget += len(v.target)
+		nThreshold += len(v.threshold)
+		nPredict += len(v.predict)
+		nChanges += len(v.changes)
+	}
+	apps := make([]appMemory, len(m.apps))
+	targets := make([]policy.TargetState, nTarget)
+	thresholds := make([]policy.ThresholdState, nThreshold)
+	predicts := make([]policy.PredictState, nPredict)
+	changes := make([]policy.Change, nChanges)
+	i := 0
 	for k, v := range m.apps {
-		a := *v
-		a.target = make([]policy.TargetState, len(v.target))
-		for i, t := range v.target {
-			a.target[i] = t.Clone()
+		a := &apps[i]
+		i++
+		*a = *v
+		n := len(v.target)
+		a.target, targets = targets[:n:n], targets[n:]
+		for j, t := range v.target {
+			a.target[j] = t.Clone()
 		}
-		a.threshold = append([]policy.ThresholdState(nil), v.threshold...)
-		a.predict = make([]policy.PredictState, len(v.predict))
-		for i, p := range v.predict {
-			a.predict[i] = p.Clone()
+		// As append([]T(nil), v...) did: nil for an empty slice.
+		a.threshold = nil
+		if n := len(v.threshold); n > 0 {
+			a.threshold, thresholds = thresholds[:n:n], thresholds[n:]
+			copy(a.threshold, v.threshold)
 		}
-		a.changes = append([]policy.Change(nil), v.changes...)
-		c.apps[k] = &a
+		n = len(v.predict)
+		a.predict, predicts = predicts[:n:n], predicts[n:]
+		for j, p := range v.predict {
+			a.predict[j] = p.Clone()
+		}
+		a.changes = nil
+		if n := len(v.changes); n > 0 {
+			a.changes, changes = changes[:n:n], changes[n:]
+			copy(a.changes, v.changes)
+		}
+		c.apps[k] = a
 	}
 	maps.Copy(c.unneeded, m.unneeded)
 	maps.Copy(c.lastPoolUp, m.lastPoolUp)
@@ -178,7 +208,7 @@ func (e *Engine) observe(ctx context.Context, feed bool) (*observation, error) {
 	s := &Snapshot{
 		Time: now, State: st,
 		Machines: map[string][]cluster.Machine{}, ProviderErr: map[string]string{},
-		Busy: map[string]bool{}, Metrics: map[string][]Sample{}, AnomalyHold: map[string]string{},
+		Busy: map[string]bool{}, Metrics: make(map[string][]Sample, len(cfg.Apps)), AnomalyHold: map[string]string{},
 		Observed: map[string]policy.Observation{},
 	}
 	o.snap = s
@@ -203,7 +233,7 @@ func (e *Engine) observe(ctx context.Context, feed bool) (*observation, error) {
 			}
 		}
 	}
-	running := map[string]int{}
+	running := make(map[string]int, len(s.Apps))
 	for _, t := range st.Tasks {
 		if t.State == cluster.TaskRunning {
 			running[t.Service]++
@@ -212,8 +242,15 @@ func (e *Engine) observe(ctx context.Context, feed bool) (*observation, error) {
 	if e.d.Guard != nil && feed {
 		e.d.Guard.Observe(ctx, now, s.Apps, running, cfg.Interval())
 	}
+	// Every app's samples are cut from one allocation (capacity = length).
+	nPolicies := 0
 	for _, a := range s.Apps {
-		samples := make([]Sample, len(a.Policies))
+		nPolicies += len(a.Policies)
+	}
+	sampleBuf := make([]Sample, nPolicies)
+	for _, a := range s.Apps {
+		var samples []Sample
+		samples, sampleBuf = sampleBuf[:len(a.Policies):len(a.Policies)], sampleBuf[len(a.Policies):]
 		for i, p := range a.Policies {
 			if p.Type == config.PolicyPredictive {
 				samples[i], s.Observed[a.Name] = e.observePredictive(ctx, a.Name, cfg.Interval())
@@ -276,10 +313,7 @@ func (e *Engine) complete(o *observation, tick bool) *Snapshot {
 	// gone from a reloaded descriptor) is not acted on: whoever removed it
 	// takes this lock afterwards (the API's delete calls Last) and may remove
 	// its service, which a deploy now would bring back.
-	still := map[string]bool{}
-	for _, a := range e.apps(e.cfg, s.State) {
-		still[a.Name] = true
-	}
+	still := e.appNames(e.cfg, s.State)
 	s.Apps = slices.DeleteFunc(s.Apps, func(a config.App) bool {
 		if still[a.Name] {
 			return false
@@ -300,6 +334,24 @@ func (e *Engine) complete(o *observation, tick bool) *Snapshot {
 		}
 	}
 	return s
+}
+
+// appNames is the set of the names e.apps returns, without copying the
+// descriptor's apps (a config.App is large; this runs every tick).
+func (e *Engine) appNames(cfg *config.Config, st cluster.State) map[string]bool {
+	if e.d.ExtraApps != nil || e.d.Derive != nil {
+		apps := e.apps(cfg, st)
+		names := make(map[string]bool, len(apps))
+		for _, a := range apps {
+			names[a.Name] = true
+		}
+		return names
+	}
+	names := make(map[string]bool, len(cfg.Apps))
+	for i := range cfg.Apps {
+		names[cfg.Apps[i].Name] = true
+	}
+	return names
 }
 
 // apps returns the descriptor's apps followed by the extra ones, then the
