@@ -91,8 +91,8 @@ func groupTasks(tasks []cluster.Task) (byService, byNode map[string][]*cluster.T
 
 func buildIndex(s *Snapshot) *index {
 	ix := &index{
-		services: make(map[string]*cluster.Service, len(s.State.Services)),
-		nodes:    make(map[string]*cluster.Node, len(s.State.Nodes)),
+		services:  make(map[string]*cluster.Service, len(s.State.Services)),
+		nodes:     make(map[string]*cluster.Node, len(s.State.Nodes)),
 		byMachine: map[string]*cluster.Node{}, reserved: s.State.Reserved(),
 		records: map[string]*cluster.MachineRecord{}, provider: map[string]map[string]cluster.Machine{},
 		apps: make(map[string]*config.App, len(s.Apps)), appDecision: make(map[string]*AppDecision, len(s.Apps)),
