@@ -85,8 +85,8 @@ on the load (coverage and MASE at the replica and machine horizons).`,
 			lost := 0
 			for _, n := range names {
 				r := res[n]
-				fmt.Fprintf(w, "  %-16s %7.2f %7.2f %7.2f %7.2f %9.0f %9.1f %9.1f %8.2f\n", n, r.Replicas.ThetaU, r.Replicas.ThetaO, r.Replicas.TauU, r.Replicas.TauO,
-					r.SLOViolationSeconds, r.ReplicaHours, r.MachineHours, r.ElasticSpeedup.Replicas)
+				fmt.Fprintf(w, "  %-16s %7.2f %7.2f %7.2f %7.2f %9.0f %9.1f %9.1f %8s\n", n, r.Replicas.ThetaU, r.Replicas.ThetaO, r.Replicas.TauU, r.Replicas.TauO,
+					r.SLOViolationSeconds, r.ReplicaHours, r.MachineHours, r.ElasticSpeedup.Replicas.String())
 				lost += r.LostNodes
 			}
 			fmt.Fprintf(w, "wrote %s\n", filepath.Join(out, "{results.json,report.md,*.png}"))

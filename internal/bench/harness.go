@@ -119,8 +119,9 @@ type Result struct {
 	Policy   string     `json:"policy"`
 	Replicas Elasticity `json:"replicas"`
 	Machines Elasticity `json:"machines"`
-	// ElasticSpeedup against hpa-ca (1 for hpa-ca itself; 0 when it was not run).
-	ElasticSpeedup Pair `json:"elastic_speedup"`
+	// ElasticSpeedup against hpa-ca (1 for hpa-ca itself; 0 when it was not
+	// run; +Inf or NaN where a metric is exactly 0, see Speedup).
+	ElasticSpeedup Speedups `json:"elastic_speedup"`
 	// SLOViolationSeconds: seconds with p95 latency over the SLO or more than 0.1 % dropped.
 	SLOViolationSeconds float64 `json:"slo_violation_seconds"`
 	// BadRequestShare: share of offered requests dropped or served slower than the SLO.
@@ -137,10 +138,10 @@ type Result struct {
 	Series      *Series `json:"-"`
 }
 
-// Pair is a figure for replicas and for machines.
-type Pair struct {
-	Replicas float64 `json:"replicas"`
-	Machines float64 `json:"machines"`
+// Speedups are the elastic speedups of replicas and machines.
+type Speedups struct {
+	Replicas Ratio `json:"replicas"`
+	Machines Ratio `json:"machines"`
 }
 
 // Counts are scaling actions: replica changes (Scale calls that changed the
@@ -199,7 +200,7 @@ func Run(ctx context.Context, spec Spec) (map[string]*Result, error) {
 	}
 	if base, ok := out[Baseline]; ok {
 		for _, r := range out {
-			r.ElasticSpeedup = Pair{Speedup(base.Replicas, r.Replicas), Speedup(base.Machines, r.Machines)}
+			r.ElasticSpeedup = Speedups{Speedup(base.Replicas, r.Replicas), Speedup(base.Machines, r.Machines)}
 		}
 	}
 	return out, nil

@@ -1,8 +1,11 @@
 package bench
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
+	"strconv"
 	"time"
 )
 
@@ -100,18 +103,112 @@ func sgn(x int32) int {
 	return 0
 }
 
-// Speedup is the SPEC elastic speedup of a policy against a baseline: the
-// geometric mean of the four ratios θ_U, θ_O, τ_U, τ_O of the baseline over
-// the policy's. Above 1 the policy is more elastic than the baseline.
+// Speedup is the SPEC elastic speedup of a policy k against a baseline, as
+// SPEC RG defines it (Herbst et al., "Ready for Rain? A View from SPEC
+// Research on the Future of Cloud Metrics", 2016; TOMPECS 2018): the
+// geometric mean of the four ratios of the baseline's θ_U, θ_O, τ_U, τ_O
+// over the policy's,
 //
-// A metric of 0 (a perfect score, e.g. the oracle's τ_U) would make a ratio
-// infinite or undefined, so every metric is floored at 0.1 percentage points
-// before dividing: differences below a tenth of a percent of the time are
-// noise at the benchmark's resolution, and the floor caps any one ratio's
-// contribution instead of letting it dominate the mean.
-func Speedup(base, k Elasticity) float64 {
-	f := func(x float64) float64 { return math.Max(x, speedupFloorPercent) }
-	p := f(base.ThetaU) / f(k.ThetaU) * f(base.ThetaO) / f(k.ThetaO) *
-		f(base.TauU) / f(k.TauU) * f(base.TauO) / f(k.TauO)
-	return math.Pow(p, 0.25)
+//	ε_k = (θU_b/θU_k · θO_b/θO_k · τU_b/τU_k · τO_b/τO_k)^(1/4)
+//
+// with no floor and no clamp. Above 1 the policy is more elastic.
+//
+// An exact zero (a perfect score: never under- or never over-provisioned)
+// makes a ratio infinite or zero, and the formula gives exactly that:
+//   - both 0: the two are equal on that metric; the ratio is 1 (0/0 read as
+//     "no difference", the only value that leaves the other three to decide);
+//   - only the policy's 0: the ratio is +Inf, so ε is +Inf (unless another
+//     ratio is 0);
+//   - only the baseline's 0: the ratio is 0, so ε is 0;
+//   - both an infinite and a zero ratio: ε is undefined, NaN.
+//
+// The report prints these as ∞, 0 and "undefined"; results.json carries them
+// as the strings "+Inf" and "NaN" (see Ratio).
+func Speedup(base, k Elasticity) Ratio {
+	ratio := func(b, x float64) float64 {
+		switch {
+		case b == 0 && x == 0:
+			return 1
+		case x == 0:
+			return math.Inf(1)
+		}
+		return b / x
+	}
+	rs := [4]float64{ratio(base.ThetaU, k.ThetaU), ratio(base.ThetaO, k.ThetaO), ratio(base.TauU, k.TauU), ratio(base.TauO, k.TauO)}
+	var inf, zero bool
+	logSum := 0.0
+	for _, r := range rs {
+		switch {
+		case math.IsInf(r, 1):
+			inf = true
+		case r == 0:
+			zero = true
+		default:
+			logSum += math.Log(r)
+		}
+	}
+	switch {
+	case inf && zero:
+		return Ratio(math.NaN())
+	case inf:
+		return Ratio(math.Inf(1))
+	case zero:
+		return 0
+	}
+	return Ratio(math.Exp(logSum / 4))
+}
+
+// Ratio is an elastic speedup: a finite number, +Inf or NaN (see Speedup).
+// JSON has no infinity, so those two are written as the strings "+Inf" and
+// "NaN", as Prometheus writes sample values.
+type Ratio float64
+
+// MarshalJSON writes a finite ratio as a number, the others as strings.
+func (r Ratio) MarshalJSON() ([]byte, error) {
+	f := float64(r)
+	switch {
+	case math.IsNaN(f):
+		return []byte(`"NaN"`), nil
+	case math.IsInf(f, 1):
+		return []byte(`"+Inf"`), nil
+	case math.IsInf(f, -1):
+		return []byte(`"-Inf"`), nil
+	}
+	return json.Marshal(f)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (r *Ratio) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		switch s {
+		case "NaN":
+			*r = Ratio(math.NaN())
+		case "+Inf":
+			*r = Ratio(math.Inf(1))
+		case "-Inf":
+			*r = Ratio(math.Inf(-1))
+		default:
+			return fmt.Errorf("speedup %q: want a number, \"+Inf\" or \"NaN\"", s)
+		}
+		return nil
+	}
+	var f float64
+	if err := json.Unmarshal(b, &f); err != nil {
+		return fmt.Errorf("speedup: %w", err)
+	}
+	*r = Ratio(f)
+	return nil
+}
+
+// String is the ratio as the report prints it.
+func (r Ratio) String() string {
+	f := float64(r)
+	switch {
+	case math.IsNaN(f):
+		return "undefined"
+	case math.IsInf(f, 1):
+		return "∞"
+	}
+	return strconv.FormatFloat(f, 'f', 2, 64)
 }

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
 	"testing"
@@ -90,27 +91,76 @@ func TestMeasureRejectsBadSeries(t *testing.T) {
 
 func TestSpeedup(t *testing.T) {
 	base := Elasticity{ThetaU: 4, ThetaO: 20, TauU: 10, TauO: 60}
-	if got := Speedup(base, base); !near(got, 1) {
-		t.Errorf("self speedup = %v, want 1", got)
-	}
 	half := Elasticity{ThetaU: 2, ThetaO: 10, TauU: 5, TauO: 30}
-	if got := Speedup(base, half); !near(got, 2) {
-		t.Errorf("twice as good = %v, want 2", got)
-	}
-	if got := Speedup(half, base); !near(got, 0.5) {
-		t.Errorf("twice as bad = %v, want 0.5", got)
-	}
 	// Mixed: better on under-provisioning by 4, worse on over-provisioning by 4: a draw.
 	mixed := Elasticity{ThetaU: 1, ThetaO: 80, TauU: 2.5, TauO: 240}
-	if got := Speedup(base, mixed); !near(got, 1) {
-		t.Errorf("mixed = %v, want 1", got)
-	}
-	// Zeros are floored at 0.1 points: a perfect score is a finite ratio.
 	one := Elasticity{ThetaU: 1, ThetaO: 1, TauU: 1, TauO: 1}
-	if got := Speedup(one, Elasticity{}); !near(got, 10) {
-		t.Errorf("perfect against 1 %% = %v, want 10", got)
+	// Never under-provisioned (θ_U = τ_U = 0), over-provisioned like one.
+	overOnly := Elasticity{ThetaO: 1, TauO: 1}
+	tiny := Elasticity{ThetaU: 0.01, ThetaO: 1, TauU: 0.01, TauO: 1}
+	for _, tc := range []struct {
+		name    string
+		base, k Elasticity
+		want    float64 // NaN: undefined
+	}{
+		{"self", base, base, 1},
+		{"twice as good", base, half, 2},
+		{"twice as bad", half, base, 0.5},
+		{"mixed", base, mixed, 1},
+		// No floor: a hundredth of a point against one point is a ratio of 100.
+		{"small under-provisioning counts", one, tiny, 10},
+		// Zeros: both 0 is a ratio of 1; the other metrics decide.
+		{"both never under", overOnly, Elasticity{ThetaO: 0.5, TauO: 0.5}, math.Sqrt2},
+		{"perfect against perfect", Elasticity{}, Elasticity{}, 1},
+		{"policy alone perfect on a metric", one, overOnly, math.Inf(1)},
+		{"baseline alone perfect on a metric", overOnly, one, 0},
+		{"infinite and zero ratios", Elasticity{ThetaU: 1, TauU: 1}, Elasticity{ThetaO: 1, TauO: 1}, math.NaN()},
+	} {
+		got := float64(Speedup(tc.base, tc.k))
+		switch {
+		case math.IsNaN(tc.want):
+			if !math.IsNaN(got) {
+				t.Errorf("%s: speedup %v, want undefined (NaN)", tc.name, got)
+			}
+		case math.IsInf(tc.want, 1):
+			if !math.IsInf(got, 1) {
+				t.Errorf("%s: speedup %v, want +Inf", tc.name, got)
+			}
+		case !near(got, tc.want):
+			t.Errorf("%s: speedup %v, want %v", tc.name, got, tc.want)
+		}
 	}
-	if got := Speedup(Elasticity{}, Elasticity{}); !near(got, 1) {
-		t.Errorf("perfect against perfect = %v, want 1", got)
+}
+
+func TestRatioJSON(t *testing.T) {
+	for _, tc := range []struct {
+		r    Ratio
+		json string
+		str  string
+	}{
+		{1.25, "1.25", "1.25"},
+		{0, "0", "0.00"},
+		{Ratio(math.Inf(1)), `"+Inf"`, "∞"},
+		{Ratio(math.NaN()), `"NaN"`, "undefined"},
+	} {
+		b, err := json.Marshal(Speedups{Replicas: tc.r})
+		if err != nil {
+			t.Fatalf("%v: %v", tc.r, err)
+		}
+		want := `{"replicas":` + tc.json + `,"machines":0}`
+		if string(b) != want {
+			t.Errorf("%v: JSON %s, want %s", tc.r, b, want)
+		}
+		var back Speedups
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		if back.Replicas.String() != tc.str || tc.r.String() != tc.str {
+			t.Errorf("%v: round trip %v, String %q, want %q", tc.r, back.Replicas, tc.r.String(), tc.str)
+		}
+	}
+	var r Ratio
+	if err := json.Unmarshal([]byte(`"fast"`), &r); err == nil {
+		t.Error(`"fast" decoded without error`)
 	}
 }

@@ -24,26 +24,44 @@ const (
 	CADelayAfterAdd = 10 * time.Minute
 	CAMaxEmptyBulk  = 10
 
+	// MiCADO's container rules are the ones its alert generator writes for a
+	// service without a scaling policy (micado-scale/component-alert-generator,
+	// app/generator.py: DEFAULT_SCALEUP '90', DEFAULT_SCALEDOWN '10',
+	// avg(rate(container_cpu_usage_seconds_total[30s]))*100, FOR 30s): one
+	// source for both thresholds, the window and the hold. The MiCADO v2
+	// tutorial (seeds/000) says these alerts are "generated automatically when
+	// you start your application"; its "scale up if cpu usage > 80%" is a
+	// "let's say" about the Occopus node rules, with no scale-down figure.
 	MicadoEval         = 10 * time.Second
 	MicadoFor          = 30 * time.Second
-	MicadoUpMargin     = 10.0 // percentage points of one core below the limit
-	MicadoLowerCore    = 20.0 // percent of one core
+	MicadoUpperCore    = 90.0 // percent of one core (rate x 100), DEFAULT_SCALEUP
+	MicadoLowerCore    = 10.0 // percent of one core, DEFAULT_SCALEDOWN
 	MicadoRepeat       = 40 * time.Second
 	MicadoNodeUpper    = 60.0
 	MicadoNodeUpFor    = time.Minute
 	MicadoNodeLower    = 20.0
 	MicadoNodeDownFor  = 2 * time.Minute
-	MicadoMetricWindow = 10 * time.Second
+	MicadoMetricWindow = 30 * time.Second // rate(...[30s])
+	MicadoNodeWindow   = 10 * time.Second
 
+	// Elascale's service (micro) rules are those of the Elascale_secure
+	// configuration its services ran with, autoscaler/conf/microservices.ini
+	// (every service at cpu_up_lim = 0.6, cpu_down_lim = 0.4 from 2018-04-08
+	// to 2018-09-18; 0.8 / 0.4 on 2018-09-24); its machine (macro) rules are
+	// those of autoscaler/conf/macroservices.ini at HEAD (every VM at
+	// cpu_up_lim = 0.65, cpu_down_lim = 0.2, also the defaults
+	// conf/config_modifier.py writes for a newly found service or VM). Metrics
+	// are the mean over the last 30 s (engine_config.py STARTUP_TIME =
+	// "now-30s"), looked at every MONITORING_INTERVAL = 10 s.
 	ElascaleLoop      = 10 * time.Second
-	ElascaleUpper     = 0.65
-	ElascaleLower     = 0.2
-	ElascaleMetricWin = 10 * time.Second
+	ElascaleUpper     = 0.6
+	ElascaleLower     = 0.4
+	ElascaleNodeUpper = 0.65
+	ElascaleNodeLower = 0.2
+	ElascaleMetricWin = 30 * time.Second
 
 	// DefaultWarmup replays the trace's first value before measuring.
 	DefaultWarmup = 10 * time.Minute
-	// speedupFloorPercent floors each metric in the elastic speedup (see Speedup).
-	speedupFloorPercent = 0.1
 )
 
 // TargetCPU is the CPU utilisation (percent of the limit) that hoist's default
@@ -75,15 +93,18 @@ var Parameters = []Param{
 	{"ca", "unneeded time", CAUnneededTime.String(), "CA FAQ: --scale-down-unneeded-time, default 10m"},
 	{"ca", "delay after add", CADelayAfterAdd.String(), "CA FAQ: --scale-down-delay-after-add, default 10m"},
 	{"ca", "deletion", fmt.Sprintf("empty nodes up to %d at once; others one at a time, drained first", CAMaxEmptyBulk), "CA FAQ: --max-empty-bulk-delete 10; \"How does scale-down work?\""},
-	{"micado", "container scale-up", fmt.Sprintf("CPU above (limit - %.0f) %% of a core for %s: +1", MicadoUpMargin, MicadoFor), "MiCADO v2 Prometheus alert rules (seeds/000, issue 7)"},
-	{"micado", "container scale-down", fmt.Sprintf("CPU below %.0f %% of a core for %s: -1", MicadoLowerCore, MicadoFor), "MiCADO v2 (seeds/000, issue 7)"},
-	{"micado", "alert repeat", MicadoRepeat.String(), "MiCADO v2 Alertmanager (issue 7)"},
-	{"micado", "node scale-up", fmt.Sprintf("mean node CPU above %.0f %% for %s: +1", MicadoNodeUpper, MicadoNodeUpFor), "MiCADO v2 Occopus rules (seeds/000, issue 7)"},
-	{"micado", "node scale-down", fmt.Sprintf("mean node CPU below %.0f %% for %s: -1", MicadoNodeLower, MicadoNodeDownFor), "MiCADO v2 Occopus rules (seeds/000, issue 7)"},
+	{"micado", "container scale-up", fmt.Sprintf("mean CPU above %.0f %% of a core for %s: +1", MicadoUpperCore, MicadoFor), "MiCADO alert generator (micado-scale/component-alert-generator app/generator.py): DEFAULT_SCALEUP 90, FOR 30s; the rules MiCADO v2 generates per app (seeds/000)"},
+	{"micado", "container scale-down", fmt.Sprintf("mean CPU below %.0f %% of a core for %s: -1", MicadoLowerCore, MicadoFor), "the same generator: DEFAULT_SCALEDOWN 10, FOR 30s"},
+	{"micado", "container CPU window", MicadoMetricWindow.String(), "the same generator: avg(rate(container_cpu_usage_seconds_total[30s]))*100"},
+	{"micado", "alert repeat", MicadoRepeat.String(), "MiCADO v2 Alertmanager (issue 7; not in the seed excerpt)"},
+	{"micado", "node scale-up", fmt.Sprintf("mean node CPU above %.0f %% for %s: +1", MicadoNodeUpper, MicadoNodeUpFor), "MiCADO v2 Occopus rules (issue 7; the seed excerpt has only \"let's say scale up if cpu usage > 80%\")"},
+	{"micado", "node scale-down", fmt.Sprintf("mean node CPU below %.0f %% for %s: -1", MicadoNodeLower, MicadoNodeDownFor), "MiCADO v2 Occopus rules (issue 7; not in the seed excerpt)"},
+	{"micado", "node CPU window", MicadoNodeWindow.String(), "assumption: rate over one evaluation"},
 	{"micado", "rule evaluation", MicadoEval.String(), "assumption: Prometheus evaluation_interval fine enough for the 30 s \"for\""},
-	{"micado", "CPU window", MicadoMetricWindow.String(), "assumption: rate over one evaluation"},
-	{"elascale", "loop", ElascaleLoop.String(), "Elascale (seeds/004, issue 7)"},
-	{"elascale", "services and machines", fmt.Sprintf("CPU >= %.2f: +1; < %.1f: -1", ElascaleUpper, ElascaleLower), "Elascale (seeds/004, issue 7)"},
+	{"elascale", "loop", ElascaleLoop.String(), "Elascale_secure autoscaler/conf/engine_config.py: MONITORING_INTERVAL = 10"},
+	{"elascale", "services", fmt.Sprintf("CPU >= %.2f: +1; < %.2f: -1", ElascaleUpper, ElascaleLower), "Elascale_secure autoscaler/conf/microservices.ini: cpu_up_lim = 0.6, cpu_down_lim = 0.4 (every service, 2018-04 to 2018-09)"},
+	{"elascale", "machines", fmt.Sprintf("CPU >= %.2f: +1; < %.2f: -1", ElascaleNodeUpper, ElascaleNodeLower), "Elascale_secure autoscaler/conf/macroservices.ini: cpu_up_lim = 0.65, cpu_down_lim = 0.2 (every VM; config_modifier.py's defaults)"},
+	{"elascale", "CPU window", ElascaleMetricWin.String(), "Elascale_secure engine_config.py: STARTUP_TIME = \"now-30s\" (the mean of the last 30 s)"},
 	{"elascale", "machine rule while a VM boots", "waits", "assumption: Elascale makes VMs with `docker-machine create` (seeds/004), which blocks until the VM is up"},
 	{"all", "node CPU", "CPU of the node's replicas / node cores", "every replica carries the same load (even balancing)"},
 	{"all", "machine removal", "the emptiest node (rules) or the unneeded one (CA); drain, wait empty, remove node, destroy", "never a node with tasks (LostNodes must stay 0)"},

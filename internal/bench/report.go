@@ -93,10 +93,11 @@ func Markdown(w io.Writer, meta Meta, res map[string]*Result, plots []string) er
 			if kind == "machines" {
 				e, sp = r.Machines, r.ElasticSpeedup.Machines
 			}
-			p("| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.1f | %.2f | %.2f | %s |\n", n, e.ThetaU, e.ThetaO, e.TauU, e.TauO, e.Instability, e.Jitter, e.MeanDemand, e.MeanSupply, speedup(sp, res))
+			p("| %s | %.3f | %.3f | %.3f | %.3f | %.2f | %.1f | %.2f | %.2f | %s |\n", n, e.ThetaU, e.ThetaO, e.TauU, e.TauO, e.Instability, e.Jitter, e.MeanDemand, e.MeanSupply, speedup(sp, res))
 		}
 		p("\n")
 	}
+	p("Elastic speedup (SPEC RG): the geometric mean of the four ratios of %s's θ_U, θ_O, τ_U, τ_O over the policy's, with no floor. A metric exactly 0 for both counts as a ratio of 1; 0 for the policy alone makes the speedup ∞, for %s alone 0; both at once, undefined.\n\n", Baseline, Baseline)
 	p("## SLO and cost\n\n")
 	p("| policy | SLO violated (s) | requests dropped or slow | replica-hours | machine-hours | replica actions | machine actions | machines created | pending task-s | lost nodes |\n")
 	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
@@ -133,9 +134,9 @@ func Markdown(w io.Writer, meta Meta, res map[string]*Result, plots []string) er
 	return nil
 }
 
-func speedup(x float64, res map[string]*Result) string {
+func speedup(x Ratio, res map[string]*Result) string {
 	if _, ok := res[Baseline]; !ok {
 		return "-"
 	}
-	return fmt.Sprintf("%.2f", x)
+	return x.String()
 }

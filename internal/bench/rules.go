@@ -37,8 +37,8 @@ func (a *alert) eval(now time.Time, cond bool) bool {
 func micadoPolicy() Policy {
 	return Policy{
 		Name: "micado",
-		Doc: "MiCADO v2 rules: container CPU above (limit - 10) % for 30 s: +1, below 20 % for 30 s: -1; " +
-			"node CPU above 60 % for 1 min: +1 machine, below 20 % for 2 min: -1; alerts repeat every 40 s",
+		Doc: "MiCADO v2 rules: container CPU (30 s rate) above 90 % of a core for 30 s: +1, below 10 % for 30 s: -1 " +
+			"(its alert generator's defaults); node CPU above 60 % for 1 min: +1 machine, below 20 % for 2 min: -1; alerts repeat every 40 s",
 		New: func(env *Env) (Controller, error) {
 			return &micado{f: newFleet(env, "micado"), loop: loop{period: MicadoEval},
 				up:     alert{forDur: MicadoFor, repeat: MicadoRepeat},
@@ -49,8 +49,8 @@ func micadoPolicy() Policy {
 }
 
 // micado evaluates MiCADO v2's four alert rules. Container CPU is in percent
-// of one core, as cAdvisor reports it, so the scale-up threshold sits 10
-// points below the container's limit.
+// of one core, as the generated rule computes it (rate of cAdvisor's CPU
+// seconds x 100), whatever the container's limit.
 type micado struct {
 	f *fleet
 	loop
@@ -72,11 +72,9 @@ func (m *micado) Step(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	cores := limitCores(m.f.env.App)
-	corePct := pct * cores
-	upper := 100*cores - MicadoUpMargin
+	corePct := pct * limitCores(m.f.env.App)
 	// Without data (no replica running) no rule's expression has a value.
-	if m.up.eval(now, ok && corePct > upper) {
+	if m.up.eval(now, ok && corePct > MicadoUpperCore) {
 		if _, err := m.f.scale(ctx, v, v.Desired+1); err != nil {
 			return err
 		}
@@ -86,7 +84,11 @@ func (m *micado) Step(ctx context.Context, now time.Time) error {
 			return err
 		}
 	}
-	node := m.f.meanNodeCPU(v, pct)
+	nodePct, _, err := m.f.cpuOfLimit(ctx, MicadoNodeWindow)
+	if err != nil {
+		return err
+	}
+	node := m.f.meanNodeCPU(v, nodePct)
 	pool := m.f.env.Pool
 	if m.nodeUp.eval(now, len(v.Nodes) > 0 && node > MicadoNodeUpper) {
 		if _, err := m.f.order(ctx, v, 1); err != nil {
@@ -104,7 +106,7 @@ func (m *micado) Step(ctx context.Context, now time.Time) error {
 func elascalePolicy() Policy {
 	return Policy{
 		Name: "elascale",
-		Doc:  "Elascale rules, every 10 s: CPU >= 0.65: +1, < 0.2: -1, for the service and for the machines (one VM at a time)",
+		Doc:  "Elascale_secure rules, every 10 s on 30 s means: service CPU >= 0.6: +1, < 0.4: -1; machine CPU >= 0.65: +1, < 0.2: -1 (one VM at a time)",
 		New: func(env *Env) (Controller, error) {
 			return &elascale{f: newFleet(env, "elascale"), loop: loop{period: ElascaleLoop}}, nil
 		},
@@ -149,9 +151,9 @@ func (e *elascale) Step(ctx context.Context, now time.Time) error {
 		return nil
 	}
 	switch u := e.f.meanNodeCPU(v, pct) / 100; {
-	case u >= ElascaleUpper:
+	case u >= ElascaleNodeUpper:
 		_, err = e.f.order(ctx, v, 1)
-	case u < ElascaleLower && len(v.Nodes) > e.f.env.Pool.Min:
+	case u < ElascaleNodeLower && len(v.Nodes) > e.f.env.Pool.Min:
 		if n, ok := emptiest(v.Nodes); ok {
 			err = e.f.remove(ctx, n.Node)
 		}
