@@ -26,8 +26,16 @@ func Queue(lambda, mu float64, k int, slo float64) QueueResult {
 	if mu <= 0 || k < 1 {
 		return QueueResult{Drop: 1, P95: math.Inf(1), OverSLO: 1}
 	}
+	return queueInto(make([]float64, k+1), lambda, mu, k, slo)
+}
+
+// queueInto is Queue with π computed into pi (len k+1, k >= 1).
+func queueInto(pi []float64, lambda, mu float64, k int, slo float64) QueueResult {
+	if mu <= 0 || k < 1 {
+		return QueueResult{Drop: 1, P95: math.Inf(1), OverSLO: 1}
+	}
 	rho := lambda / mu
-	pi := stationary(rho, k)
+	stationaryInto(pi, rho, k)
 	drop := pi[k]
 	res := QueueResult{Rho: rho, Drop: drop, Busy: 1 - pi[0]}
 	res.P95 = p95Table(k).at(rho) / mu

@@ -69,6 +69,15 @@ type Cluster struct {
 	stats Stats
 	// failCreates makes the next n Create calls of a pool fail (tests).
 	failCreates map[string]int
+	// changed says something reconcile or schedule depend on changed since
+	// they last ran (desired counts, services, nodes, tasks removed): with
+	// nothing changed, both would do exactly what they did, so they are
+	// skipped (most of a run's seconds).
+	changed bool
+	// Scratch maps, cleared and reused every step (per-second allocations
+	// dominated the simulator's time).
+	scratchRunning  map[string]int
+	scratchReserved map[string]cluster.Resources
 }
 
 type node struct {
@@ -120,6 +129,7 @@ func New(cfg *config.Config, opt Options) (*Cluster, error) {
 		cfg: cfg, start: start, now: start,
 		nodeByID: map[string]*node{}, machines: map[string]*machine{}, services: map[string]*service{},
 		loads: map[string]*appLoad{}, failCreates: map[string]int{},
+		scratchRunning: map[string]int{}, scratchReserved: map[string]cluster.Resources{},
 	}
 	c.stats.init(cfg)
 	for _, p := range cfg.Pools {
@@ -180,19 +190,28 @@ func (c *Cluster) Advance(d time.Duration) {
 
 func (c *Cluster) step(dt time.Duration) {
 	now := c.now
-	for _, name := range c.machineNames() {
-		m := c.machines[name]
+	// Machines whose boot ended join in name order (so nodes are listed in
+	// the same order whatever the map's).
+	var joining []string
+	for name, m := range c.machines {
 		if m.node == nil && !m.failed && !now.Before(m.readyAt) && !m.readyAt.IsZero() {
-			c.join(m)
+			joining = append(joining, name)
 		}
+	}
+	sort.Strings(joining)
+	for _, name := range joining {
+		c.join(c.machines[name])
 	}
 	for _, t := range c.tasks {
 		if t.state == cluster.TaskStarting && !now.Before(t.readyAt) {
 			t.state, t.since = cluster.TaskRunning, now
 		}
 	}
-	c.reconcile()
-	c.schedule()
+	if c.changed {
+		c.changed = false
+		c.reconcile()
+		c.schedule()
+	}
 	c.serve(dt)
 	c.stats.tick(c, dt)
 }
@@ -215,6 +234,7 @@ func (c *Cluster) join(m *machine) {
 	m.node = n
 	c.nodes = append(c.nodes, n)
 	c.nodeByID[n.id] = n
+	c.changed = true
 }
 
 // reconcile makes each service's live tasks match its desired count, as
@@ -259,6 +279,7 @@ func (c *Cluster) reconcile() {
 }
 
 func (c *Cluster) removeTasks(drop func(*task) bool) {
+	c.changed = true
 	out := c.tasks[:0]
 	for _, t := range c.tasks {
 		if !drop(t) {
@@ -404,6 +425,7 @@ func (c *Cluster) Scale(_ context.Context, name string, replicas int) error {
 		c.stats.app(name).ScaleDowns++
 	}
 	s.desired = replicas
+	c.changed = true
 	return nil
 }
 
@@ -426,6 +448,7 @@ func (c *Cluster) Deploy(_ context.Context, app config.App, replicas int) error 
 		s.desired = old.desired
 	}
 	c.services[app.Name] = s
+	c.changed = true
 	if _, ok := c.loads[app.Name]; !ok {
 		c.loads[app.Name] = newAppLoad(&app, nil)
 	}
@@ -437,6 +460,7 @@ func (c *Cluster) Remove(_ context.Context, name string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.services, name)
+	c.changed = true
 	c.removeTasks(func(t *task) bool { return t.service == name })
 	return nil
 }
@@ -451,6 +475,7 @@ func (c *Cluster) Drain(_ context.Context, id string) error {
 		return fmt.Errorf("drain %s: %w", id, ErrNoNode)
 	}
 	n.availability = cluster.Drain
+	c.changed = true
 	c.removeTasks(func(t *task) bool { return t.node == id })
 	return nil
 }
@@ -464,6 +489,7 @@ func (c *Cluster) Activate(_ context.Context, id string) error {
 		return fmt.Errorf("activate %s: %w", id, ErrNoNode)
 	}
 	n.availability = cluster.Active
+	c.changed = true
 	return nil
 }
 
@@ -484,6 +510,7 @@ func (c *Cluster) RemoveNode(_ context.Context, id string) error {
 }
 
 func (c *Cluster) dropNode(n *node) {
+	c.changed = true
 	delete(c.nodeByID, n.id)
 	out := c.nodes[:0]
 	for _, x := range c.nodes {
@@ -597,6 +624,7 @@ func (c *Cluster) Kill(name string) {
 		return
 	}
 	m.failed = true
+	c.changed = true
 	if m.node != nil {
 		m.node.ready = false
 		c.removeTasks(func(t *task) bool { return t.node == m.node.id })
@@ -672,7 +700,8 @@ func (c *Cluster) Pool(name string) PoolStatus {
 
 func (c *Cluster) poolStatus(name string) PoolStatus {
 	var st PoolStatus
-	reserved := map[string]cluster.Resources{}
+	reserved := c.scratchReserved
+	clear(reserved)
 	for _, t := range c.tasks {
 		if t.node != "" {
 			reserved[t.node] = reserved[t.node].Add(c.services[t.service].reservation)
@@ -731,6 +760,7 @@ type appLoad struct {
 	hist       [historyLen]sample
 	histN      int // samples written
 	demandMemo map[int]int
+	pi         []float64 // scratch for evalQueue
 }
 
 type sample struct {
@@ -778,7 +808,8 @@ func (l *appLoad) demand(rate float64) int {
 
 // serve computes one step of every app's traffic on its running replicas.
 func (c *Cluster) serve(dt time.Duration) {
-	running := map[string]int{}
+	running := c.scratchRunning
+	clear(running)
 	for _, t := range c.tasks {
 		if t.state == cluster.TaskRunning {
 			running[t.service]++
@@ -801,7 +832,7 @@ func (c *Cluster) serve(dt time.Duration) {
 			l.push(s)
 			continue
 		}
-		q := Queue(rate/float64(n), l.mu(), l.queue, l.slo)
+		q := l.evalQueue(rate / float64(n))
 		l.dropped = rate * q.Drop
 		l.served = rate - l.dropped
 		l.p95 = q.P95
@@ -810,6 +841,15 @@ func (c *Cluster) serve(dt time.Duration) {
 		s = sample{cpu: l.cpu, mem: 30 + 50*q.Busy, rps: rate / float64(n), latency: q.P95 * 1000, ok: true}
 		l.push(s)
 	}
+}
+
+// evalQueue is Queue(lambda, l.mu(), l.queue, l.slo) in the app's own
+// scratch space (no allocation per second).
+func (l *appLoad) evalQueue(lambda float64) QueueResult {
+	if len(l.pi) != l.queue+1 {
+		l.pi = make([]float64, l.queue+1)
+	}
+	return queueInto(l.pi, lambda, l.mu(), l.queue, l.slo)
 }
 
 func (l *appLoad) push(s sample) {

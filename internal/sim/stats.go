@@ -87,7 +87,8 @@ func (s *Stats) machineDestroyed(pool string) { s.pool(pool).MachinesDestroyed++
 func (s *Stats) tick(c *Cluster, dt time.Duration) {
 	sec := dt.Seconds()
 	s.Seconds += sec
-	running := map[string]int{}
+	running := c.scratchRunning
+	clear(running)
 	for _, t := range c.tasks {
 		switch t.state {
 		case "running":
