@@ -30,7 +30,7 @@ type index struct {
 // for all apps (capacity at n: an append past it copies the list away).
 func (ix *index) voteSlice(n int) []PolicyVote {
 	if len(ix.votes) < n {
-		ix.votes = make([]PolicyVote, max(n, 256))
+		ix.votes = make([]PolicyVote, n)
 	}
 	v := ix.votes[:0:n]
 	ix.votes = ix.votes[n:]
@@ -145,6 +145,11 @@ func decide(cfg *config.Config, s *Snapshot, prev *memory) (*Plan, *memory) {
 	if len(s.Apps) > 0 {
 		p.Apps = make([]AppDecision, 0, len(s.Apps))
 	}
+	nPolicies := 0
+	for i := range s.Apps {
+		nPolicies += len(s.Apps[i].Policies)
+	}
+	ix.votes = make([]PolicyVote, nPolicies)
 	for i := range s.Apps {
 		d := decideApp(cfg, &s.Apps[i], s, ix, m)
 		p.Apps = append(p.Apps, d)
