@@ -152,3 +152,14 @@ func unmarshalYAML(v []byte, out any) error {
 	}
 	return yaml.Unmarshal(v, out)
 }
+
+// DecodeApp, DecodeOverride and DecodeRequest are the decoders above for
+// the same records kept elsewhere (hoist run --ha keeps them in Swarm
+// labels: internal/swarm's State); k is the record's name.
+func DecodeApp(k, v []byte) (config.App, error) { return decodeApp(k, v) }
+
+// DecodeOverride: see DecodeApp.
+func DecodeOverride(k, v []byte) (Override, error) { return decodeOverride(k, v) }
+
+// DecodeRequest: see DecodeApp.
+func DecodeRequest(k, v []byte) (cluster.PoolRequest, error) { return decodeRequest(k, v) }
