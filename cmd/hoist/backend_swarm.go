@@ -52,8 +52,9 @@ var _ backend = (*swarmBackend)(nil)
 // the providers, the collector and the balancer layer for cfg. agentCred is
 // the credential the agents ask the collector for.
 // throttles are the rate limits hoist wants, sent to the agents at every
-// scrape.
-func newSwarmBackend(ctx context.Context, cfg *config.Config, rec swarm.Recorder, agentCred string, throttles *throttle.Book, log *slog.Logger) (_ *swarmBackend, err error) {
+// scrape. With --ha, every service and node write is fenced by ha's epoch
+// and the providers are called only with enough lease left (ha.go).
+func newSwarmBackend(ctx context.Context, cfg *config.Config, rec swarm.Recorder, agentCred string, throttles *throttle.Book, log *slog.Logger, ha *haFeature) (_ *swarmBackend, err error) {
 	cli, err := swarm.Dial("")
 	if err != nil {
 		return nil, err
@@ -79,7 +80,14 @@ func newSwarmBackend(ctx context.Context, cfg *config.Config, rec swarm.Recorder
 	for _, pl := range cfg.Pools {
 		pools = append(pools, pl.Name)
 	}
-	b.orch = swarm.New(cli, swarm.Options{Pools: pools, Events: rec, Logger: log})
+	var writer interface {
+		swarm.API
+		balancer.DockerAPI
+	} = cli
+	if f := ha.fence(); f != nil {
+		writer = &swarm.FencedClient{Client: cli, Fencer: &swarm.Fencer{Fence: f}}
+	}
+	b.orch = swarm.New(writer, swarm.Options{Pools: pools, Events: rec, Logger: log})
 	credFile, removeCred, err := agentCredentialFile(agentCred)
 	if err != nil {
 		return nil, err
@@ -132,6 +140,7 @@ func newSwarmBackend(ctx context.Context, cfg *config.Config, rec swarm.Recorder
 			return nil, fmt.Errorf("pool %s: provider %q cannot run beside real pools", pl.Name, pl.Provider)
 		}
 	}
+	ha.providers(b.providers)
 	b.coll = collector.New(collector.Options{State: b.orch, Logger: log, HTTP: collector.CredentialClient(agentCred),
 		Local: &collector.Agent{Docker: cli, Machine: "manager", Shaper: throttle.PIDShaper{}}, LocalNode: info.Info.Swarm.NodeID,
 		Throttles: throttles})
@@ -139,7 +148,7 @@ func newSwarmBackend(ctx context.Context, cfg *config.Config, rec swarm.Recorder
 	// The balancer layer: balancer apps deployed as HAProxy services, one
 	// derived per app that asks for it, their stats as the lb_* metrics.
 	b.layer = balancer.NewLayer()
-	b.wrapped = balancer.NewOrchestrator(b.orch, cli, b.layer, balancer.OrchestratorOptions{Pools: pools, Events: rec, Logger: log})
+	b.wrapped = balancer.NewOrchestrator(b.orch, writer, b.layer, balancer.OrchestratorOptions{Pools: pools, Events: rec, Logger: log})
 	b.lb = balancer.NewSource(balancer.SourceOptions{State: b.orch, Logger: log, Active: func() bool {
 		known, derived := b.layer.Known()
 		return !derived || len(known) > 0
@@ -220,8 +229,11 @@ func (b *swarmBackend) loop(ctx context.Context, rt *Runtime) error {
 			term.end(fmt.Sprintf("hoist: stopped at %s", time.Now().UTC().Format("15:04:05")))
 			return nil
 		case <-tick.C:
-			if _, err := eng.Tick(ctx); err != nil && ctx.Err() == nil {
-				rt.log.Warn("tick", "err", err)
+			// A standby (--ha) does not tick: it observes and acts on nothing.
+			if rt.ha.acting(ctx, rt) {
+				if _, err := eng.Tick(ctx); err != nil && ctx.Err() == nil {
+					rt.log.Warn("tick", "err", err)
+				}
 			}
 			now := time.Now()
 			if next = next.Add(eng.Config().Interval()); next.Before(now) {

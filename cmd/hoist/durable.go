@@ -23,8 +23,9 @@ type durable struct {
 }
 
 // openDurable opens the state for cfg and applies the stored policy
-// overrides to cfg in place (the descriptor as read stays in d.base).
-func openDurable(ctx context.Context, cfg *config.Config, opt runtimeOptions) (*durable, error) {
+// overrides to cfg in place (the descriptor as read stays in d.base). A
+// non-nil registry keeps the apps and overrides instead (--ha: the swarm).
+func openDurable(ctx context.Context, cfg *config.Config, opt runtimeOptions, registry api.Registry) (*durable, error) {
 	d := &durable{}
 	var reg api.Registry = api.NewMemoryRegistry()
 	if opt.Data != "" {
@@ -41,6 +42,9 @@ func openDurable(ctx context.Context, cfg *config.Config, opt runtimeOptions) (*
 			return nil, err
 		}
 		d.bolt, reg = b, b
+	}
+	if registry != nil {
+		reg = registry
 	}
 	cat, err := api.NewCatalog(ctx, reg)
 	if err != nil {

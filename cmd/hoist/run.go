@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/hoist/hoist/internal/lease"
 	"github.com/hoist/hoist/internal/store"
 )
 
@@ -25,6 +26,7 @@ type runFlags struct {
 	maxAge                       time.Duration
 	agentCredential              string
 	allowedHosts                 []string
+	ha                           haOptions
 }
 
 func (f *runFlags) register(fs *pflag.FlagSet, defaultListen string) {
@@ -43,6 +45,9 @@ func (f *runFlags) register(fs *pflag.FlagSet, defaultListen string) {
 	fs.Var(&f.retention, "event-retention", "events kept under --data (0: no bound)")
 	fs.DurationVar(&f.maxAge, "event-max-age", 720*time.Hour, "events older than this are dropped under --data (0: no bound)")
 	fs.StringSliceVar(&f.allowedHosts, "allowed-host", nil, "a host name clients may reach --listen by, beyond IP addresses, localhost and this machine's name (repeatable; refuses DNS rebinding)")
+	fs.BoolVar(&f.ha.Enabled, "ha", false, "take part in leader election with other hoist processes on the swarm's managers: only the leader acts (docs/ha.md)")
+	fs.DurationVar(&f.ha.Lease, "ha-lease", lease.DefaultLease, "with --ha: a standby takes over when the leader has not renewed for this long")
+	fs.DurationVar(&f.ha.Renew, "ha-renew", lease.DefaultRenew, "with --ha: how often the leader renews its lease (at most a third of --ha-lease)")
 	fs.StringVar(&f.agentCredential, "agent-credential", "", "file of the credential the collector presents to agents (default: DATA/"+AgentCredentialFile+", made on first use)")
 }
 
@@ -53,7 +58,7 @@ func (f *runFlags) options(listenGiven bool, listenDefault string, sim bool) run
 		ConfigPath: f.config, Speed: f.speed, Quiet: f.quiet, Listen: f.listen, Data: f.data, Tokens: f.tokens,
 		TLSCert: f.tlsCert, TLSKey: f.tlsKey, SelfSigned: f.selfSigned, InsecureListen: f.insecure,
 		Retention:       store.Retention{MaxEvents: int(f.retention), MaxAge: f.maxAge},
-		AgentCredential: f.agentCredential, AllowedHosts: f.allowedHosts,
+		AgentCredential: f.agentCredential, AllowedHosts: f.allowedHosts, HA: f.ha,
 	}
 	if !listenGiven && sim {
 		o.Listen, o.ListenFallback = listenDefault, true

@@ -64,7 +64,9 @@ type runtimeOptions struct {
 	// After is how long `hoist plan` simulates before planning (simulator).
 	After time.Duration
 	// Loads replace the descriptor's simulated load per app (hoist sim --trace).
-	Loads            map[string]workload.Source
+	Loads map[string]workload.Source
+	// HA takes part in leader election (hoist run --ha, ha.go).
+	HA               haOptions
 	Logger           *slog.Logger
 	Out              io.Writer // the terminal (events, status lines, notes)
 	noSignalHandling bool      // tests: no SIGHUP reload
@@ -88,6 +90,7 @@ type Runtime struct {
 	prom      *promFeature
 	backend   backend
 	api       *api.Server
+	ha        *haFeature // nil without --ha
 	// seriesTick and ruleTick are nudged after every tick (engine observers).
 	seriesTick, ruleTick tickNudge
 	// Listening: ln is open from newRuntime on, so URL is known before Run.
@@ -127,8 +130,16 @@ func newRuntime(ctx context.Context, cfg *config.Config, opt runtimeOptions) (rt
 		}
 	}()
 
+	if opt.HA.Enabled {
+		if allSim(cfg) {
+			return rt, errHASim
+		}
+		if rt.ha, err = newHA(opt.HA, opt.Logger); err != nil {
+			return rt, err
+		}
+	}
 	// Durable state first: its policy overrides change cfg.
-	if rt.state, err = openDurable(ctx, cfg, opt); err != nil {
+	if rt.state, err = openDurable(ctx, cfg, opt, rt.ha.registry()); err != nil {
 		return rt, err
 	}
 	rt.Events = events.NewMemory(100_000)
@@ -137,7 +148,7 @@ func newRuntime(ctx context.Context, cfg *config.Config, opt runtimeOptions) (rt
 	// The rate limits hoist wants (desired state): set by the guard and the
 	// API, read by the backend (the agents apply them).
 	rt.throttles = throttle.NewBook()
-	if rt.backend, err = newBackend(ctx, cfg, opt, rec, rt.throttles); err != nil {
+	if rt.backend, err = newBackend(ctx, cfg, opt, rec, rt.throttles, rt.ha); err != nil {
 		return rt, err
 	}
 	parts := rt.backend.parts()
@@ -163,7 +174,7 @@ func newRuntime(ctx context.Context, cfg *config.Config, opt runtimeOptions) (rt
 	}
 	deps := engine.Deps{
 		Orchestrator: parts.orchestrator, Providers: parts.providers, Clock: parts.clock, Async: parts.async,
-		Metrics: rt.prom.router, Store: rt.state.store(), Events: rec, Logger: opt.Logger, Guard: rt.Guard,
+		Metrics: rt.prom.router, Store: rt.ha.engineStore(rt.state.store()), Events: rec, Logger: opt.Logger, Guard: rt.Guard,
 		ExtraApps: extra, Derive: parts.derive,
 		Observers: []engine.Observer{rt.prom.exporter, rt.seriesTick, rt.ruleTick},
 	}
@@ -207,11 +218,17 @@ func newRuntime(ctx context.Context, cfg *config.Config, opt runtimeOptions) (rt
 			return rt, err
 		}
 	}
+	if rt.ha != nil {
+		if err = rt.ha.elect(rt.url, rec); err != nil {
+			return rt, err
+		}
+		rt.prom.exporter.Registry().MustRegister(rt.ha)
+	}
 	return rt, nil
 }
 
 // newBackend is the simulator when every pool is simulated, else Swarm.
-func newBackend(ctx context.Context, cfg *config.Config, opt runtimeOptions, rec engine.Recorder, throttles *throttle.Book) (backend, error) {
+func newBackend(ctx context.Context, cfg *config.Config, opt runtimeOptions, rec engine.Recorder, throttles *throttle.Book, ha *haFeature) (backend, error) {
 	if allSim(cfg) {
 		b, err := newSimBackend(cfg, opt.Speed, opt.After, opt.Loads)
 		if err != nil {
@@ -223,7 +240,7 @@ func newBackend(ctx context.Context, cfg *config.Config, opt runtimeOptions, rec
 	if err != nil {
 		return nil, err
 	}
-	b, err := newSwarmBackend(ctx, cfg, rec, cred, throttles, opt.Logger)
+	b, err := newSwarmBackend(ctx, cfg, rec, cred, throttles, opt.Logger, ha)
 	if err != nil {
 		return nil, err
 	}
@@ -288,7 +305,7 @@ func (rt *Runtime) Handler() http.Handler {
 	}
 	// Every route, not only the API's: /metrics, the webhook and the
 	// dashboard refuse other Host names and cross-site changes too.
-	return auth.NewFence(hostsOrDefault(rt.opt.AllowedHosts)).Wrap(mux)
+	return auth.NewFence(hostsOrDefault(rt.opt.AllowedHosts)).Wrap(rt.ha.wrap(mux))
 }
 
 // hostsOrDefault adds this machine's name to the allowed host names.
@@ -337,6 +354,10 @@ func (rt *Runtime) actors() []actor {
 	if rt.server != nil {
 		as = append(as, actor{"api server", rt.serve})
 	}
+	if rt.ha != nil {
+		as = append(as, actor{"leader election", rt.ha.run},
+			actor{"standby follow", func(ctx context.Context) error { return rt.ha.follow(ctx, rt) }})
+	}
 	if !rt.opt.noSignalHandling {
 		as = append(as, actor{"reload", rt.reloadOnHUP})
 	}
@@ -357,6 +378,7 @@ func (rt *Runtime) Close() {
 	if rt.state != nil {
 		rt.state.close()
 	}
+	rt.ha.close()
 }
 
 // serve runs the API server on the listener until ctx ends.

@@ -55,6 +55,19 @@ func NewCatalog(ctx context.Context, reg Registry) (*Catalog, error) {
 	return c, nil
 }
 
+// Reload reads the registry again: another process may have written it
+// (hoist run --ha, after a takeover).
+func (c *Catalog) Reload(ctx context.Context) error {
+	fresh, err := NewCatalog(ctx, c.reg)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.apps, c.overrides = fresh.apps, fresh.overrides
+	return nil
+}
+
 // ExtraApps is engine.Deps.ExtraApps: the registered apps, by name.
 func (c *Catalog) ExtraApps(cluster.State) []config.App { return c.Apps() }
 

@@ -19,6 +19,18 @@ var openAPI []byte
 // OpenAPI returns the embedded OpenAPI 3 description.
 func OpenAPI() []byte { return append([]byte(nil), openAPI...) }
 
+// Refresh reads the registry again and gives the engine the descriptor
+// with the overrides read: hoist run --ha, when this process becomes the
+// leader after another one took changes.
+func (s *Server) Refresh(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.opt.Catalog.Reload(ctx); err != nil {
+		return fmt.Errorf("reload the registry: %w", err)
+	}
+	return s.opt.Engine.SetConfig(s.opt.Catalog.Effective(s.base))
+}
+
 func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
 	return nil

@@ -559,6 +559,26 @@ func (e *Engine) prune(now time.Time) {
 	}
 }
 
+// Reset drops the engine's working state (machine records, manual
+// requests, cooldown memory) so the next tick starts from the store and the
+// cluster again, as after a restart: hoist run --ha calls it when this
+// process becomes the leader, since another one acted meanwhile. Machines
+// with a provider call still under way keep their records until it ends.
+func (e *Engine) Reset() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for name := range e.records {
+		if !e.busy[name] {
+			delete(e.records, name)
+		}
+	}
+	e.requests = map[string]cluster.PoolRequest{}
+	e.mem = newMemory()
+	e.holds = map[string]string{}
+	e.loaded = false
+	e.gen++
+}
+
 // loadRecords reads the store once, on the first tick: the engine's own map is
 // the working copy afterwards, and every change is written through.
 func (e *Engine) loadRecords(ctx context.Context) error {

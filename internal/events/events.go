@@ -42,6 +42,12 @@ const (
 
 	EngineError Kind = "engine.error"
 	EngineInfo  Kind = "engine.info"
+
+	// hoist run --ha (internal/lease): this process became the leader, was
+	// replaced by another, or stopped leading on its own (reason says why).
+	LeaderAcquired    Kind = "leader.acquired"
+	LeaderLost        Kind = "leader.lost"
+	LeaderSteppedDown Kind = "leader.stepped_down"
 )
 
 // Event is one record of the log.
