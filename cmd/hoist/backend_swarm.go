@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"strings"
@@ -26,6 +27,7 @@ import (
 	"github.com/hoist/hoist/internal/provider/command"
 	"github.com/hoist/hoist/internal/provider/local"
 	"github.com/hoist/hoist/internal/provider/openstack"
+	"github.com/hoist/hoist/internal/series"
 	"github.com/hoist/hoist/internal/swarm"
 	"github.com/hoist/hoist/internal/throttle"
 )
@@ -161,7 +163,29 @@ func (b *swarmBackend) parts() clusterParts {
 		orchestrator: b.wrapped, providers: b.providers, builtin: b.coll, async: true, collectors: []prometheus.Collector{b.coll},
 		extraApps: swarm.AppsFromLabels, derive: b.layer.Derive, services: b.orch,
 		wrapMetrics: func(next engine.MetricSource) engine.MetricSource { return &balancer.Router{LB: b.lb, Next: next} },
+		load:        b.observedLoad,
 	}
+}
+
+// observedLoad is what the dashboard shows as an app's load on Swarm: the
+// request rate its replicas served (the collector's scrape of their
+// /metrics, summed over the replicas), their p95
+// latency and CPU. The simulator knows the load offered; a real cluster only
+// what was observed. A figure not known is NaN (no point on the chart).
+func (b *swarmBackend) observedLoad(app string) (series.Load, bool) {
+	ctx := context.Background()
+	nan := math.NaN()
+	l := series.Load{Offered: nan, P95: nan, CPU: nan}
+	if rps, err := b.coll.RequestRate(ctx, app, 0); err == nil {
+		l.Offered = rps
+	}
+	if p95, err := b.coll.Value(ctx, engine.MetricQuery{App: app, Metric: "latency_p95"}); err == nil {
+		l.P95 = p95 / 1000
+	}
+	if cpu, err := b.coll.Value(ctx, engine.MetricQuery{App: app, Metric: "cpu"}); err == nil {
+		l.CPU = cpu
+	}
+	return l, !math.IsNaN(l.Offered) || !math.IsNaN(l.P95) || !math.IsNaN(l.CPU)
 }
 
 func (b *swarmBackend) actors() []actor {
