@@ -184,7 +184,20 @@ func TestDecide(t *testing.T) {
 			name: "consolidation waits for the nodes to stay unneeded",
 			snap: new(dworld).node("n1", cluster.PhaseReady, 2).node("n2", cluster.PhaseReady, 2).node("n3", cluster.PhaseReady, 2).snapshot(cfg, 6, rps(30)),
 			app:  AppDecision{Action: ActNone, Desired: 6},
-			pool: PoolDecision{Action: ActNone, Reason: "3 nodes unneeded, waiting 3m"},
+			// Three nodes are candidates, but only one can go: the reason
+			// counts that one, not the three.
+			pool: PoolDecision{Action: ActNone, Reason: "1 node unneeded, removable in 3m0s"},
+		},
+		{
+			name: "the wait counts down from when the node became unneeded",
+			snap: new(dworld).node("n1", cluster.PhaseReady, 2).node("n2", cluster.PhaseReady, 2).node("n3", cluster.PhaseReady, 2).snapshot(cfg, 6, rps(30)),
+			memory: func(m *memory) {
+				for _, id := range []string{"n1", "n2", "n3"} {
+					m.unneeded[id] = dt0.Add(-65 * time.Second)
+				}
+			},
+			app:  AppDecision{Action: ActNone, Desired: 6},
+			pool: PoolDecision{Action: ActNone, Reason: "1 node unneeded, removable in 1m55s"},
 		},
 	}
 	for _, c := range cases {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/hoist/hoist/internal/capacity"
 	"github.com/hoist/hoist/internal/cluster"
@@ -96,7 +97,8 @@ func (w *poolWork) scaleIn() {
 			capped[id] = true
 		}
 	}
-	var chosen []string
+	var chosen, unneeded []string
+	var left time.Duration // until the first unneeded node may go
 	reason := ""
 	if manual > 0 {
 		chosen = capacity.Removable(nodes, all, min(limit, manual))
@@ -106,9 +108,10 @@ func (w *poolWork) scaleIn() {
 			reason += fmt.Sprintf("; %d of %d can go: the others are at min or their tasks cannot move", len(chosen), manual)
 		}
 	} else {
-		unneeded := capacity.RemovableCapped(nodes, low, limit)
+		unneeded = capacity.RemovableCapped(nodes, low, limit)
 		keep := map[string]bool{}
 		var matured []capacity.Candidate
+		left = pool.ScaleDown.For.D()
 		for _, id := range unneeded {
 			keep[id] = true
 			since, ok := m.unneeded[id]
@@ -119,6 +122,7 @@ func (w *poolWork) scaleIn() {
 			if now.Sub(since) >= pool.ScaleDown.For.D() {
 				matured = append(matured, capacity.Candidate{ID: id, Capped: capped[id]})
 			}
+			left = min(left, max(0, pool.ScaleDown.For.D()-now.Sub(since)))
 		}
 		for _, n := range sortedNodes(ix.nodes) {
 			if n.Pool == pool.Name && !keep[n.ID] {
@@ -143,9 +147,15 @@ func (w *poolWork) scaleIn() {
 	if len(chosen) > 0 {
 		d.Action, d.Reason = ActScale, fmt.Sprintf("scale in %s: %s", strings.Join(d.Remove, ", "), reason)
 	} else if d.Action == "" {
-		d.Action, d.Reason = ActNone, fmt.Sprintf("%d nodes unneeded, waiting %s", len(low), pool.ScaleDown.For)
-		if len(low) == 0 {
+		// The nodes that could actually go (their tasks fit elsewhere, the
+		// pool stays at min), and the time left before the first may: the
+		// reason counts down from one tick to the next.
+		d.Action, d.Reason = ActNone, fmt.Sprintf("%s unneeded, removable in %s", nodesCount(len(unneeded)), left.Round(time.Second))
+		switch {
+		case len(low) == 0:
 			d.Reason = "no node below the scale-down share"
+		case len(unneeded) == 0:
+			d.Reason = fmt.Sprintf("%s below the scale-down share, none removable: their tasks would not fit elsewhere", nodesCount(len(low)))
 		}
 		if limit <= 0 {
 			d.Reason = fmt.Sprintf("at min %d", pool.Min)
@@ -167,4 +177,12 @@ func resetUnneeded(m *memory, ix *index, pool string) {
 			delete(m.unneeded, id)
 		}
 	}
+}
+
+// nodesCount is "1 node", "3 nodes".
+func nodesCount(n int) string {
+	if n == 1 {
+		return "1 node"
+	}
+	return fmt.Sprintf("%d nodes", n)
 }
