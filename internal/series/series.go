@@ -53,6 +53,7 @@ type poolRow struct {
 	ready, booting, leaving, failed, needRoom          int32
 	created, destroyed                                 int32
 	cpuReserved, cpuCapacity, memReserved, memCapacity float64 // cores, bytes
+	cpuUsed                                            float64 // cores; NaN: not known
 }
 
 // ring is a fixed-size circular buffer.
@@ -138,6 +139,7 @@ func (r *Recorder) Record(tk Tick) bool {
 	ms := p.Time.UnixMilli()
 
 	apps := map[string]*config.App{}
+	cpuPct := map[string]float64{} // app -> CPU percent of the limit per replica, when known
 	for i := range s.Apps {
 		apps[s.Apps[i].Name] = &s.Apps[i]
 	}
@@ -185,6 +187,9 @@ func (r *Recorder) Record(tk Tick) bool {
 		if tk.Load != nil {
 			if l, ok := tk.Load(d.App); ok {
 				row.offered, row.p95, row.cpu = float32(l.Offered), float32(l.P95*1000), float32(l.CPU)
+				if !math.IsNaN(l.CPU) {
+					cpuPct[d.App] = l.CPU
+				}
 			}
 		}
 		rg := r.apps[d.App]
@@ -197,7 +202,7 @@ func (r *Recorder) Record(tk Tick) bool {
 		r.metric[d.App] = label
 		r.meta[d.App] = &AppLatest{Action: string(d.Action), Reason: d.Reason, HoldKind: string(d.HoldKind)}
 	}
-	r.recordPools(tk, ms)
+	r.recordPools(tk, ms, cpuPct)
 	// An app gone for a whole ring's worth of samples is forgotten.
 	for name, rg := range r.apps {
 		if r.samples-rg.seen > r.points {
@@ -209,7 +214,7 @@ func (r *Recorder) Record(tk Tick) bool {
 	return true
 }
 
-func (r *Recorder) recordPools(tk Tick, ms int64) {
+func (r *Recorder) recordPools(tk Tick, ms int64, cpuPct map[string]float64) {
 	p, s := tk.Plan, tk.Snapshot
 	// Machines: count arrivals (first seen ordered or booting after the
 	// first sample: adopted ones were there before) and destructions.
@@ -232,7 +237,7 @@ func (r *Recorder) recordPools(tk Tick, ms int64) {
 		if c := counts[pool]; c != nil {
 			return c
 		}
-		c := &poolRow{t: ms}
+		c := &poolRow{t: ms, cpuUsed: math.NaN()}
 		counts[pool] = c
 		return c
 	}
@@ -263,6 +268,14 @@ func (r *Recorder) recordPools(tk Tick, ms int64) {
 		c.cpuReserved += float64(reserved[n.ID].MilliCPU) / 1000
 		c.memReserved += float64(reserved[n.ID].Memory)
 	}
+	// CPU used: each running task's share of its limit (of its reservation
+	// without one, as the collector measures it), on its node's pool.
+	used := usedCores(s.State, cpuPct)
+	for pool, v := range used {
+		if c := counts[pool]; c != nil {
+			c.cpuUsed = v
+		}
+	}
 	for name, c := range counts {
 		c.created, c.destroyed = r.created[name], r.destroyed[name]
 		rg := r.pools[name]
@@ -278,6 +291,44 @@ func (r *Recorder) recordPools(tk Tick, ms int64) {
 			delete(r.pools, name)
 		}
 	}
+}
+
+// usedCores sums, per pool, the CPU the running tasks use: the app's CPU
+// (percent of the limit, per running replica) times its limit, for each
+// task on a ready node of the pool. Pools with no app of known CPU are
+// absent.
+func usedCores(st cluster.State, cpuPct map[string]float64) map[string]float64 {
+	if len(cpuPct) == 0 {
+		return nil
+	}
+	per := map[string]float64{} // service -> cores per running task
+	for _, sv := range st.Services {
+		pct, ok := cpuPct[sv.Name]
+		if !ok {
+			continue
+		}
+		milli := sv.Limit.MilliCPU
+		if milli == 0 {
+			milli = sv.Reservation.MilliCPU
+		}
+		per[sv.Name] = pct / 100 * float64(milli) / 1000
+	}
+	pools := map[string]string{}
+	for _, n := range st.Nodes {
+		if n.Ready {
+			pools[n.ID] = n.Pool
+		}
+	}
+	out := map[string]float64{}
+	for _, t := range st.Tasks {
+		c, ok := per[t.Service]
+		pool := pools[t.NodeID]
+		if !ok || pool == "" || t.State != cluster.TaskRunning {
+			continue
+		}
+		out[pool] += c
+	}
+	return out
 }
 
 // mainPolicy is the app's first policy that is not a schedule: the one its
@@ -379,6 +430,8 @@ type PoolSeries struct {
 	CPUCapacity Col `json:"cpu_capacity"`
 	MemReserved Col `json:"memory_reserved"` // bytes
 	MemCapacity Col `json:"memory_capacity"`
+	// CPUUsed is what the running tasks use, cores (null: not known).
+	CPUUsed Col `json:"cpu_used"`
 }
 
 // App returns an app's samples after the given time (zero: all of them).
@@ -462,10 +515,11 @@ func (r *Recorder) Pool(name string, after time.Time) (PoolSeries, bool) {
 			out.CPUCapacity = append(out.CPUCapacity, w.cpuCapacity)
 			out.MemReserved = append(out.MemReserved, w.memReserved)
 			out.MemCapacity = append(out.MemCapacity, w.memCapacity)
+			out.CPUUsed = append(out.CPUUsed, round32(float32(w.cpuUsed)))
 		})
 	}
 	for _, c := range []*Col{&out.T, &out.Ready, &out.Booting, &out.Leaving, &out.Failed, &out.NeedRoom,
-		&out.Created, &out.Destroyed, &out.CPUReserved, &out.CPUCapacity, &out.MemReserved, &out.MemCapacity} {
+		&out.Created, &out.Destroyed, &out.CPUReserved, &out.CPUCapacity, &out.MemReserved, &out.MemCapacity, &out.CPUUsed} {
 		if *c == nil {
 			*c = Col{}
 		}
@@ -494,17 +548,18 @@ type AppLatest struct {
 
 // PoolLatest is a pool's last sample.
 type PoolLatest struct {
-	Ready       int     `json:"ready"`
-	Booting     int     `json:"booting"`
-	Leaving     int     `json:"leaving"`
-	Failed      int     `json:"failed"`
-	NeedRoom    int     `json:"need_room"`
-	Created     int     `json:"created"`
-	Destroyed   int     `json:"destroyed"`
-	CPUReserved float64 `json:"cpu_reserved"`
-	CPUCapacity float64 `json:"cpu_capacity"`
-	MemReserved float64 `json:"memory_reserved"`
-	MemCapacity float64 `json:"memory_capacity"`
+	Ready       int      `json:"ready"`
+	Booting     int      `json:"booting"`
+	Leaving     int      `json:"leaving"`
+	Failed      int      `json:"failed"`
+	NeedRoom    int      `json:"need_room"`
+	Created     int      `json:"created"`
+	Destroyed   int      `json:"destroyed"`
+	CPUReserved float64  `json:"cpu_reserved"`
+	CPUCapacity float64  `json:"cpu_capacity"`
+	MemReserved float64  `json:"memory_reserved"`
+	MemCapacity float64  `json:"memory_capacity"`
+	CPUUsed     *float64 `json:"cpu_used,omitempty"`
 }
 
 // Latest is the last sample of every app and pool: the overview's one request.
@@ -550,7 +605,7 @@ func (r *Recorder) Latest() Latest {
 		}
 		out.Pools[name] = PoolLatest{Ready: int(w.ready), Booting: int(w.booting), Leaving: int(w.leaving), Failed: int(w.failed),
 			NeedRoom: int(w.needRoom), Created: int(w.created), Destroyed: int(w.destroyed), CPUReserved: w.cpuReserved,
-			CPUCapacity: w.cpuCapacity, MemReserved: w.memReserved, MemCapacity: w.memCapacity}
+			CPUCapacity: w.cpuCapacity, MemReserved: w.memReserved, MemCapacity: w.memCapacity, CPUUsed: ptr(float32(w.cpuUsed))}
 	}
 	return out
 }

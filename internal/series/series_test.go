@@ -35,6 +35,7 @@ func tick(at time.Duration, running int, value float64, machines ...cluster.Mach
 				{Name: "api", Policies: []config.Policy{{Type: config.PolicyThreshold, Metric: "cpu", Upper: 80, Lower: &lower}}},
 			},
 			State: cluster.State{
+				Services: []cluster.Service{{Name: "web", Limit: cluster.Resources{MilliCPU: 1000}}, {Name: "api", Reservation: cluster.Resources{MilliCPU: 250}}},
 				Nodes: []cluster.Node{{ID: "n1", Pool: "workers", Ready: true, Capacity: cluster.Resources{MilliCPU: 2000, Memory: 4 << 30}}},
 				Tasks: []cluster.Task{
 					{Service: "web", NodeID: "n1", State: cluster.TaskRunning, Reservation: cluster.Resources{MilliCPU: 500, Memory: 256 << 20}},
@@ -139,7 +140,15 @@ func TestRecordPools(t *testing.T) {
 	if p.CPUCapacity[0] != 2 || p.CPUReserved[0] != 0.5 || p.MemReserved[0] != 256<<20 || p.NeedRoom[0] != 1 {
 		t.Fatalf("resources: cpu %v/%v mem %v need %v", p.CPUReserved, p.CPUCapacity, p.MemReserved, p.NeedRoom)
 	}
+	// CPU used: web's one running task at 50 % of its 1-core limit (the
+	// starting one uses nothing yet; api has no task on a node).
+	if p.CPUUsed[0] != 0.5 {
+		t.Fatalf("cpu used: %v", p.CPUUsed)
+	}
 	l := r.Latest()
+	if u := l.Pools["workers"].CPUUsed; u == nil || *u != 0.5 {
+		t.Fatalf("latest cpu used: %v", u)
+	}
 	if !l.Time.Equal(t0.Add(30*time.Second)) || l.Pools["workers"].Destroyed != 1 || l.Apps["web"].Reason != "why" ||
 		*l.Apps["web"].Target != 60 || l.Apps["api"].Value != nil || l.Points != 10 {
 		t.Fatalf("latest: %+v", l)
