@@ -175,6 +175,35 @@ func (m machine) socket() string       { return "unix://" + filepath.Join(m.run,
 func (m machine) file(f string) string { return filepath.Join(m.dir, f) }
 func (m machine) cgroup() string       { return "/hoist-" + m.id }
 
+// hostname is the machine's host name, which its dockerd reports and
+// `docker node ls` shows, as a cloud VM's would be: the machine's name made
+// a valid host name (RFC 1123: letters, digits, '-' and '.', 63 characters;
+// a longer one keeps its start and the machine's id).
+func (m machine) hostname() string {
+	b := []byte(strings.ToLower(m.name))
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			b[i] = '-'
+		}
+	}
+	h := strings.Trim(string(b), "-.")
+	if len(h) > 63 {
+		h = strings.TrimRight(h[:54], "-.") + "-" + m.id
+	}
+	if h == "" {
+		h = "m-" + m.id
+	}
+	return h
+}
+
+// withHostname runs argv in a UTS namespace of its own whose host name is
+// host: a machine's dockerd otherwise keeps the host's name, and every node
+// would show as the same one. unshare and sh exec in place, so the PID is
+// argv[0]'s.
+func withHostname(host string, argv ...string) []string {
+	return append([]string{"unshare", "--uts", "--", "sh", "-c", `hostname "$0" && exec "$@"`, host}, argv...)
+}
+
 func (p *Provider) lock(name string) func() {
 	p.mu.Lock()
 	l, ok := p.locks[name]
@@ -426,7 +455,7 @@ func (p *Provider) ensureDockerd(ctx context.Context, m machine) error {
 		if err := weighCgroup(m.cgroup(), len(strings.Split(strings.TrimSpace(string(cpus)), ","))); err != nil {
 			p.log.Warn("machine cgroup CPU weight", "machine", m.name, "err", err)
 		}
-		err := startDetached(m, strings.TrimSpace(string(cpus)), m.file("dockerd.log"), m.file("dockerd.pid"),
+		err := startDetached(m, strings.TrimSpace(string(cpus)), m.file("dockerd.log"), m.file("dockerd.pid"), withHostname(m.hostname(),
 			"dockerd",
 			"--data-root", m.file("data"), "--exec-root", m.run,
 			"--pidfile", filepath.Join(m.run, "dockerd.pid"),
@@ -437,7 +466,7 @@ func (p *Provider) ensureDockerd(ctx context.Context, m machine) error {
 			"--iptables=false", "--ip-forward=false", "--ip-masq=false", "--bridge=none",
 			"--insecure-registry", p.opt.Registry, "--registry-mirror", "http://"+p.opt.Registry,
 			"--label", "hoist.machine="+m.name, "--label", "hoist.pool="+strings.TrimSpace(string(pool)),
-			"--shutdown-timeout", "3", "--log-level", "warn")
+			"--shutdown-timeout", "3", "--log-level", "warn")...)
 		if err != nil {
 			return fmt.Errorf("start dockerd: %w", err)
 		}

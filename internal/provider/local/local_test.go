@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -171,5 +172,70 @@ func TestPidAliveChecksTheProgram(t *testing.T) {
 	}
 	if _, ok := pidAlive(filepath.Join(dir, "missing"), "x"); ok {
 		t.Error("missing file counted as alive")
+	}
+}
+
+// A machine's host name is its name made a valid host name (what `docker
+// node ls` shows for it).
+func TestHostname(t *testing.T) {
+	p := newTest(t, "w", t.TempDir())
+	long := strings.Repeat("workers-", 10) + "1"
+	for name, want := range map[string]string{
+		"workers-3":      "workers-3",
+		"Web_Pool-12":    "web-pool-12",
+		"-odd.name.-":    "odd.name",
+		"pool:1":         "pool-1",
+		"__":             "",
+		long:             "",
+		"lbl-1778-abcde": "lbl-1778-abcde",
+	} {
+		m, err := p.machine(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := m.hostname()
+		switch {
+		case name == "__":
+			want = "m-" + m.id
+		case name == long:
+			want = strings.TrimRight(strings.ToLower(long)[:54], "-") + "-" + m.id
+		}
+		if got != want {
+			t.Errorf("hostname of %q = %q, want %q", name, got, want)
+		}
+		if len(got) > 63 {
+			t.Errorf("hostname of %q is %d characters", name, len(got))
+		}
+	}
+}
+
+// withHostname gives the program a host name of its own and leaves the
+// host's alone; the program keeps the PID started (so its PID file is right).
+func TestWithHostnameSetsTheName(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("a UTS namespace needs root")
+		}
+		t.Skip("a UTS namespace needs root")
+	}
+	before, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	argv := withHostname("lbl-7", "sh", "-c", `echo "$$ $(hostname)"`)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%v: %v", argv, err)
+	}
+	f := strings.Fields(string(out))
+	if len(f) != 2 || f[1] != "lbl-7" {
+		t.Fatalf("the program saw %q, want its PID and lbl-7", out)
+	}
+	if f[0] != strconv.Itoa(cmd.Process.Pid) {
+		t.Errorf("the program ran as PID %s, not the PID started (%d)", f[0], cmd.Process.Pid)
+	}
+	if after, _ := os.Hostname(); after != before {
+		t.Errorf("the host's name changed from %q to %q", before, after)
 	}
 }
