@@ -479,3 +479,160 @@ func TestDashboardDocScreenshots(t *testing.T) {
 	b.fullPageScreenshot("dashboard-pool", 1280)
 	noConsoleErrors(t, b, "doc screenshots")
 }
+
+// TestDashboardAfterTwoHours runs the built-in quickstart for two simulated
+// hours and checks the app page as an operator sees it then: no marker
+// closer than 2 % of the chart's width to the next (dense events are drawn
+// as one marker with their count), a time-range picker that sets what the
+// charts show, units on every axis, the latest values in the legends without
+// hovering, times in 24 h. Screenshots: app-web-2h-*.png, pool-workers-2h.png.
+func TestDashboardAfterTwoHours(t *testing.T) {
+	requireBrowser(t)
+	run := startRuntime(t, nil, runtimeOptions{Speed: 300})
+	url := run.url + "/"
+	b := startBrowser(t, 1280, 1000) // while the simulation runs
+	start := time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC) // examples/quickstart.yaml's sim.start
+	deadline := time.Now().Add(4 * time.Minute)
+	for {
+		var latest struct {
+			Time time.Time `json:"time"`
+		}
+		apiGet(t, url, "", "/v1/series", &latest)
+		if latest.Time.Sub(start) >= 2*time.Hour {
+			t.Logf("simulated %s", latest.Time.Sub(start).Round(time.Second))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the simulation reached only %s in 4 minutes", latest.Time.Sub(start))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	b.navigate(url + "#/apps/web")
+	b.waitFor("the app's charts", `const c = document.getElementById('chart-replicas');
+		return !!c && +c.dataset.points >= 500 && c.dataset.drawnMarks != null && !!document.getElementById('range')`, 30*time.Second)
+
+	type chartView struct {
+		ID        string    `json:"id"`
+		Marks     int       `json:"marks"`
+		Drawn     int       `json:"drawn"`
+		Xs        []float64 `json:"xs"`
+		Width     float64   `json:"width"`
+		XMin      float64   `json:"xMin"`
+		XMax      float64   `json:"xMax"`
+		TFirst    float64   `json:"tFirst"`
+		TLast     float64   `json:"tLast"`
+		LegendAt  float64   `json:"legendAt"`
+		Axes      []string  `json:"axes"`
+		Legend    []string  `json:"legend"`
+	}
+	charts := func() []chartView {
+		var out []chartView
+		b.mustExec(`return [...document.querySelectorAll('.chart')].map(c => {
+			const d = c.dataset;
+			const marks = Object.keys(d).filter(k => /^marks[A-Z]/.test(k)).reduce((n, k) => n + +d[k], 0);
+			return {id: c.id, marks, drawn: +d.drawnMarks, xs: JSON.parse(d.markXs || '[]'), width: +d.plotWidth,
+				xMin: +d.xMin, xMax: +d.xMax, tFirst: +d.tFirst, tLast: +d.tLast, legendAt: +d.legendAt, axes: JSON.parse(d.axes),
+				legend: [...c.querySelectorAll('.u-legend .u-series')].map(s => s.textContent)};
+		})`, &out)
+		return out
+	}
+	pick := func(label string) {
+		t.Helper()
+		b.mustExec(`[...document.querySelectorAll('#range button')].find(x => x.textContent === arguments[0]).click()`, nil, label)
+	}
+	// checkMarks: at most one marker per 2 % of the width.
+	checkMarks := func(view string, cs []chartView) {
+		t.Helper()
+		for _, c := range cs {
+			if c.Width <= 0 {
+				t.Fatalf("%s: chart %s has no plot width", view, c.ID)
+			}
+			if c.Drawn > 51 {
+				t.Errorf("%s: chart %s draws %d markers on %.0f px", view, c.ID, c.Drawn, c.Width)
+			}
+			for i := 1; i < len(c.Xs); i++ {
+				if gap := c.Xs[i] - c.Xs[i-1]; gap < 0.02*c.Width-0.2 {
+					t.Errorf("%s: chart %s: markers %d and %d are %.1f px apart, under 2 %% of %.0f px", view, c.ID, i-1, i, gap, c.Width)
+				}
+			}
+		}
+	}
+
+	pick("all")
+	b.waitFor("all the data shown", `const d = document.getElementById('chart-replicas').dataset; return d.range === '0' && +d.xMax - +d.xMin >= 7000`, 10*time.Second)
+	all := charts()
+	if len(all) < 3 {
+		t.Fatalf("the app page has %d charts, want metric, replicas and load", len(all))
+	}
+	for _, c := range all {
+		if c.XMin != c.TFirst || c.XMax != c.TLast {
+			t.Errorf("all: chart %s shows %.0f..%.0f, its data is %.0f..%.0f", c.ID, c.XMin, c.XMax, c.TFirst, c.TLast)
+		}
+		t.Logf("all: chart %s: %d event markers drawn as %d on %.0f px, x %.0f s", c.ID, c.Marks, c.Drawn, c.Width, c.XMax-c.XMin)
+	}
+	if all[0].Marks <= 51 {
+		t.Errorf("only %d events in 2 hours: the test does not show markers being combined", all[0].Marks)
+	}
+	checkMarks("all", all)
+	b.fullPageScreenshot("app-web-2h-all", 1280)
+
+	// Every axis says its unit; the metric (cpu) is a percent of the limit.
+	for _, c := range all {
+		for i, a := range c.Axes {
+			if a == "" {
+				t.Errorf("chart %s: axis %d has no label", c.ID, i)
+			}
+		}
+	}
+	if !strings.Contains(strings.Join(all[0].Axes, "|"), "cpu (% of the limit)") {
+		t.Errorf("the metric chart's axes: %q", all[0].Axes)
+	}
+	// Without the cursor on a chart, its legend shows the latest values.
+	for _, c := range all {
+		for _, l := range c.Legend[1:] {
+			if strings.HasSuffix(l, "--") || strings.HasSuffix(l, "–") {
+				t.Errorf("chart %s: legend %q shows no value without hovering", c.ID, l)
+			}
+		}
+	}
+	t.Logf("replicas legend: %q", all[1].Legend)
+
+	// The picker: each range shows that much of the latest data, or all of
+	// it when less was kept (the simulation goes on meanwhile).
+	for _, r := range []struct {
+		label string
+		sec   float64
+	}{{"15 min", 900}, {"1 h", 3600}, {"6 h", 21600}} {
+		pick(r.label)
+		b.waitFor("the range "+r.label, `return [...document.querySelectorAll('#range button')].some(x => x.textContent === arguments[0] && x.getAttribute('aria-pressed') === 'true')`, 5*time.Second, r.label)
+		cs := charts()
+		for _, c := range cs {
+			want := min(c.TLast-c.TFirst, r.sec)
+			if c.LegendAt != c.XMax {
+				t.Errorf("%s: chart %s: the legend shows %.0f, the latest sample in view is %.0f", r.label, c.ID, c.LegendAt, c.XMax)
+			}
+			if span := c.XMax - c.XMin; c.XMax != c.TLast || span < want-1 || span > want+1 {
+				t.Errorf("%s: chart %s shows %.0f..%.0f (%.0f s), want the last %.0f s up to %.0f", r.label, c.ID, c.XMin, c.XMax, span, want, c.TLast)
+			}
+		}
+		checkMarks(r.label, cs)
+		if r.label == "15 min" {
+			b.fullPageScreenshot("app-web-2h-15min", 1280)
+		}
+	}
+	// The choice holds for the tab: the pool page opens with it.
+	b.navigate(url + "#/pools/workers")
+	b.waitFor("the pool's charts", `const c = document.getElementById('chart-machines'); return !!c && +c.dataset.points >= 500 && c.dataset.range === '21600'`, 30*time.Second)
+	checkMarks("pool", charts())
+	// Times in the tables are 24 h.
+	var times []string
+	b.mustExec(`return [...document.querySelectorAll('#pool-events li > span:first-child')].slice(0, 20).map(s => s.textContent)`, &times)
+	for _, s := range times {
+		if !regexp.MustCompile(`^([01]\d|2[0-3]):[0-5]\d:[0-5]\d$`).MatchString(s) {
+			t.Errorf("event time %q is not hh:mm:ss (24 h)", s)
+		}
+	}
+	b.fullPageScreenshot("pool-workers-2h", 1280)
+	noConsoleErrors(t, b, "two hours")
+}

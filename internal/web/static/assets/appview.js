@@ -2,13 +2,25 @@
 // decision history with reasons, and its policy, which an operator edits here.
 
 import { ApiError, del, enc, get, put } from './api.js';
-import { appendCols, appMarker, Chart, counts, fromZero, markLegend, stepped } from './charts.js';
+import { appendCols, appMarker, Chart, counts, fromZero, markLegend, rangePicker, stepped } from './charts.js';
 import { change, clock, dateTime, h, kindClass, num, replace } from './dom.js';
 import { LiveView } from './liveview.js';
 import { failed, flash, store } from './store.js';
 
 const POLL_MS = 2000;
 const HISTORY = 500;
+// The unit of each built-in metric, for the axes and legends.
+const UNITS = {
+  cpu: '% of the limit',
+  memory: '% of the limit',
+  rps: 'req/s per replica',
+  latency_p95: 'ms',
+  lb_rps: 'req/s per replica',
+  lb_connections: 'connections per replica',
+  lb_queue: 'requests waiting',
+  lb_latency: 'ms',
+};
+
 const SERIES_KEYS = ['t', 'desired', 'running', 'pending', 'starting', 'min', 'max', 'wanted', 'value', 'target', 'upper', 'lower', 'offered', 'p95_ms', 'cpu'];
 
 // Editable fields of each policy type: [field, label, kind].
@@ -41,7 +53,8 @@ export class AppView extends LiveView {
         h('h1', { id: 'h-app' }, 'App ', h('span', { class: 'mono' }, n)),
         this.head, this.decision),
       h('section', { class: 'card', 'aria-labelledby': 'h-charts' },
-        h('div', { class: 'chart-title' }, h('h2', { id: 'h-charts' }, 'Over time'), markLegend(['up', 'down', 'hold', 'anomaly'])),
+        h('div', { class: 'chart-title' }, h('h2', { id: 'h-charts' }, 'Over time'), this.rangeBar()),
+        markLegend(['up', 'down', 'hold', 'anomaly']),
         this.chartsEl),
       h('div', { class: 'row' },
         h('section', { class: 'card', 'aria-labelledby': 'h-policy' }, h('h2', { id: 'h-policy' }, 'Policy'), this.formEl, this.msg),
@@ -136,6 +149,8 @@ export class AppView extends LiveView {
     const has = (k) => c[k].some((v) => v != null);
     const main = (this.app.spec?.policies || []).find((p) => p.type !== 'schedule');
     const label = this.metric || main?.metric || main?.query || 'metric';
+    const unit = main?.metric ? UNITS[main.metric] : main?.query ? 'the query\'s value' : '';
+    const axis = unit ? `${label} (${unit})` : label;
     const box = (id, title) => {
       const el = h('div', { class: 'chart', id });
       this.chartsEl.append(h('h3', null, title), el);
@@ -151,8 +166,8 @@ export class AppView extends LiveView {
         series.push({ label: 'upper', scale: 'y', stroke: '#cf222e', dash: [6, 4], width: 1.5 }, { label: 'lower', scale: 'y', stroke: '#8250df', dash: [6, 4], width: 1.5 });
         this.metricKeys.push('upper', 'lower');
       }
-      this.charts.metric = new Chart(box('chart-metric', `${label} vs ${main.type === 'target' ? 'target' : 'thresholds'} (policies[${(this.app.spec.policies || []).indexOf(main)}], ${main.type})`),
-        { label: `${label} of ${this.name}`, series, axes: [{ scale: 'y', label }], scales: { y: { range: fromZero } } });
+      this.charts.metric = new Chart(box('chart-metric', `${axis} vs ${main.type === 'target' ? 'target' : 'thresholds'} (policies[${(this.app.spec.policies || []).indexOf(main)}], ${main.type})`),
+        { label: `${label} of ${this.name}`, series, axes: [{ scale: 'y', label: axis }], scales: { y: { range: fromZero } } });
     }
     this.charts.replicas = new Chart(box('chart-replicas', 'Replicas: desired vs running, pending tasks'), {
       label: `Replicas of ${this.name}`,
@@ -164,17 +179,19 @@ export class AppView extends LiveView {
         { label: 'min', scale: 'n', stroke: '#8c959f', dash: [2, 4], width: 1, paths: stepped },
         { label: 'max', scale: 'n', stroke: '#8c959f', dash: [8, 4], width: 1, paths: stepped },
       ],
-      axes: [{ scale: 'n', label: 'replicas' }],
+      axes: [{ scale: 'n', label: 'replicas (tasks)' }],
       scales: { n: { range: counts(4) } },
     });
     if (has('offered')) {
-      this.charts.load = new Chart(box('chart-load', 'Offered load and p95 latency (simulator)'), {
+      // The simulator knows the load offered; on Swarm it is the rate the
+      // replicas served, as the collector scraped it.
+      this.charts.load = new Chart(box('chart-load', 'Load (requests/s, all replicas) and p95 latency'), {
         label: `Load of ${this.name}`,
         series: [
-          { label: 'offered req/s', stroke: '#0969da', width: 2, scale: 'rps', value: (u, v) => num(v, 0) },
+          { label: 'load req/s', stroke: '#0969da', width: 2, scale: 'rps', value: (u, v) => num(v, 0) },
           { label: 'p95 ms', stroke: '#cf222e', width: 1, scale: 'ms', value: (u, v) => num(v, 0) },
         ],
-        axes: [{ scale: 'rps', label: 'req/s' }, { scale: 'ms', side: 1, label: 'p95 ms', grid: { show: false } }],
+        axes: [{ scale: 'rps', label: 'load (req/s)' }, { scale: 'ms', side: 1, label: 'p95 latency (ms)', grid: { show: false } }],
         scales: { rps: { range: fromZero }, ms: { range: fromZero } },
       });
     }
@@ -216,6 +233,13 @@ export class AppView extends LiveView {
     if (this.charts.replicas) this.updateMarks();
   }
 
+  // now is the cluster's time: the last sample's (the simulator's clock is
+  // virtual), else the browser's.
+  now() {
+    const t = this.cols?.t;
+    return t && t.length ? new Date(t[t.length - 1] * 1000) : new Date();
+  }
+
   // buildForm shows the policy; editable for operators and admins. A viewer
   // sees it disabled: the API would refuse the change (403) anyway.
   formKey() {
@@ -246,6 +270,10 @@ export class AppView extends LiveView {
     (spec.policies || []).forEach((p, i) => {
       const fields = POLICY_FIELDS[p.type];
       const title = `policies[${i}]: ${p.type}` + (p.metric ? ` on ${p.metric}` : p.query ? ' on a query' : '');
+      if (p.type === 'schedule') {
+        groups.push(h('fieldset', { class: 'schedule' }, h('legend', null, title), scheduleTable(p, this.now())));
+        return;
+      }
       if (!fields) {
         groups.push(h('fieldset', null, h('legend', null, title), h('p', { class: 'muted' }, 'Kept as it is (edit it with the API or the descriptor).')));
         return;
@@ -336,4 +364,50 @@ export class AppView extends LiveView {
       if (input) input.setAttribute('aria-invalid', 'true');
     }
   }
+}
+
+const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
+
+// inWindow tells whether the time t (a Date) is in the weekly window w of
+// time zone tz, as the engine reads it (internal/policy): start inclusive,
+// end exclusive, start = end the whole day, an end before the start crossing
+// midnight (the days are those it starts on).
+export function inWindow(w, t, tz) {
+  let parts;
+  try {
+    parts = new Intl.DateTimeFormat('en-GB', { timeZone: tz || 'UTC', weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).formatToParts(t);
+  } catch {
+    return null; // a zone this browser does not know
+  }
+  const get = (k) => parts.find((x) => x.type === k)?.value;
+  const day = DAYS.indexOf(String(get('weekday')).slice(0, 3).toLowerCase());
+  const mins = (hm) => { const [a, b] = String(hm).split(':').map(Number); return a * 60 + b; };
+  const now = mins(get('hour') + ':' + get('minute'));
+  const start = mins(w.start), end = mins(w.end);
+  if (Number.isNaN(start) || Number.isNaN(end)) return null;
+  const days = (w.days || []).map((d) => DAYS.indexOf(String(d).slice(0, 3).toLowerCase()));
+  const on = (d) => !days.length || days.includes(d);
+  if (start < end) return on(day) && now >= start && now < end;
+  if (start === end) return on(day); // the whole day
+  return (on(day) && now >= start) || (on((day + 6) % 7) && now < end);
+}
+
+// scheduleTable shows a schedule policy's windows, and which is in force at
+// the cluster's time now.
+function scheduleTable(p, now) {
+  const tz = p.timezone || 'UTC';
+  const rows = (p.windows || []).map((w, i) => {
+    const inForce = inWindow(w, now, tz);
+    return h('tr', { dataset: { window: i, inForce: String(!!inForce) } },
+      h('td', null, (w.days || []).length ? w.days.join(', ') : 'every day'),
+      h('td', { class: 'mono' }, `${w.start}–${w.end}`),
+      h('td', { class: 'num' }, w.min ?? '–'),
+      h('td', { class: 'num' }, w.max ?? '–'),
+      h('td', null, inForce == null ? '?' : inForce ? h('span', { class: 'badge act-scale' }, 'in force now') : ''));
+  });
+  return h('div', null,
+    h('table', { class: 'windows' },
+      h('caption', { class: 'muted' }, `Windows of the week, ${tz} (24 h). Inside one, its min and max replace the app's; shown, not edited here.`),
+      h('thead', null, h('tr', null, ['Days', 'Time', 'Min', 'Max', ''].map((c) => h('th', { scope: 'col' }, c)))),
+      h('tbody', null, rows)));
 }

@@ -63,7 +63,8 @@ export function gib(bytes) {
 }
 
 export function cores(milli) {
-  return num(milli / 1000, 2).replace(/\.?0+$/, '') || '0';
+  const s = num(milli / 1000, 2);
+  return s.includes('.') ? s.replace(/\.?0+$/, '') : s; // 10 stays 10
 }
 
 // bar is a horizontal gauge; mark is an optional line (a target).

@@ -2,6 +2,7 @@
 // stream for its subject, refreshes soon after each of its events and on a
 // timer, and stops all of that, its fetches and its charts when it goes.
 
+import { rangePicker } from './charts.js';
 import { store } from './store.js';
 
 export class LiveView {
@@ -20,6 +21,11 @@ export class LiveView {
       clearTimeout(this.soon);
       this.soon = setTimeout(() => this.refresh(), 250);
     });
+  }
+
+  // rangeBar is the time-range picker of the page's charts.
+  rangeBar() {
+    return rangePicker((sec) => { for (const c of Object.values(this.charts)) c.setRange(sec); });
   }
 
   // poll refreshes every ms as well (what the events do not carry: metrics).

@@ -4,7 +4,7 @@
 // become running without an event).
 
 import { enc, get } from './api.js';
-import { bar, change, clock, cores, gib, h, kindClass, num, phaseBadge, replace, setBar, subject } from './dom.js';
+import { bar, change, clock, cores, dateTime, gib, h, kindClass, num, phaseBadge, replace, setBar, subject } from './dom.js';
 import { failed, flash, store } from './store.js';
 
 const POLL_MS = 2000;
@@ -138,11 +138,11 @@ export class OverviewView {
     replace(this.summary,
       kv(apps.length, 'apps'), kv(running, 'replicas running'), kv(pending, 'tasks pending'),
       kv(machines, 'machines'), kv(ready, 'ready'), kv(pools.length, 'pools'));
-    this.renderPools(pools);
+    this.renderPools(pools, latest);
     this.renderApps(latest, apps);
   }
 
-  renderPools(pools) {
+  renderPools(pools, latest) {
     const seen = new Set();
     for (const p of pools) {
       seen.add(p.name);
@@ -152,7 +152,7 @@ export class OverviewView {
         this.poolCards.set(p.name, pc);
         this.poolsEl.append(pc.card);
       }
-      updatePoolCard(pc, p);
+      updatePoolCard(pc, p, latest.pools?.[p.name]);
     }
     for (const [name, pc] of this.poolCards) if (!seen.has(name)) { pc.card.remove(); this.poolCards.delete(name); }
   }
@@ -191,7 +191,7 @@ function kv(v, label) {
 
 export function eventItem(ev, fresh) {
   const li = h('li', { dataset: { seq: ev.seq, kind: ev.kind } },
-    h('span', { class: 'mono', title: ev.time }, clock(ev.time)),
+    h('span', { class: 'mono', title: dateTime(ev.time) }, clock(ev.time)),
     h('span', { class: kindClass(ev.kind) }, ev.kind),
     h('span', { class: 'mono' }, subjectLink(ev)),
     h('span', null, change(ev) ? h('b', null, change(ev) + ' ') : null, ev.reason));
@@ -223,7 +223,7 @@ function poolCard(p) {
   return { card, parts, chips: new Map() };
 }
 
-function updatePoolCard(pc, p) {
+function updatePoolCard(pc, p, l) {
   const { parts } = pc;
   parts.title.textContent = `${p.provider} · ${p.active} active (min ${p.min}, max ${p.max}) · ${cores(p.machine.cpus * 1000)} CPU, ${gib(p.machine.memory)} each`;
   replace(parts.phases, PHASES.filter((ph) => p.phases?.[ph]).map((ph) => [phaseBadge(`${ph}`), ` ${p.phases[ph]} `]));
@@ -258,9 +258,12 @@ function updatePoolCard(pc, p) {
   for (const [name, chip] of pc.chips) if (!seen.has(name)) { chip.el.remove(); pc.chips.delete(name); }
   if (added) pc.parts.grid.replaceChildren(...machines.map((m) => pc.chips.get(m.name).el));
   setBar(parts.cpu, cpuC ? cpuR / cpuC : 0, { label: 'CPU reserved', hot: cpuC && cpuR / cpuC > 0.9 });
-  parts.cpuText.textContent = `${cores(cpuR)} / ${cores(cpuC)} cores`;
+  // Reserved is what Swarm placed by; used, what the tasks burn (when known).
+  const used = l?.cpu_used;
+  parts.cpuText.textContent = `${cores(cpuR)} / ${cores(cpuC)} cores reserved` + (used != null ? ` · ${cores(Math.round(used * 1000))} used` : '');
+  parts.cpuText.dataset.used = used ?? '';
   setBar(parts.mem, memC ? memR / memC : 0, { label: 'memory reserved', hot: memC && memR / memC > 0.9 });
-  parts.memText.textContent = `${gib(memR)} / ${gib(memC)}`;
+  parts.memText.textContent = `${gib(memR)} / ${gib(memC)} reserved`;
 }
 
 function appRow(name) {

@@ -9,7 +9,7 @@ import { LiveView } from './liveview.js';
 import { failed, flash } from './store.js';
 
 const POLL_MS = 2000;
-const KEYS = ['t', 'ready', 'booting', 'leaving', 'failed', 'need_room', 'created', 'destroyed', 'cpu_reserved', 'cpu_capacity', 'memory_reserved', 'memory_capacity'];
+const KEYS = ['t', 'ready', 'booting', 'leaving', 'failed', 'need_room', 'created', 'destroyed', 'cpu_reserved', 'cpu_capacity', 'memory_reserved', 'memory_capacity', 'cpu_used'];
 const SCALE_IN = ['selected', 'draining', 'drained', 'removed', 'destroyed'];
 
 export class PoolView extends LiveView {
@@ -30,7 +30,8 @@ export class PoolView extends LiveView {
       h('section', { class: 'card', 'aria-labelledby': 'h-pool' },
         h('h1', { id: 'h-pool' }, 'Pool ', h('span', { class: 'mono' }, this.name)), this.head, this.decision),
       h('section', { class: 'card', 'aria-labelledby': 'h-pool-charts' },
-        h('div', { class: 'chart-title' }, h('h2', { id: 'h-pool-charts' }, 'Over time'), markLegend(['ordered', 'destroyed', 'scalein'])),
+        h('div', { class: 'chart-title' }, h('h2', { id: 'h-pool-charts' }, 'Over time'), this.rangeBar()),
+        markLegend(['ordered', 'destroyed', 'scalein']),
         this.chartsEl),
       h('section', { class: 'card', 'aria-labelledby': 'h-scalein' },
         h('h2', { id: 'h-scalein' }, 'Scale-in sequences'),
@@ -107,23 +108,24 @@ export class PoolView extends LiveView {
         { label: 'ready', stroke: '#1a7f37', width: 2, paths: stepped, scale: 'n' },
         { label: 'booting', stroke: '#d4a72c', width: 2, paths: stepped, scale: 'n' },
         { label: 'leaving', stroke: '#8250df', width: 2, paths: stepped, scale: 'n' },
-        { label: 'failed', stroke: '#cf222e', width: 1, paths: stepped, scale: 'n' },
-        { label: 'tasks needing room', stroke: '#cf222e', fill: 'rgba(207,34,46,0.1)', width: 1, paths: stepped, scale: 'n' },
-        { label: 'created (total)', stroke: '#1a7f37', dash: [4, 4], width: 1, paths: stepped, scale: 'total' },
-        { label: 'destroyed (total)', stroke: '#cf222e', dash: [4, 4], width: 1, paths: stepped, scale: 'total' },
+        { label: 'failed', stroke: '#82071e', width: 2, paths: stepped, scale: 'n' },
+        { label: 'tasks needing room', stroke: '#bc4c00', fill: 'rgba(188,76,0,0.1)', width: 1, paths: stepped, scale: 'n' },
+        { label: 'created (total)', stroke: '#0550ae', dash: [4, 4], width: 1, paths: stepped, scale: 'total' },
+        { label: 'destroyed (total)', stroke: '#bf3989', dash: [4, 4], width: 1, paths: stepped, scale: 'total' },
       ],
-      axes: [{ scale: 'n', label: 'machines / tasks' }, { scale: 'total', side: 1, label: 'total', grid: { show: false } }],
+      axes: [{ scale: 'n', label: 'machines / tasks' }, { scale: 'total', side: 1, label: 'machines since start', grid: { show: false } }],
       scales: { n: { range: zero }, total: { range: zero } },
     });
-    this.charts.resources = new Chart(box('chart-resources', 'Reserved vs total on ready nodes'), {
+    this.charts.resources = new Chart(box('chart-resources', 'CPU and memory of the ready nodes: reserved, used by the tasks, total'), {
       label: `Resources of pool ${this.name}`,
       series: [
         { label: 'CPU reserved', stroke: '#0969da', width: 2, fill: 'rgba(9,105,218,0.08)', scale: 'cpu', value: (u, v) => num(v, 2) },
-        { label: 'CPU total', stroke: '#0969da', dash: [6, 4], width: 1, scale: 'cpu', paths: stepped },
+        { label: 'CPU used', stroke: '#1a7f37', width: 1.5, scale: 'cpu', value: (u, v) => num(v, 2) },
+        { label: 'CPU total', stroke: '#1b7c83', dash: [6, 4], width: 1.5, scale: 'cpu', paths: stepped },
         { label: 'memory reserved GiB', stroke: '#8250df', width: 2, scale: 'gib', value: (u, v) => num(v, 2) },
-        { label: 'memory total GiB', stroke: '#8250df', dash: [6, 4], width: 1, scale: 'gib', paths: stepped },
+        { label: 'memory total GiB', stroke: '#bf8700', dash: [6, 4], width: 1.5, scale: 'gib', paths: stepped },
       ],
-      axes: [{ scale: 'cpu', label: 'cores' }, { scale: 'gib', side: 1, label: 'GiB', grid: { show: false } }],
+      axes: [{ scale: 'cpu', label: 'CPU (cores)' }, { scale: 'gib', side: 1, label: 'memory (GiB)', grid: { show: false } }],
       scales: { cpu: { range: fromZero }, gib: { range: fromZero } },
     });
     this.updateCharts();
@@ -133,7 +135,7 @@ export class PoolView extends LiveView {
     const c = this.cols;
     const g = (col) => col.map((v) => (v == null ? null : v / 2 ** 30));
     this.charts.machines.setData([c.t, c.ready, c.booting, c.leaving, c.failed, c.need_room, c.created, c.destroyed]);
-    this.charts.resources.setData([c.t, c.cpu_reserved, c.cpu_capacity, g(c.memory_reserved), g(c.memory_capacity)]);
+    this.charts.resources.setData([c.t, c.cpu_reserved, c.cpu_used, c.cpu_capacity, g(c.memory_reserved), g(c.memory_capacity)]);
     this.updateMarks();
   }
 
