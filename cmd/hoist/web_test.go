@@ -490,7 +490,7 @@ func TestDashboardAfterTwoHours(t *testing.T) {
 	requireBrowser(t)
 	run := startRuntime(t, nil, runtimeOptions{Speed: 300})
 	url := run.url + "/"
-	b := startBrowser(t, 1280, 1000) // while the simulation runs
+	b := startBrowser(t, 1280, 1000)                     // while the simulation runs
 	start := time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC) // examples/quickstart.yaml's sim.start
 	deadline := time.Now().Add(4 * time.Minute)
 	for {
@@ -513,18 +513,18 @@ func TestDashboardAfterTwoHours(t *testing.T) {
 		return !!c && +c.dataset.points >= 500 && c.dataset.drawnMarks != null && !!document.getElementById('range')`, 30*time.Second)
 
 	type chartView struct {
-		ID        string    `json:"id"`
-		Marks     int       `json:"marks"`
-		Drawn     int       `json:"drawn"`
-		Xs        []float64 `json:"xs"`
-		Width     float64   `json:"width"`
-		XMin      float64   `json:"xMin"`
-		XMax      float64   `json:"xMax"`
-		TFirst    float64   `json:"tFirst"`
-		TLast     float64   `json:"tLast"`
-		LegendAt  float64   `json:"legendAt"`
-		Axes      []string  `json:"axes"`
-		Legend    []string  `json:"legend"`
+		ID       string    `json:"id"`
+		Marks    int       `json:"marks"`
+		Drawn    int       `json:"drawn"`
+		Xs       []float64 `json:"xs"`
+		Width    float64   `json:"width"`
+		XMin     float64   `json:"xMin"`
+		XMax     float64   `json:"xMax"`
+		TFirst   float64   `json:"tFirst"`
+		TLast    float64   `json:"tLast"`
+		LegendAt float64   `json:"legendAt"`
+		Axes     []string  `json:"axes"`
+		Legend   []string  `json:"legend"`
 	}
 	charts := func() []chartView {
 		var out []chartView

@@ -36,7 +36,7 @@ func tick(at time.Duration, running int, value float64, machines ...cluster.Mach
 			},
 			State: cluster.State{
 				Services: []cluster.Service{{Name: "web", Limit: cluster.Resources{MilliCPU: 1000}}, {Name: "api", Reservation: cluster.Resources{MilliCPU: 250}}},
-				Nodes: []cluster.Node{{ID: "n1", Pool: "workers", Ready: true, Capacity: cluster.Resources{MilliCPU: 2000, Memory: 4 << 30}}},
+				Nodes:    []cluster.Node{{ID: "n1", Pool: "workers", Ready: true, Capacity: cluster.Resources{MilliCPU: 2000, Memory: 4 << 30}}},
 				Tasks: []cluster.Task{
 					{Service: "web", NodeID: "n1", State: cluster.TaskRunning, Reservation: cluster.Resources{MilliCPU: 500, Memory: 256 << 20}},
 					{Service: "web", State: cluster.TaskStarting},
