@@ -57,6 +57,10 @@ const (
 
 var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
+// appNameRE is config's rule for app names: '_' too, for a stack's
+// services (shop_web).
+var appNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$`)
+
 // Decode reads and checks a notification. It refuses the whole notification
 // on any problem, so a bad one never changes hoist's state in part.
 func Decode(r io.Reader) (*Payload, error) {
@@ -119,7 +123,7 @@ func classify(a Alert) (t target, ok bool, err error) {
 		return t, false, nil
 	case t.app != "" && t.pool != "":
 		return t, false, fmt.Errorf("%s and %s both set: an alert scales an app or a pool", LabelApp, LabelPool)
-	case t.app != "" && !nameRE.MatchString(t.app):
+	case t.app != "" && !appNameRE.MatchString(t.app):
 		return t, false, fmt.Errorf("%s %q is not an app name", LabelApp, t.app)
 	case t.pool != "" && !nameRE.MatchString(t.pool):
 		return t, false, fmt.Errorf("%s %q is not a pool name", LabelPool, t.pool)

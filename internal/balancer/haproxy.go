@@ -15,7 +15,8 @@ import (
 // ErrParams is returned for parameters no valid configuration can be made of.
 var ErrParams = errors.New("bad balancer parameters")
 
-var appRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+// appRE is config's rule for app names ('_' for a stack's services: shop_web).
+var appRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$`)
 
 // Render returns HAProxy's configuration for p. The text depends on p only,
 // so its hash names the Swarm config and a changed descriptor is seen as a

@@ -48,6 +48,13 @@ var Providers = []string{"sim", "local", "command", "openstack", "ec2"}
 
 var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
+// appNameRE also takes '_': `docker stack deploy` names a stack's services
+// STACK_SERVICE, and an app is its service. Everywhere an app's name goes
+// takes it: Swarm service, network and config names, label and metric label
+// values, HAProxy proxy and server names, Docker's DNS (tasks.NAME), rule
+// file names, and URLs (path-escaped).
+var appNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$`)
+
 var weekdays = map[string]time.Weekday{
 	"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday, "wed": time.Wednesday,
 	"thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday,
@@ -443,8 +450,8 @@ func (a *App) check(ck *checker, path string, pools map[string]*Pool) {
 	switch {
 	case a.Name == "":
 		ck.add(path+".name", "is required")
-	case !nameRE.MatchString(a.Name):
-		ck.add(path+".name", "%q must be lowercase letters, digits and '-'", a.Name)
+	case !appNameRE.MatchString(a.Name):
+		ck.add(path+".name", "%q must be lowercase letters, digits, '-' and '_' (as a stack's service: stack_web)", a.Name)
 	}
 	if a.Image == "" {
 		ck.add(path+".image", "is required: the Docker image of the service, such as nginx:1.27")
