@@ -13,10 +13,10 @@ import (
 // newAppsCmd is `hoist apps`: its verbs are in apps_*.go.
 func newAppsCmd() *cobra.Command {
 	o := &clientOptions{}
-	cmd := &cobra.Command{Use: "apps", Short: "List, show, deploy, re-policy and delete apps on a running hoist"}
+	cmd := &cobra.Command{Use: "apps", Short: "List, show, deploy, re-policy, throttle and delete apps on a running hoist"}
 	addClientFlags(cmd, o)
 	cmd.AddCommand(newAppsLsCmd(o), newAppsShowCmd(o), newAppsDeployCmd(o), newAppsSetPolicyCmd(o),
-		newAppsRmCmd(o), newAppsResetPolicyCmd(o))
+		newAppsRmCmd(o), newAppsResetPolicyCmd(o), newAppsThrottleCmd(o), newAppsUnthrottleCmd(o))
 	return cmd
 }
 

@@ -118,6 +118,8 @@ type Options struct {
 	Heartbeat time.Duration
 	// Series records the figures the dashboard charts; nil: its routes are 501.
 	Series Series
+	// Throttles puts rate limits on apps' tasks; nil: the throttle routes are 501.
+	Throttles Throttler
 }
 
 // Server serves the API.
@@ -194,6 +196,9 @@ func New(opt Options) (*Server, error) {
 		{"DELETE", "/v1/apps/{name}", o, s.deleteApp},
 		{"PUT", "/v1/apps/{name}/policy", o, s.setPolicy},
 		{"DELETE", "/v1/apps/{name}/policy", o, s.deletePolicy},
+		{"GET", "/v1/apps/{name}/throttle", v, s.showThrottle},
+		{"POST", "/v1/apps/{name}/throttle", o, s.setThrottle},
+		{"DELETE", "/v1/apps/{name}/throttle", o, s.liftThrottle},
 		{"GET", "/v1/events", v, s.listEvents},
 		{"GET", "/v1/events/stream", v, s.stream},
 		{"GET", "/v1/whoami", v, s.whoami},

@@ -19,9 +19,11 @@ import (
 	"github.com/hoist/hoist/internal/cluster"
 	"github.com/hoist/hoist/internal/config"
 	"github.com/hoist/hoist/internal/events"
+	"github.com/hoist/hoist/internal/guard"
 	"github.com/hoist/hoist/internal/series"
 	"github.com/hoist/hoist/internal/sim"
 	"github.com/hoist/hoist/internal/store"
+	"github.com/hoist/hoist/internal/throttle"
 )
 
 // Test tokens, one per role.
@@ -44,6 +46,7 @@ type env struct {
 	descriptor string
 	changes    []AppChange
 	rec        *series.Recorder // fed after each step, as `hoist run` does
+	book       *throttle.Book   // the limits the throttle routes set
 }
 
 func newEnv(t testing.TB, ticks int) *env {
@@ -78,6 +81,13 @@ func newEnv(t testing.TB, ticks int) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The throttle routes go to a guard of their own with a book (the
+	// simulated stack's guard throttles nothing).
+	e.book = throttle.NewBook()
+	g, err := guard.NewWithNet(cfg.Controller.Anomaly, nil, e.db, guard.Net{Book: e.book})
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.srv, err = New(Options{
 		Engine: e.stack.Engine, Events: e.db, Catalog: e.cat, Services: e.stack.Cluster,
 		Auth: auth.New(tokens, auth.Options{}), Base: cfg, Now: e.stack.Cluster.Now,
@@ -88,6 +98,7 @@ func newEnv(t testing.TB, ticks int) *env {
 		}},
 		Heartbeat: 50 * time.Millisecond,
 		Series:    e.rec,
+		Throttles: g,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -361,3 +361,21 @@ func readStream(body io.Reader, seq uint64, fn func(events.Event) error) (uint64
 	}
 	return seq, nil
 }
+
+// Throttle rate-limits an app's tasks (body.Tasks empty: all of them).
+func (c *Client) Throttle(ctx context.Context, name string, body api.ThrottleBody) (*api.ThrottleState, error) {
+	var v api.ThrottleState
+	return &v, c.do(ctx, "POST", appPath(name)+"/throttle", body, &v)
+}
+
+// Unthrottle lifts an app's rate limit.
+func (c *Client) Unthrottle(ctx context.Context, name string) (*api.ThrottleState, error) {
+	var v api.ThrottleState
+	return &v, c.do(ctx, "DELETE", appPath(name)+"/throttle", nil, &v)
+}
+
+// Throttled shows an app's rate limit (Throttle nil: none).
+func (c *Client) Throttled(ctx context.Context, name string) (*api.ThrottleState, error) {
+	var v api.ThrottleState
+	return &v, c.do(ctx, "GET", appPath(name)+"/throttle", nil, &v)
+}
