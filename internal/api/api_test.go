@@ -385,6 +385,26 @@ func TestEveryRoute(t *testing.T) {
 				}
 			},
 			bad: func(e *env) reply { return e.do("DELETE", "/v1/apps/nope/policy", "operator", "") }, want: "name"},
+		{method: "GET", pattern: "/v1/apps/{name}/throttle", path: "/v1/apps/web/throttle",
+			ok:   func(e *env) { e.expect(e.do("GET", "/v1/apps/web/throttle", "viewer", ""), 200) },
+			bad:  func(e *env) reply { return e.do("GET", "/v1/apps/nope/throttle", "viewer", "") },
+			want: "name"},
+		{method: "POST", pattern: "/v1/apps/{name}/throttle", path: "/v1/apps/web/throttle", weak: "viewer", body: `{"rate":"3Mbit"}`,
+			ok: func(e *env) {
+				e.expect(e.do("POST", "/v1/apps/web/throttle", "operator", `{"rate":"3Mbit"}`), 200)
+				if _, ok := e.book.Get("web", e.stack.Cluster.Now()); !ok {
+					e.t.Error("no limit in the book")
+				}
+			},
+			bad:  func(e *env) reply { return e.do("POST", "/v1/apps/web/throttle", "operator", `{"rate":"3Mbit","for":"soon"}`) },
+			want: "for"},
+		{method: "DELETE", pattern: "/v1/apps/{name}/throttle", path: "/v1/apps/web/throttle", weak: "viewer",
+			ok: func(e *env) {
+				e.expect(e.do("POST", "/v1/apps/web/throttle", "operator", `{"rate":"3Mbit"}`), 200)
+				e.expect(e.do("DELETE", "/v1/apps/web/throttle", "operator", ""), 200)
+			},
+			bad:  func(e *env) reply { return e.do("DELETE", "/v1/apps/web/throttle", "operator", "") },
+			want: "name"},
 		{method: "GET", pattern: "/v1/events", path: "/v1/events",
 			ok: func(e *env) {
 				r := e.expect(e.do("GET", "/v1/events?kind=app&limit=2", "viewer", ""), 200)
