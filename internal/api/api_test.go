@@ -396,7 +396,9 @@ func TestEveryRoute(t *testing.T) {
 					e.t.Error("no limit in the book")
 				}
 			},
-			bad:  func(e *env) reply { return e.do("POST", "/v1/apps/web/throttle", "operator", `{"rate":"3Mbit","for":"soon"}`) },
+			bad: func(e *env) reply {
+				return e.do("POST", "/v1/apps/web/throttle", "operator", `{"rate":"3Mbit","for":"soon"}`)
+			},
 			want: "for"},
 		{method: "DELETE", pattern: "/v1/apps/{name}/throttle", path: "/v1/apps/web/throttle", weak: "viewer",
 			ok: func(e *env) {
