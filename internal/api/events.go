@@ -20,6 +20,7 @@ var knownKinds = []events.Kind{
 	events.MachineOrdered, events.MachineReady, events.MachineFailed, events.MachineSelected, events.MachineDraining,
 	events.MachineDrained, events.MachineRemoved, events.MachineDestroyed, events.MachineDrainCancelled, events.MachineAdopted,
 	events.TaskUnschedulable, events.EngineError, events.EngineInfo,
+	events.LeaderAcquired, events.LeaderLost, events.LeaderSteppedDown,
 }
 
 // Page size bounds.
