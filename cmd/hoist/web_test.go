@@ -621,6 +621,12 @@ func TestDashboardAfterTwoHours(t *testing.T) {
 			b.fullPageScreenshot("app-web-2h-15min", 1280)
 		}
 	}
+	// api's schedule (weekdays 08:00-18:00 UTC, min 2) is shown, in force on
+	// this Monday morning of the simulated clock.
+	b.navigate(url + "#/apps/api")
+	b.waitFor("api's schedule window in force", `const tr = document.querySelector('fieldset.schedule tr[data-window="0"]');
+		return !!tr && tr.dataset.inForce === 'true' && tr.textContent.includes('08:00–18:00')`, 30*time.Second)
+
 	// The choice holds for the tab: the pool page opens with it.
 	b.navigate(url + "#/pools/workers")
 	b.waitFor("the pool's charts", `const c = document.getElementById('chart-machines'); return !!c && +c.dataset.points >= 500 && c.dataset.range === '21600'`, 30*time.Second)

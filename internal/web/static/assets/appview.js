@@ -114,6 +114,12 @@ export class AppView extends LiveView {
         this.updateCharts();
       }
       this.renderApp();
+      // The window in force follows the cluster's clock.
+      for (const sc of this.schedules || []) {
+        const next = scheduleTable(sc.p, this.now());
+        sc.table.replaceWith(next);
+        sc.table = next;
+      }
       // The spec changed elsewhere (another operator, a reload): show it,
       // unless the user is editing.
       if (!this.dirty && this.specKey !== this.formKey() && !this.formEl.contains(document.activeElement)) this.buildForm();
@@ -250,6 +256,7 @@ export class AppView extends LiveView {
     const spec = this.app?.spec;
     if (!spec) return;
     this.specKey = this.formKey();
+    this.schedules = [];
     const canEdit = store.canEdit();
     const field = (path, label, value, kind) => {
       const id = 'f-' + path.replace(/[^a-z0-9]+/gi, '-');
@@ -271,7 +278,9 @@ export class AppView extends LiveView {
       const fields = POLICY_FIELDS[p.type];
       const title = `policies[${i}]: ${p.type}` + (p.metric ? ` on ${p.metric}` : p.query ? ' on a query' : '');
       if (p.type === 'schedule') {
-        groups.push(h('fieldset', { class: 'schedule' }, h('legend', null, title), scheduleTable(p, this.now())));
+        const table = scheduleTable(p, this.now());
+        this.schedules.push({ p, table });
+        groups.push(h('fieldset', { class: 'schedule' }, h('legend', null, title), table));
         return;
       }
       if (!fields) {
