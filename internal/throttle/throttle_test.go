@@ -302,3 +302,54 @@ func TestApplyErrors(t *testing.T) {
 	}
 	assertOneOfEach(t, p)
 }
+
+// PIDShaper finds a process's namespace from its PID, as the agent does
+// with a container's: a process started inside the task namespace gets the
+// limit on every interface there, and loses it.
+func TestPIDShaper(t *testing.T) {
+	p := newPair(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	proc := exec.CommandContext(ctx, "ip", "netns", "exec", p.task, "sleep", "300")
+	if err := proc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); _ = proc.Wait() }()
+	// ip netns exec execs sleep in place: the PID is sleep's once it has
+	// entered the namespace (poll until /proc says so).
+	want, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err := os.Readlink("/proc/" + strconv.Itoa(proc.Process.Pid) + "/ns/net")
+		if err == nil && got != want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the process did not enter the namespace")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var s throttle.PIDShaper
+	pid := proc.Process.Pid
+	if err := s.Apply(ctx, pid, throttle.Limit{Rate: 3e6}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Read(ctx, pid)
+	if err != nil || !st.Applied || !st.Found || st.Rate != 3e6 {
+		t.Fatalf("after Apply: %+v %v", st, err)
+	}
+	assertOneOfEach(t, p)
+	if err := s.Remove(ctx, pid); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.Read(ctx, pid); err != nil || st.Found || st.Applied {
+		t.Fatalf("after Remove: %+v %v", st, err)
+	}
+	assertClean(t, p)
+	if err := s.Apply(ctx, 0, throttle.Limit{Rate: 3e6}); err == nil {
+		t.Fatal("pid 0 accepted")
+	}
+}
