@@ -10,6 +10,7 @@ import (
 	"github.com/hoist/hoist/internal/config"
 	"github.com/hoist/hoist/internal/series"
 	"github.com/hoist/hoist/internal/sim"
+	"github.com/hoist/hoist/internal/throttle"
 	"github.com/hoist/hoist/internal/workload"
 )
 
@@ -25,8 +26,9 @@ type simBackend struct {
 
 var _ backend = (*simBackend)(nil)
 
-func newSimBackend(cfg *config.Config, speed float64, after time.Duration, loads map[string]workload.Source) (*simBackend, error) {
-	c, err := sim.New(cfg, sim.Options{Loads: loads})
+// throttles cap the simulated traffic of the tasks they limit.
+func newSimBackend(cfg *config.Config, speed float64, after time.Duration, loads map[string]workload.Source, throttles *throttle.Book) (*simBackend, error) {
+	c, err := sim.New(cfg, sim.Options{Loads: loads, Throttles: throttles})
 	if err != nil {
 		return nil, err
 	}

@@ -231,7 +231,7 @@ func newRuntime(ctx context.Context, cfg *config.Config, opt runtimeOptions) (rt
 // newBackend is the simulator when every pool is simulated, else Swarm.
 func newBackend(ctx context.Context, cfg *config.Config, opt runtimeOptions, rec engine.Recorder, throttles *throttle.Book, ha *haFeature) (backend, error) {
 	if allSim(cfg) {
-		b, err := newSimBackend(cfg, opt.Speed, opt.After, opt.Loads)
+		b, err := newSimBackend(cfg, opt.Speed, opt.After, opt.Loads, throttles)
 		if err != nil {
 			return nil, err
 		}

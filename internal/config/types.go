@@ -322,6 +322,10 @@ type Workload struct {
 	CPUPerRequest Duration `yaml:"cpu_per_request"`
 	// Queue is how many requests a replica holds before dropping (default 100).
 	Queue int `yaml:"queue"`
+	// BytesPerRequest is what an answer sends and RequestBytes what a
+	// request brings: the simulated traffic (net_tx, net_rx; default 0).
+	BytesPerRequest Bytes `yaml:"bytes_per_request"`
+	RequestBytes    Bytes `yaml:"request_bytes"`
 	// Pattern is the offered load over time, unless a trace is given.
 	Pattern *Pattern `yaml:"pattern"`
 	// Trace replays a CSV file instead.

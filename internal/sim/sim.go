@@ -25,6 +25,7 @@ import (
 	"github.com/hoist/hoist/internal/cluster"
 	"github.com/hoist/hoist/internal/config"
 	"github.com/hoist/hoist/internal/engine"
+	"github.com/hoist/hoist/internal/throttle"
 	"github.com/hoist/hoist/internal/workload"
 )
 
@@ -63,7 +64,9 @@ type Cluster struct {
 	machines map[string]*machine
 	services map[string]*service
 	tasks    []*task
-	seq      int
+	// throttles cap limited tasks' traffic (nil: none).
+	throttles Throttles
+	seq       int
 
 	loads map[string]*appLoad
 	stats Stats
@@ -116,6 +119,14 @@ type task struct {
 type Options struct {
 	// Loads replaces an app's load model source (a trace from the command line).
 	Loads map[string]workload.Source
+	// Throttles, when set, cap the simulated traffic of the tasks they
+	// limit (throttle.Book fits; docs/netguard.md).
+	Throttles Throttles
+}
+
+// Throttles are the rate limits hoist wants on tasks.
+type Throttles interface {
+	Active(now time.Time) []throttle.Entry
 }
 
 // New builds the simulated cluster of cfg: every pool starts with its min
@@ -128,7 +139,7 @@ func New(cfg *config.Config, opt Options) (*Cluster, error) {
 	c := &Cluster{
 		cfg: cfg, start: start, now: start,
 		nodeByID: map[string]*node{}, machines: map[string]*machine{}, services: map[string]*service{},
-		loads: map[string]*appLoad{}, failCreates: map[string]int{},
+		loads: map[string]*appLoad{}, failCreates: map[string]int{}, throttles: opt.Throttles,
 		scratchRunning: map[string]int{}, scratchReserved: map[string]cluster.Resources{},
 	}
 	c.stats.init(cfg)
@@ -745,26 +756,30 @@ func (c *Cluster) Elapsed() time.Duration {
 
 // appLoad is one app's traffic model and recent metrics.
 type appLoad struct {
-	src        workload.Source
-	cpuPerReq  float64 // seconds
-	queue      int
-	slo        float64 // seconds
-	cores      float64 // per replica
-	memLimit   float64
-	offered    float64
-	served     float64
-	dropped    float64
-	p95        float64
-	cpu        float64
-	overSLO    float64 // share of served requests over the SLO
-	hist       [historyLen]sample
-	histN      int // samples written
-	demandMemo map[int]int
-	pi         []float64 // scratch for evalQueue
+	src       workload.Source
+	cpuPerReq float64 // seconds
+	queue     int
+	slo       float64 // seconds
+	cores     float64 // per replica
+	memLimit  float64
+	offered   float64
+	served    float64
+	dropped   float64
+	p95       float64
+	cpu       float64
+	overSLO   float64 // share of served requests over the SLO
+	// bytesIn and bytesOut are what a request brings and its answer takes
+	// (load.request_bytes, load.bytes_per_request).
+	bytesIn, bytesOut float64
+	hist              [historyLen]sample
+	histN             int // samples written
+	demandMemo        map[int]int
+	pi                []float64 // scratch for evalQueue
 }
 
 type sample struct {
 	cpu, mem, rps, latency float64
+	rx, tx                 float64 // bytes/s per replica (net_rx, net_tx)
 	ok                     bool
 }
 
@@ -774,6 +789,7 @@ func newAppLoad(a *config.App, src workload.Source) *appLoad {
 	if a.Load != nil {
 		l.cpuPerReq = a.Load.CPUPerRequest.D().Seconds()
 		l.queue = a.Load.Queue
+		l.bytesIn, l.bytesOut = float64(a.Load.RequestBytes), float64(a.Load.BytesPerRequest)
 	}
 	if l.slo == 0 {
 		l.slo = config.DefaultLatencySLO.Seconds()
@@ -839,6 +855,9 @@ func (c *Cluster) serve(dt time.Duration) {
 		l.cpu = 100 * q.Busy
 		l.overSLO = q.OverSLO
 		s = sample{cpu: l.cpu, mem: 30 + 50*q.Busy, rps: rate / float64(n), latency: q.P95 * 1000, ok: true}
+		if l.bytesIn > 0 || l.bytesOut > 0 {
+			s.rx, s.tx = c.traffic(name, n, rate/float64(n)*l.bytesIn, l.served/float64(n)*l.bytesOut)
+		}
 		l.push(s)
 	}
 }
@@ -875,6 +894,10 @@ func (l *appLoad) value(metric string, window time.Duration) (float64, error) {
 			sum += s.rps
 		case "latency_p95":
 			sum += s.latency
+		case "net_rx":
+			sum += s.rx
+		case "net_tx":
+			sum += s.tx
 		default:
 			return 0, fmt.Errorf("metric %q: %w", metric, engine.ErrNoData)
 		}
