@@ -7,6 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/hoist/hoist/internal/config"
 )
 
 func newAppsShowCmd(o *clientOptions) *cobra.Command {
@@ -42,7 +44,7 @@ func newAppsShowCmd(o *clientOptions) *cobra.Command {
 					if !m.OK {
 						val = "no data: " + m.Error
 					}
-					fmt.Fprintf(tw, "policies[%d]:\t%s %s%s = %s\n", m.Policy, clean(m.Type), clean(m.Metric), clean(m.Query), clean(val))
+					fmt.Fprintf(tw, "%s:\t%s %s%s = %s\n", clean(config.PolicyLabel(m.Policy, specPolicyName(a.Spec, m.Policy))), clean(m.Type), clean(m.Metric), clean(m.Query), clean(val))
 				}
 				pol := map[string]any{"replicas": a.Spec["replicas"], "cooldown": a.Spec["cooldown"], "policies": a.Spec["policies"]}
 				if text, err := yaml.Marshal(pol); err == nil {
@@ -56,4 +58,15 @@ func newAppsShowCmd(o *clientOptions) *cobra.Command {
 				}
 			})
 		}}
+}
+
+// specPolicyName is the name of policy i in an app's spec, if it has one.
+func specPolicyName(spec map[string]any, i int) string {
+	ps, _ := spec["policies"].([]any)
+	if i < 0 || i >= len(ps) {
+		return ""
+	}
+	p, _ := ps[i].(map[string]any)
+	name, _ := p["name"].(string)
+	return name
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hoist/hoist/internal/config"
 	"github.com/hoist/hoist/internal/engine"
 )
 
@@ -75,7 +76,7 @@ func printPlan(w io.Writer, p *engine.Plan) {
 			if v.HasValue {
 				val = fmt.Sprintf("%.3g", v.Value)
 			}
-			fmt.Fprintf(w, "    policies[%d] %s %s = %s -> %d: %s\n", v.Policy, v.Type, clean(v.Metric), val, v.Replicas, clean(v.Reason))
+			fmt.Fprintf(w, "    %s %s %s = %s -> %d: %s\n", clean(config.PolicyLabel(v.Policy, v.Name)), v.Type, clean(v.Metric), val, v.Replicas, clean(v.Reason))
 		}
 	}
 	for _, d := range p.Pools {

@@ -104,7 +104,7 @@ func AppRules(app *config.App) (RuleFile, bool) {
 			Alert: AppOverloaded, Expr: expr + " > " + num(p.Upper), For: promDuration(p.For.D()), Labels: labels,
 			Annotations: map[string]string{
 				"summary":     fmt.Sprintf("%s is overloaded: %s above %s%s", app.Name, what, num(p.Upper), forText(p.For.D())),
-				"description": fmt.Sprintf("hoist adds %s of %s (policies[%d]), again every %s while this fires. Value: {{ $value }}", replicas(p.StepUp), app.Name, i, promDuration(p.Repeat.D())),
+				"description": fmt.Sprintf("hoist adds %s of %s (%s), again every %s while this fires. Value: {{ $value }}", replicas(p.StepUp), app.Name, p.Label(i), promDuration(p.Repeat.D())),
 			},
 		})
 		if p.Lower != nil {
@@ -112,7 +112,7 @@ func AppRules(app *config.App) (RuleFile, bool) {
 				Alert: AppUnderloaded, Expr: expr + " < " + num(*p.Lower), For: promDuration(p.DownFor.D()), Labels: labels,
 				Annotations: map[string]string{
 					"summary":     fmt.Sprintf("%s is underloaded: %s below %s%s", app.Name, what, num(*p.Lower), forText(p.DownFor.D())),
-					"description": fmt.Sprintf("hoist removes %s of %s (policies[%d]), again every %s while this fires. Value: {{ $value }}", replicas(p.StepDown), app.Name, i, promDuration(p.Repeat.D())),
+					"description": fmt.Sprintf("hoist removes %s of %s (%s), again every %s while this fires. Value: {{ $value }}", replicas(p.StepDown), app.Name, p.Label(i), promDuration(p.Repeat.D())),
 				},
 			})
 		}

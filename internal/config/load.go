@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,8 +22,9 @@ type FieldError struct {
 	File string
 	Line int
 	Col  int
-	Path string // e.g. apps[1].policies[0].target
+	Path string // e.g. apps[1].policies[0].target, or apps[1].policies[cpu].target when named
 	Msg  string
+	raw  string // the descriptor path Path was made from
 }
 
 func (e *FieldError) Error() string {
@@ -220,7 +222,7 @@ func (w *walker) add(n *yaml.Node, path, msg string) {
 		w.tainted = map[string]bool{}
 	}
 	w.tainted[path] = true
-	w.errs = append(w.errs, &FieldError{File: w.file, Line: n.Line, Col: n.Column, Path: w.display(path), Msg: msg})
+	w.errs = append(w.errs, &FieldError{File: w.file, Line: n.Line, Col: n.Column, Path: w.display(path), Msg: msg, raw: path})
 }
 
 // errAt reports msg at the node of path, or of its closest ancestor that exists.
@@ -228,11 +230,11 @@ func (w *walker) errAt(path, msg string) {
 	p := path
 	for {
 		if n, ok := w.pos[p]; ok {
-			w.errs = append(w.errs, &FieldError{File: w.file, Line: n.Line, Col: n.Column, Path: w.display(path), Msg: msg})
+			w.errs = append(w.errs, &FieldError{File: w.file, Line: n.Line, Col: n.Column, Path: w.display(path), Msg: msg, raw: path})
 			return
 		}
 		if p == "" {
-			w.errs = append(w.errs, &FieldError{File: w.file, Line: 1, Col: 1, Path: w.display(path), Msg: msg})
+			w.errs = append(w.errs, &FieldError{File: w.file, Line: 1, Col: 1, Path: w.display(path), Msg: msg, raw: path})
 			return
 		}
 		p = parentPath(p)
@@ -247,6 +249,9 @@ func (w *walker) display(path string) string {
 }
 
 func (w *walker) sorted() Errors {
+	for _, e := range w.errs {
+		w.namePolicy(e)
+	}
 	sort.SliceStable(w.errs, func(i, j int) bool {
 		if w.errs[i].Line != w.errs[j].Line {
 			return w.errs[i].Line < w.errs[j].Line
@@ -254,6 +259,43 @@ func (w *walker) sorted() Errors {
 		return w.errs[i].Col < w.errs[j].Col
 	})
 	return w.errs
+}
+
+// policyPath is the part of a descriptor path naming an app's policy.
+var policyPath = regexp.MustCompile(`^(apps\[\d+\]\.policies)\[(\d+)\]`)
+
+// namePolicy writes a named policy's name in e's path instead of its
+// position (policies[cpu].target for policies[0].target), as every other
+// message names it. Errors about the name itself keep the position, as do
+// those of a name given twice.
+func (w *walker) namePolicy(e *FieldError) {
+	m := policyPath.FindStringSubmatch(e.raw)
+	if m == nil || strings.HasPrefix(e.raw[len(m[0]):], ".name") {
+		return
+	}
+	n, ok := w.pos[m[0]+".name"]
+	if !ok || n.Kind != yaml.ScalarNode || !policyNameRE.MatchString(n.Value) {
+		return
+	}
+	same := 0
+	for k := 0; ; k++ {
+		at := m[1] + "[" + strconv.Itoa(k) + "]"
+		if _, ok := w.pos[at]; !ok {
+			break
+		}
+		if o, ok := w.pos[at+".name"]; ok && o.Value == n.Value {
+			same++
+		}
+	}
+	if same > 1 {
+		return
+	}
+	// The displayed path ends as the descriptor path does (a Compose
+	// file's only differs in its prefix).
+	tail := "policies[" + m[2] + "]" + e.raw[len(m[0]):]
+	if strings.HasSuffix(e.Path, tail) {
+		e.Path = strings.TrimSuffix(e.Path, tail) + PolicyLabel(0, n.Value) + e.raw[len(m[0]):]
+	}
 }
 
 func parentPath(p string) string {

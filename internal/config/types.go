@@ -258,6 +258,9 @@ const (
 // Policy is one rule that recommends a replica count (target, threshold) or sets
 // the bounds (schedule). Fields apply to the types named in their comment.
 type Policy struct {
+	// Name, optional, names the policy in every message (decisions, events,
+	// alerts, errors) instead of its position: policies[cpu] for policies[0].
+	Name string `yaml:"name"`
 	Type string `yaml:"type"`
 	// Metric is a built-in metric: cpu, memory (percent of the limit, or of the
 	// reservation without one), rps (requests/s per replica), latency_p95 (ms).

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -534,10 +535,37 @@ func (a *App) check(ck *checker, path string, pools map[string]*Pool) {
 	if a.Load != nil {
 		a.Load.check(ck, path+".load")
 	}
+	named := map[string]bool{}
 	for j := range a.Policies {
-		a.Policies[j].check(ck, fmt.Sprintf("%s.policies[%d]", path, j))
+		pp := fmt.Sprintf("%s.policies[%d]", path, j)
+		a.Policies[j].check(ck, pp)
+		switch n := a.Policies[j].Name; {
+		case n == "":
+		case !policyNameRE.MatchString(n):
+			ck.add(pp+".name", "%q must be lowercase letters, digits, '-' and '_', starting with a letter", n)
+		case named[n]:
+			ck.add(pp+".name", "policy %q is named twice in this app", n)
+		default:
+			named[n] = true
+		}
 	}
 }
+
+// policyNameRE: a policy's name starts with a letter, so that policies[cpu]
+// never reads as a position.
+var policyNameRE = regexp.MustCompile(`^[a-z]([a-z0-9_-]{0,61}[a-z0-9])?$`)
+
+// PolicyLabel is how messages name an app's policy i: policies[NAME] when
+// it has a name, else policies[i].
+func PolicyLabel(i int, name string) string {
+	if name != "" {
+		return "policies[" + name + "]"
+	}
+	return "policies[" + strconv.Itoa(i) + "]"
+}
+
+// Label is how messages name the policy, the app's i-th.
+func (p *Policy) Label(i int) string { return PolicyLabel(i, p.Name) }
 
 func (l *Workload) check(ck *checker, path string) {
 	if l.Queue < 0 {

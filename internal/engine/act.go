@@ -86,7 +86,7 @@ func (e *Engine) appStep(ctx context.Context, d *AppDecision, s *Snapshot, now t
 	base.Inputs = map[string]float64{"running": float64(d.Running), "pending": float64(d.Pending), "min": float64(d.Min), "max": float64(d.Max)}
 	for _, v := range d.Votes {
 		if v.HasValue {
-			base.Inputs["policies["+strconv.Itoa(v.Policy)+"]."+v.Metric] = v.Value
+			base.Inputs[config.PolicyLabel(v.Policy, v.Name)+"."+v.Metric] = v.Value
 		}
 	}
 	switch d.Action {

@@ -95,7 +95,9 @@ type AppForecast struct {
 
 // PolicyVote is what one policy recommended.
 type PolicyVote struct {
-	Policy   int     `json:"policy"`
+	Policy int `json:"policy"`
+	// Name is the policy's name, if it has one (config.Policy.Label).
+	Name     string  `json:"name,omitempty"`
 	Type     string  `json:"type"`
 	Metric   string  `json:"metric,omitempty"`
 	Value    float64 `json:"value"`

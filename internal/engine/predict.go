@@ -100,7 +100,7 @@ func predictVote(cfg *config.Config, app *config.App, i int, in policy.Input, s 
 	pr := policy.Predict(set, st, policy.PredictInput{Input: in, Obs: s.Observed[app.Name], Step: tick, Short: short, Long: long})
 	notice := ""
 	if st.Mode != was && st.Mode != "" && (was != "" || st.Mode == "reactive") {
-		notice = fmt.Sprintf("policies[%d] predictive: now %s", i, st.Mode)
+		notice = fmt.Sprintf("%s predictive: now %s", p.Label(i), st.Mode)
 		if st.ModeWhy != "" {
 			notice += " (" + st.ModeWhy + ")"
 		}

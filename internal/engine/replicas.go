@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -80,19 +79,19 @@ func decideApp(cfg *config.Config, app *config.App, s *Snapshot, ix *index, m *m
 		if d.Votes == nil {
 			d.Votes = ix.voteSlice(len(app.Policies) - i)
 		}
-		d.Votes = append(d.Votes, PolicyVote{Policy: i, Type: p.Type, Metric: metricLabel(p), Value: smp.Value, HasValue: smp.OK, Replicas: rec.Replicas, Reason: rec.Reason})
+		d.Votes = append(d.Votes, PolicyVote{Policy: i, Name: p.Name, Type: p.Type, Metric: metricLabel(p), Value: smp.Value, HasValue: smp.OK, Replicas: rec.Replicas, Reason: rec.Reason})
 		if rec.NoData {
-			noData = append(noData, fmt.Sprintf("policies[%d] (%s): %s", i, metricLabel(p), rec.Reason))
+			noData = append(noData, fmt.Sprintf("%s (%s): %s", p.Label(i), metricLabel(p), rec.Reason))
 			continue
 		}
 		if rec.Abstain {
 			if abstained == "" {
-				abstained = fmt.Sprintf("policies[%d] %s", i, rec.Reason)
+				abstained = p.Label(i) + " " + rec.Reason
 			}
 			continue
 		}
 		if rec.Replicas > best {
-			best, bestWhy = rec.Replicas, "policies["+strconv.Itoa(i)+"] "+rec.Reason
+			best, bestWhy = rec.Replicas, p.Label(i)+" "+rec.Reason
 		}
 	}
 	want, why := cur, "no policy"

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -210,14 +209,10 @@ func appClass(d *engine.AppDecision) (action, reason string) {
 	case strings.HasPrefix(d.Reason, "below min"), strings.HasPrefix(d.Reason, "above max"):
 		return action, "bounds"
 	case strings.HasPrefix(d.Reason, "policies["):
-		rest := d.Reason[len("policies["):]
-		if i := strings.IndexByte(rest, ']'); i > 0 {
-			if n, err := strconv.Atoi(rest[:i]); err == nil {
-				for _, v := range d.Votes {
-					if v.Policy == n {
-						return action, v.Type
-					}
-				}
+		// The reason starts with the deciding policy's label.
+		for _, v := range d.Votes {
+			if strings.HasPrefix(d.Reason, config.PolicyLabel(v.Policy, v.Name)+" ") {
+				return action, v.Type
 			}
 		}
 	}
