@@ -88,6 +88,21 @@ func serve(ctx context.Context, log *slog.Logger, args []string) error {
 	}
 }
 
+// maxPad bounds an answer's padding and an upload (1 GiB).
+const maxPad = 1 << 30
+
+var zeros = make([]byte, 64<<10)
+
+func writeZeros(w io.Writer, n int64) {
+	for n > 0 {
+		k := min(n, int64(len(zeros)))
+		if _, err := w.Write(zeros[:k]); err != nil {
+			return
+		}
+		n -= k
+	}
+}
+
 func mustDuration(s string) time.Duration {
 	d, err := time.ParseDuration(s)
 	if err != nil {
@@ -132,8 +147,29 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		work = d
 	}
+	// A request body is read through (an upload: the task receives it); a
+	// ?bytes=N asks for N bytes of answer (a download: the task sends it).
+	// Together they make the traffic the network guard watches.
+	pad := int64(0)
+	if v := r.URL.Query().Get("bytes"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 || n > maxPad {
+			h.requests.WithLabelValues("400").Inc()
+			http.Error(w, "bytes must be an integer between 0 and 1073741824", http.StatusBadRequest)
+			return
+		}
+		pad = n
+	}
+	received, _ := io.Copy(io.Discard, io.LimitReader(r.Body, maxPad))
 	burn(work)
-	fmt.Fprintf(w, "%s %s\n", h.host, work)
+	if received > 0 {
+		fmt.Fprintf(w, "%s %s received=%d\n", h.host, work, received)
+	} else {
+		fmt.Fprintf(w, "%s %s\n", h.host, work)
+	}
+	if pad > 0 {
+		writeZeros(w, pad)
+	}
 	h.requests.WithLabelValues("200").Inc()
 	h.latency.Observe(time.Since(start).Seconds())
 }
@@ -177,6 +213,7 @@ func load(ctx context.Context, out io.Writer, args []string) error {
 	dur := fs.Duration("duration", 0, "stop after this long (0: until stopped)")
 	path := fs.String("path", "/", "request path (e.g. /?work=20ms)")
 	every := fs.Duration("report", 5*time.Second, "how often to print a summary line")
+	flood := fs.Int64("flood", 0, "flood mode: every request uploads this many bytes (the generator's task sends them; 0: none)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -189,7 +226,10 @@ func load(ctx context.Context, out io.Writer, args []string) error {
 		ctx, cancel = context.WithTimeout(ctx, *dur)
 		defer cancel()
 	}
-	g := &generator{host: host, port: port, path: *path, perAddr: map[string]*atomic.Int64{},
+	if *flood < 0 || *flood > maxPad {
+		return fmt.Errorf("--flood must be between 0 and %d bytes", maxPad)
+	}
+	g := &generator{host: host, port: port, path: *path, flood: *flood, perAddr: map[string]*atomic.Int64{},
 		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 	g.resolve(ctx)
 	go g.resolveLoop(ctx)
@@ -219,6 +259,7 @@ func load(ctx context.Context, out io.Writer, args []string) error {
 
 type generator struct {
 	host, port, path string
+	flood            int64 // bytes uploaded by every request (flood mode)
 	client           *http.Client
 	mu               sync.Mutex
 	addrs            []string
@@ -278,7 +319,11 @@ func (g *generator) one(ctx context.Context) {
 		}
 		return
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(addr, g.port)+g.path, nil)
+	method, body := http.MethodGet, io.Reader(nil)
+	if g.flood > 0 {
+		method, body = http.MethodPost, io.LimitReader(zeroReader{}, g.flood)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+net.JoinHostPort(addr, g.port)+g.path, body)
 	if err != nil {
 		g.failed.Add(1)
 		return
@@ -299,6 +344,13 @@ func (g *generator) one(ctx context.Context) {
 	} else {
 		g.failed.Add(1)
 	}
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }
 
 func (g *generator) closed(ctx context.Context) {

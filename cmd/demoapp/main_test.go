@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -81,5 +82,54 @@ func TestLoadReachesEveryAddress(t *testing.T) {
 	}
 	if err := load(ctx, &out, []string{"--target", "no-port"}); err == nil {
 		t.Error("a target without a port was accepted")
+	}
+}
+
+// The flood mode uploads its bytes with every request; ?bytes=N answers N
+// bytes: the traffic the network guard watches.
+func TestFloodAndBytes(t *testing.T) {
+	var got atomic.Int64
+	reg := prometheus.NewRegistry()
+	h := newHandler(0, reg)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if strings.Contains(rec.Body.String(), "received=4096\n") {
+			got.Add(1)
+		}
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes())
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var out strings.Builder
+	if err := load(ctx, &out, []string{"--target", strings.TrimPrefix(srv.URL, "http://"), "--concurrency", "1", "--duration", "200ms", "--report", "1h", "--flood", "4096"}); err != nil {
+		t.Fatal(err)
+	}
+	if got.Load() == 0 || strings.Contains(out.String(), " ok=0 ") {
+		t.Fatalf("no flood request received its 4096 bytes: %q", out.String())
+	}
+	resp, err := http.Get(srv.URL + "/?bytes=100000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if len(b) < 100000 || len(b) > 100100 {
+		t.Fatalf("?bytes=100000 answered %d bytes", len(b))
+	}
+	for _, bad := range []string{"-1", "x", "2000000000"} {
+		resp, err := http.Get(srv.URL + "/?bytes=" + bad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 400 {
+			t.Errorf("?bytes=%s: %d", bad, resp.StatusCode)
+		}
+	}
+	if err := load(ctx, &out, []string{"--target", "h:1", "--flood", "-1"}); err == nil {
+		t.Error("a negative flood was accepted")
 	}
 }
