@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -26,6 +27,7 @@ func newBenchCmd() *cobra.Command {
 		policies string
 		fcOnly   bool
 		tf       traceFlags
+		pf       promFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -35,8 +37,16 @@ static-peak, oracle; hoist-descriptor on request) on the same simulated cluster,
 the same load and the same machine boot time, and scores supply against demand
 with the SPEC Research Group's elasticity metrics. It writes results.json,
 report.md and PNG plots. With --forecast it only scores hoist's demand forecast
-on the load (coverage and MASE at the replica and machine horizons).`,
+on the load (coverage and MASE at the replica and machine horizons).
+
+The load is the descriptor's, a --trace CSV, or an app's own history: with
+--prometheus URL --query PROMQL it reads the query's one series from
+Prometheus over the last --since (a range query, a value per --step; steps
+without a value hold the last one), so an operator sees what each policy,
+hoist's included, would have done on their cluster before switching.`,
 		Example: `  hoist bench --config examples/bench.yaml --duration 24h --out /tmp/bench
+  hoist bench --config examples/bench.yaml --prometheus http://127.0.0.1:9090 \
+      --query 'sum(rate(http_requests_total{app="web"}[5m]))' --since 7d --step 1m --out /tmp/mine
   hoist bench --config examples/bench.yaml --trace ../shared/data/traces/nasa_http_1995/nasa_requests_per_minute.csv \
       --column requests --step 1m --peak 2000 --cut-zeros 1h --duration 168h --out docs/bench/nasa`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -44,7 +54,7 @@ on the load (coverage and MASE at the replica and machine horizons).`,
 				return err
 			}
 			if fcOnly {
-				return benchForecast(cmd, cfgPath, &tf, duration)
+				return benchForecast(cmd, cfgPath, &tf, &pf, duration)
 			}
 			if out == "" {
 				return usageErrorf("--out DIR is required")
@@ -54,7 +64,7 @@ on the load (coverage and MASE at the replica and machine horizons).`,
 				return err
 			}
 			simulateAll(cfg)
-			load, what, d, err := benchLoad(cfg, &tf, duration)
+			load, what, d, err := benchSource(cmd.Context(), cfg, &tf, &pf, duration)
 			if err != nil {
 				return err
 			}
@@ -104,7 +114,28 @@ on the load (coverage and MASE at the replica and machine horizons).`,
 	cmd.Flags().BoolVar(&fcOnly, "forecast", false, "only score hoist's demand forecast on the load (no policies run, no --out)")
 	cmd.Flags().StringVar(&policies, "policies", "", "comma-separated policies (default: "+strings.Join(bench.DefaultPolicies, ",")+"; also hoist-descriptor)")
 	tf.register(cmd)
+	pf.register(cmd)
 	return cmd
+}
+
+// benchSource is the bench's load: the app's history from Prometheus
+// (--prometheus, --query, --since), else what benchLoad gives.
+func benchSource(ctx context.Context, cfg *config.Config, tf *traceFlags, pf *promFlags, duration time.Duration) (workload.Source, string, time.Duration, error) {
+	if !pf.set() {
+		return benchLoad(cfg, tf, duration)
+	}
+	if len(cfg.Apps) == 0 {
+		return nil, "", 0, fmt.Errorf("bench: the descriptor has no app")
+	}
+	s, what, err := pf.load(ctx, cfg, tf, time.Now())
+	if err != nil {
+		return nil, "", 0, err
+	}
+	d := duration
+	if d == 0 {
+		d = s.Length()
+	}
+	return s, what, d, nil
 }
 
 // benchLoad is the app's load: the --trace, else the descriptor's own trace or
@@ -186,13 +217,13 @@ func commandLine() string {
 // and the pool's boot time plus two ticks (machines, at
 // policy.PredictMachineQuantile). The boot time here is the descriptor's,
 // as the evaluation's horizon; hoist itself measures it.
-func benchForecast(cmd *cobra.Command, cfgPath string, tf *traceFlags, duration time.Duration) error {
+func benchForecast(cmd *cobra.Command, cfgPath string, tf *traceFlags, pf *promFlags, duration time.Duration) error {
 	cfg, err := loadConfig(cfgPath)
 	if err != nil {
 		return err
 	}
 	simulateAll(cfg)
-	load, what, d, err := benchLoad(cfg, tf, duration)
+	load, what, d, err := benchSource(cmd.Context(), cfg, tf, pf, duration)
 	if err != nil {
 		return err
 	}

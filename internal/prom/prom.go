@@ -367,3 +367,101 @@ func ReadSecret(path string) (string, error) {
 func noData(kind error, format string, args ...any) error {
 	return fmt.Errorf("%w: %s: %w", kind, fmt.Sprintf(format, args...), engine.ErrNoData)
 }
+
+// Point is one value of a range query.
+type Point struct {
+	Time  time.Time
+	Value float64
+}
+
+// rangeData mirrors the data of /api/v1/query_range.
+type rangeData struct {
+	ResultType string        `json:"resultType"`
+	Result     []rangeSeries `json:"result"`
+}
+
+// rangeSeries mirrors one matrix element: labels and [[time, "value"], ...].
+type rangeSeries struct {
+	Metric map[string]string `json:"metric"`
+	Values [][2]any          `json:"values"`
+}
+
+// MaxRangePoints is how many steps one range request asks for. Prometheus
+// refuses more than 11,000 points per series in one query; QueryRange splits
+// a longer range into requests of at most this many.
+const MaxRangePoints = 10_000
+
+// QueryRange runs a range query from start to end every step and returns the
+// one series' points in time order (a point is missing where the series had
+// no value, or where its value was NaN or infinite). A query giving several
+// series fails with ErrAmbiguous, none with ErrEmpty, a refused one with
+// ErrQuery, each wrapping engine.ErrNoData like Query's.
+func (c *Client) QueryRange(ctx context.Context, query string, start, end time.Time, step time.Duration) ([]Point, error) {
+	if step <= 0 || !end.After(start) {
+		return nil, noData(ErrQuery, "range %s to %s every %s: want a step > 0 and an end after the start", start.Format(time.RFC3339), end.Format(time.RFC3339), step)
+	}
+	var out []Point
+	seen := false
+	for from := start; !from.After(end); from = from.Add(MaxRangePoints * step) {
+		to := from.Add((MaxRangePoints - 1) * step)
+		if to.After(end) {
+			to = end
+		}
+		body, err := c.do(ctx, http.MethodPost, "/api/v1/query_range", url.Values{
+			"query": {query},
+			"start": {formatTime(from)}, "end": {formatTime(to)},
+			"step": {strconv.FormatFloat(step.Seconds(), 'f', -1, 64)},
+		})
+		if err != nil {
+			return nil, err
+		}
+		pts, found, err := rangePoints(body)
+		if err != nil {
+			return nil, err
+		}
+		seen = seen || found
+		out = append(out, pts...)
+	}
+	if !seen {
+		return nil, noData(ErrEmpty, "%s", query)
+	}
+	return out, nil
+}
+
+// rangePoints reads one range answer; found says whether it had a series.
+func rangePoints(data []byte) (pts []Point, found bool, err error) {
+	var d rangeData
+	if err := json.Unmarshal(data, &d); err != nil {
+		return nil, false, noData(ErrUnavailable, "malformed answer: %v", err)
+	}
+	if d.ResultType != "matrix" {
+		return nil, false, noData(ErrQuery, "result type %q: a range query of a series gives a matrix", d.ResultType)
+	}
+	switch len(d.Result) {
+	case 0:
+		return nil, false, nil
+	case 1:
+	default:
+		return nil, false, noData(ErrAmbiguous, "%d series", len(d.Result))
+	}
+	for _, v := range d.Result[0].Values {
+		ts, ok := v[0].(float64)
+		if !ok {
+			return nil, false, noData(ErrUnavailable, "malformed time %v", v[0])
+		}
+		f, err := number(v)
+		if errors.Is(err, ErrNotANumber) {
+			continue
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		sec, frac := math.Modf(ts)
+		pts = append(pts, Point{Time: time.Unix(int64(sec), int64(math.Round(frac*1e9))).UTC(), Value: f})
+	}
+	return pts, true, nil
+}
+
+func formatTime(t time.Time) string {
+	return strconv.FormatFloat(float64(t.UnixMilli())/1000, 'f', -1, 64)
+}

@@ -67,8 +67,18 @@ type Server struct {
 // empty), and waits until it is ready.
 func Start(t testing.TB, scrapeConfigs string) *Server {
 	t.Helper()
+	return StartWithData(t, scrapeConfigs, "")
+}
+
+// StartWithData is Start on an existing TSDB directory (e.g. blocks made by
+// `promtool tsdb create-blocks-from`); "" is a new one.
+func StartWithData(t testing.TB, scrapeConfigs, dataDir string) *Server {
+	t.Helper()
 	bin := Binary(t, "prometheus")
 	dir := t.TempDir()
+	if dataDir == "" {
+		dataDir = filepath.Join(dir, "data")
+	}
 	s := &Server{Dir: dir, RulesDir: filepath.Join(dir, "rules")}
 	if err := os.MkdirAll(s.RulesDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -87,7 +97,7 @@ func Start(t testing.TB, scrapeConfigs string) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.cmd = exec.Command(bin, "--config.file="+cfgPath, "--storage.tsdb.path="+filepath.Join(dir, "data"),
+	s.cmd = exec.Command(bin, "--config.file="+cfgPath, "--storage.tsdb.path="+dataDir,
 		"--web.listen-address=127.0.0.1:"+strconv.Itoa(port), "--web.enable-lifecycle")
 	s.cmd.Stdout, s.cmd.Stderr = log, log
 	if err := s.cmd.Start(); err != nil {
@@ -126,4 +136,23 @@ func tail(b []byte, n int) []byte {
 		return b[len(b)-n:]
 	}
 	return b
+}
+
+// Backfill turns OpenMetrics text (ending in "# EOF") into TSDB blocks with
+// `promtool tsdb create-blocks-from openmetrics` and returns their directory,
+// for StartWithData: history Prometheus itself stored, without waiting for it.
+func Backfill(t testing.TB, openMetrics []byte) string {
+	t.Helper()
+	dir := t.TempDir()
+	in := filepath.Join(dir, "input.om")
+	if err := os.WriteFile(in, openMetrics, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	// Week-long blocks: a few blocks instead of one per 2 h, so both promtool
+	// and Prometheus's start stay quick.
+	if out, err := Promtool(t, nil, "tsdb", "create-blocks-from", "openmetrics", "--max-block-duration=168h", in, data); err != nil {
+		t.Fatalf("promtool tsdb create-blocks-from openmetrics: %v\n%s", err, tail([]byte(out), 4000))
+	}
+	return data
 }
