@@ -310,7 +310,8 @@ func runOne(ctx context.Context, spec Spec, p Policy, demand *Demand, load workl
 		if k <= warm {
 			continue
 		}
-		as, ps := c.App(app.Name), c.Pool(pool.Name)
+		o := c.Observe(app.Name, pool.Name)
+		as, ps := o, o.Pool
 		ser.Offered = append(ser.Offered, float32(as.Offered))
 		ser.DemandReplicas = append(ser.DemandReplicas, int32(demand.Replicas[k]))
 		ser.SupplyReplicas = append(ser.SupplyReplicas, int32(as.Running))

@@ -172,8 +172,17 @@ func MinReplicas(lambda, mu float64, k int, slo, maxDrop float64) int {
 		return 1
 	}
 	n := max(1, int(math.Ceil(lambda/mu)))
+	var pi []float64
+	if mu > 0 && k >= 1 {
+		pi = make([]float64, k+1) // one scratch π for the whole search
+	}
 	for ; n < 1_000_000; n++ {
-		r := Queue(lambda/float64(n), mu, k, slo)
+		var r QueueResult
+		if pi != nil {
+			r = queueInto(pi, lambda/float64(n), mu, k, slo)
+		} else {
+			r = Queue(lambda/float64(n), mu, k, slo)
+		}
 		if r.P95 <= slo && r.Drop <= maxDrop {
 			return n
 		}

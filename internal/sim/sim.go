@@ -79,8 +79,7 @@ type Cluster struct {
 	changed bool
 	// Scratch maps, cleared and reused every step (per-second allocations
 	// dominated the simulator's time).
-	scratchRunning  map[string]int
-	scratchReserved map[string]cluster.Resources
+	scratchRunning map[string]int
 }
 
 type node struct {
@@ -109,10 +108,13 @@ type service struct {
 
 type task struct {
 	id, service, node string
-	state             cluster.TaskState
-	reason            string
-	readyAt           time.Time
-	since             time.Time
+	// n is the node named by node (set with it; a node's tasks are removed
+	// before the node is), so pool sums need no lookup by name.
+	n       *node
+	state   cluster.TaskState
+	reason  string
+	readyAt time.Time
+	since   time.Time
 }
 
 // Options change how a cluster is built.
@@ -140,7 +142,7 @@ func New(cfg *config.Config, opt Options) (*Cluster, error) {
 		cfg: cfg, start: start, now: start,
 		nodeByID: map[string]*node{}, machines: map[string]*machine{}, services: map[string]*service{},
 		loads: map[string]*appLoad{}, failCreates: map[string]int{}, throttles: opt.Throttles,
-		scratchRunning: map[string]int{}, scratchReserved: map[string]cluster.Resources{},
+		scratchRunning: map[string]int{},
 	}
 	c.stats.init(cfg)
 	for _, p := range cfg.Pools {
@@ -357,7 +359,7 @@ func (c *Cluster) schedule() {
 			t.reason = swarmReason(notAvail, constraint, noRoom)
 			continue
 		}
-		t.node, t.state, t.reason, t.since = best.id, cluster.TaskStarting, "", c.now
+		t.node, t.n, t.state, t.reason, t.since = best.id, best, cluster.TaskStarting, "", c.now
 		t.readyAt = c.now.Add(c.cfg.Sim.ContainerStart.D())
 		reserved[best.id] = reserved[best.id].Add(s.reservation)
 		count[best.id]++
@@ -405,7 +407,8 @@ func containsString(list []string, s string) bool {
 func (c *Cluster) State(context.Context) (cluster.State, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var st cluster.State
+	st := cluster.State{Services: make([]cluster.Service, 0, len(c.services)),
+		Tasks: make([]cluster.Task, 0, len(c.tasks)), Nodes: make([]cluster.Node, 0, len(c.nodes))}
 	for _, name := range c.serviceNames() {
 		s := c.services[name]
 		st.Services = append(st.Services, cluster.Service{Name: s.name, ID: s.name, Desired: s.desired,
@@ -695,6 +698,32 @@ func (c *Cluster) App(name string) AppStatus {
 	return st
 }
 
+// Observation is what a benchmark records of an app and its pool each
+// second: App's Offered and Running and Pool's counts, read under one lock
+// and without App's demand (a queue model search the benchmark does not use).
+type Observation struct {
+	Offered float64
+	Running int
+	Pool    PoolStatus
+}
+
+// Observe reports an app's offered load and running replicas and its pool.
+func (c *Cluster) Observe(app, pool string) Observation {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var o Observation
+	for _, t := range c.tasks {
+		if t.service == app && t.state == cluster.TaskRunning {
+			o.Running++
+		}
+	}
+	if l, ok := c.loads[app]; ok {
+		o.Offered = l.offered
+	}
+	o.Pool = c.poolStatus(pool)
+	return o
+}
+
 // PoolStatus counts a pool's machines by what they are doing.
 type PoolStatus struct {
 	Booting, Ready, Draining, Down int
@@ -711,11 +740,11 @@ func (c *Cluster) Pool(name string) PoolStatus {
 
 func (c *Cluster) poolStatus(name string) PoolStatus {
 	var st PoolStatus
-	reserved := c.scratchReserved
-	clear(reserved)
+	// The reservations of the tasks on the pool's ready, active nodes: a
+	// placed task's node is in c.nodes, which are the machines' nodes.
 	for _, t := range c.tasks {
-		if t.node != "" {
-			reserved[t.node] = reserved[t.node].Add(c.services[t.service].reservation)
+		if n := t.n; n != nil && n.pool == name && n.ready && n.availability != cluster.Drain {
+			st.Reserved = st.Reserved.Add(c.services[t.service].reservation)
 		}
 	}
 	for _, m := range c.machines {
@@ -734,7 +763,6 @@ func (c *Cluster) poolStatus(name string) PoolStatus {
 		default:
 			st.Ready++
 			st.Capacity = st.Capacity.Add(m.node.capacity)
-			st.Reserved = st.Reserved.Add(reserved[m.node.id])
 		}
 	}
 	return st
