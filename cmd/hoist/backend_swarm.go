@@ -1,7 +1,7 @@
 package main
 
 // The real cluster: Docker Swarm as the orchestrator, a machine provider per
-// pool (local namespaces or the operator's scripts), the built-in collector
+// pool (local namespaces, the operator's scripts, OpenStack or EC2), the built-in collector
 // as metric source, the load-balancer layer (internal/balancer,
 // docs/balancer.md), and machine operations in the background.
 
@@ -25,6 +25,7 @@ import (
 	"github.com/hoist/hoist/internal/guard"
 	"github.com/hoist/hoist/internal/metrics"
 	"github.com/hoist/hoist/internal/provider/command"
+	"github.com/hoist/hoist/internal/provider/ec2"
 	"github.com/hoist/hoist/internal/provider/local"
 	"github.com/hoist/hoist/internal/provider/openstack"
 	"github.com/hoist/hoist/internal/series"
@@ -138,6 +139,18 @@ func newSwarmBackend(ctx context.Context, cfg *config.Config, rec swarm.Recorder
 				return nil, fmt.Errorf("pool %s: %w", pl.Name, err)
 			}
 			b.providers[pl.Name] = op
+		case "ec2":
+			e := pl.EC2
+			c, err := ec2.NewClient(ctx, e.Region, e.Profile, e.Endpoint, e.Timeout.D())
+			if err != nil {
+				return nil, fmt.Errorf("pool %s: %w", pl.Name, err)
+			}
+			ep, err := ec2.New(ec2.Options{Pool: pl.Name, Client: c, Joiner: b.orch, InstanceType: e.InstanceType, AMI: e.AMI,
+				Subnet: e.Subnet, SecurityGroups: e.SecurityGroups, Key: e.Key, AvailabilityZone: e.AvailabilityZone, Logger: log})
+			if err != nil {
+				return nil, fmt.Errorf("pool %s: %w", pl.Name, err)
+			}
+			b.providers[pl.Name] = ep
 		default:
 			return nil, fmt.Errorf("pool %s: provider %q cannot run beside real pools", pl.Name, pl.Provider)
 		}

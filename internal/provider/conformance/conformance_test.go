@@ -84,10 +84,12 @@ func (b *syncBuffer) String() string {
 
 func TestConformance(t *testing.T) {
 	subjects := map[string]func(t *testing.T) *subject{
+		"local":     localSubject,
 		"command":   commandSubject,
 		"openstack": openstackSubject,
+		"ec2":       ec2Subject,
 	}
-	for _, name := range []string{"command", "openstack"} {
+	for _, name := range []string{"local", "command", "openstack", "ec2"} {
 		t.Run(name, func(t *testing.T) {
 			s := subjects[name](t)
 			run(t, s)
