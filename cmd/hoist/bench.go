@@ -101,7 +101,7 @@ hoist's included, would have done on their cluster before switching.`,
 			}
 			fmt.Fprintf(w, "wrote %s\n", filepath.Join(out, "{results.json,report.md,*.png}"))
 			if lost > 0 {
-				return &exitError{code: exitFailure, err: fmt.Errorf("%d machines destroyed with their node in the cluster", lost)}
+				return &exitError{code: exitFailure, err: fmt.Errorf("%s destroyed with their node in the cluster", plural(lost, "machine"))}
 			}
 			return nil
 		},

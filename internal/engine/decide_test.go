@@ -164,7 +164,7 @@ func TestDecide(t *testing.T) {
 			name: "with no drain to take back, a machine is bought",
 			snap: new(dworld).node("n1", cluster.PhaseReady, 4).pending(1).snapshot(cfg, 5, rps(37.5)),
 			app:  AppDecision{Action: ActNone, Desired: 5},
-			pool: PoolDecision{Action: ActScale, Create: 1, NeedRoom: 1, Reason: "1 tasks need room; 1 machines of"},
+			pool: PoolDecision{Action: ActScale, Create: 1, NeedRoom: 1, Reason: "1 task needs room; 1 machine of"},
 		},
 		{
 			name: "consolidation: a node at the share whose tasks fit on the others goes",

@@ -102,7 +102,7 @@ func lifecycle(cfg *config.Config, s *Snapshot, ix *index, m *memory) []MachineA
 			case left == 0:
 				step(r, cluster.PhaseDrained, MActObserve, fmt.Sprintf("empty after %s", now.Sub(r.Since).Round(time.Second)))
 			case now.Sub(r.Since) > cfg.Controller.DrainTimeout.D():
-				step(r, cluster.PhaseReady, MActActivate, fmt.Sprintf("drain timeout %s with %d tasks that could not move: back to service", cfg.Controller.DrainTimeout, left))
+				step(r, cluster.PhaseReady, MActActivate, fmt.Sprintf("drain timeout %s with %s that could not move: back to service", cfg.Controller.DrainTimeout, count(left, "task")))
 			}
 		case cluster.PhaseDrained:
 			if node == nil {

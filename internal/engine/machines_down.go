@@ -24,9 +24,9 @@ func (w *poolWork) scaleIn() {
 	case d.NeedRoom > 0 && (w.waiting > 0 || !forecasting(w.cfg, pool.Name, ix)):
 		// With a forecast, tasks about to be created do not hold scale-in:
 		// the limit below keeps room for them and the forecast's.
-		blocked = fmt.Sprintf("%d tasks need room", d.NeedRoom)
+		blocked = needRoom(d.NeedRoom)
 	case d.InFlight > 0:
-		blocked = fmt.Sprintf("%d machines booting", d.InFlight)
+		blocked = count(d.InFlight, "machine") + " booting"
 	case s.ProviderErr[pool.Name] != "":
 		blocked = "provider unavailable"
 	case now.Sub(m.lastPoolUp[pool.Name]) < pool.Cooldown.D() && !m.lastPoolUp[pool.Name].IsZero() && manual == 0:
@@ -103,7 +103,7 @@ func (w *poolWork) scaleIn() {
 	if manual > 0 {
 		chosen = capacity.Removable(nodes, all, min(limit, manual))
 		d.ManualDone = true
-		reason = fmt.Sprintf("operator asked for %d machines (%s)", d.Manual.Target, d.Manual.Reason)
+		reason = fmt.Sprintf("operator asked for %s (%s)", count(d.Manual.Target, "machine"), d.Manual.Reason)
 		if len(chosen) < manual {
 			reason += fmt.Sprintf("; %d of %d can go: the others are at min or their tasks cannot move", len(chosen), manual)
 		}

@@ -194,7 +194,7 @@ func (w *poolWork) scaleUp() bool {
 	}
 	why := ""
 	if need > 0 {
-		why = fmt.Sprintf("%d tasks need room; %d machines of %s hold them", len(items)-len(res.Unfit), need, w.shape)
+		why = fmt.Sprintf("%s; %s of %s hold them", needRoom(len(items)-len(res.Unfit)), count(need, "machine"), w.shape)
 		if len(ahead) > 0 {
 			why += fmt.Sprintf(" (%d of the tasks are the forecast's, within the boot time)", len(ahead))
 		}
@@ -210,13 +210,13 @@ func (w *poolWork) scaleUp() bool {
 	if need > 0 {
 		if perr, bad := s.ProviderErr[pool.Name]; bad {
 			d.Action, d.HoldKind = ActHold, HoldProvider
-			d.Reason = fmt.Sprintf("wanted %d machines, held: provider unavailable: %s", need, perr)
+			d.Reason = fmt.Sprintf("wanted %s, held: provider unavailable: %s", count(need, "machine"), perr)
 			return true
 		}
 		allowed := pool.Max - w.exists
 		if allowed <= 0 {
 			d.Action, d.HoldKind = ActHold, HoldMax
-			d.Reason = fmt.Sprintf("wanted %d machines, held: %d of max %d exist (%s)", need, w.exists, pool.Max, why)
+			d.Reason = fmt.Sprintf("wanted %s, held: %d of max %d exist (%s)", count(need, "machine"), w.exists, pool.Max, why)
 			return true
 		}
 		d.Create = min(need, allowed)

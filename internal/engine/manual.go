@@ -165,7 +165,7 @@ func manualScaleUp(d *PoolDecision, s *Snapshot, pool string, need *int, why *st
 		return false
 	}
 	*need = r.Target - d.Active
-	*why = fmt.Sprintf("operator asked for %d machines (%s)", r.Target, r.Reason)
+	*why = fmt.Sprintf("operator asked for %s (%s)", count(r.Target, "machine"), r.Reason)
 	return true
 }
 

@@ -31,7 +31,7 @@ func decideApp(cfg *config.Config, app *config.App, s *Snapshot, ix *index, m *m
 	svc := ix.services[app.Name]
 	if svc == nil {
 		d.Action, d.Desired = ActDeploy, d.Min
-		d.Reason = fmt.Sprintf("no service yet: deploy with %d replicas", d.Min)
+		d.Reason = "no service yet: deploy with " + count(d.Min, "replica")
 		return d
 	}
 	for _, t := range ix.tasks[app.Name] {
