@@ -87,8 +87,7 @@ func decodings(run string) []string {
 	var out []string
 	for off := 0; off < 4 && off < len(run); off++ {
 		r := strings.TrimRight(run[off:], "=")
-		r = r[:len(r)/4*4+min(len(r)%4, 3)]
-		if len(r)%4 == 1 {
+		if len(r)%4 == 1 { // a cut fragment: its last character is half a byte
 			r = r[:len(r)-1]
 		}
 		for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
