@@ -4,12 +4,19 @@ import "math"
 
 // KNNConfig parameterises KNN.
 type KNNConfig struct {
-	Dim        int     // values per subsequence (the embedding dimension)
-	History    int     // past subsequences searched for neighbours
-	K          int     // neighbours averaged in the non-conformity measure
-	Calib      int     // past non-conformity values the new one is compared with
-	Refractory int     // points silenced after an alarm
-	HalfLife   float64 // half-life of the suppression ceiling, in points
+	Dim     int // values per subsequence (the embedding dimension)
+	History int // past subsequences searched for neighbours
+	K       int // neighbours averaged in the non-conformity measure
+	Calib   int // past non-conformity values the new one is compared with
+	// PeakHalfLife, when positive, compares the non-conformity with a peak
+	// of all past ones that decays with this half-life (in points) instead
+	// of the largest of the last Calib: a context must be stranger than
+	// nearly any seen for a long time, so a long noisy stream does not
+	// raise an alarm every Calib points. Calib/2 values are still awaited
+	// before the first evidence. O(1) time and memory instead of O(Calib).
+	PeakHalfLife float64
+	Refractory   int     // points silenced after an alarm
+	HalfLife     float64 // half-life of the suppression ceiling, in points
 }
 
 // DefaultKNNConfig is the configuration registered as "knn".
@@ -25,25 +32,29 @@ func DefaultKNNConfig() KNNConfig {
 // neighbours among the previous History subsequences, those overlapping it
 // excluded, divided by the range of values seen so far. Where KNN-CAD ranks
 // the non-conformity among recent ones (a conformal p-value), KNN divides
-// it by the largest of the last Calib ones: the evidence x is 1 when the
+// it by the largest of the last Calib ones (or, with PeakHalfLife, by a
+// slowly decaying peak of all of them): the evidence x is 1 when the
 // context is as strange as the strangest recent one, and keeps growing
 // beyond, so that strong outliers outrank mere new maxima. The score is
 // x/(1+x); alarms are suppressed as in Records.
 //
-// Memory: 2*History + Dim + Calib floats. Time: O(History) per value: the
+// Memory: 2*History + Dim + Calib floats (Calib fewer with PeakHalfLife). Time: O(History) per value: the
 // squared distance between the current context and the one L values back
 // is updated from the previous point's at the same lag (one value enters,
 // one leaves), and recomputed in full every recompute points so rounding
 // cannot accumulate. No allocation.
 type KNN struct {
 	cfg    KNNConfig
-	x      []float64 // the last History+Dim+1 values, a ring
-	xHead  int       // slot of the newest value
-	xn     int       // values seen
-	dist   []float64 // dist[L]: squared distance to the context L values back
-	since  int       // points since dist was last recomputed in full
-	best   []float64 // K smallest squared distances so far, ascending
-	calib  sortedWindow
+	x      []float64    // the last History+Dim+1 values, a ring
+	xHead  int          // slot of the newest value
+	xn     int          // values seen
+	dist   []float64    // dist[L]: squared distance to the context L values back
+	since  int          // points since dist was last recomputed in full
+	best   []float64    // K smallest squared distances so far, ascending
+	calib  sortedWindow // the last Calib non-conformities (PeakHalfLife 0)
+	peak   float64      // decaying peak of the non-conformities (PeakHalfLife > 0)
+	decay  float64      // the peak's factor per point
+	seen   int          // non-conformities seen
 	lo, hi float64
 	sup    suppressor
 	refr   int
@@ -60,12 +71,16 @@ func NewKNN(cfg KNNConfig) *KNN {
 	cfg.History = max(cfg.History, cfg.Dim+cfg.K)
 	cfg.Calib = max(cfg.Calib, 2)
 	d := &KNN{
-		cfg:   cfg,
-		x:     make([]float64, cfg.History+cfg.Dim+1),
-		dist:  make([]float64, cfg.History+1),
-		best:  make([]float64, cfg.K),
-		calib: newSortedWindow(cfg.Calib),
-		sup:   newSuppressor(cfg.HalfLife),
+		cfg:  cfg,
+		x:    make([]float64, cfg.History+cfg.Dim+1),
+		dist: make([]float64, cfg.History+1),
+		best: make([]float64, cfg.K),
+		sup:  newSuppressor(cfg.HalfLife),
+	}
+	if cfg.PeakHalfLife > 0 {
+		d.decay = math.Pow(0.5, 1/cfg.PeakHalfLife)
+	} else {
+		d.calib = newSortedWindow(cfg.Calib)
 	}
 	d.Reset()
 	return d
@@ -75,6 +90,7 @@ func NewKNN(cfg KNNConfig) *KNN {
 func (d *KNN) Reset() {
 	d.xHead, d.xn, d.since, d.refr = 0, 0, 0, 0
 	d.calib.reset()
+	d.peak, d.seen = 0, 0
 	d.lo, d.hi = math.Inf(1), math.Inf(-1)
 	d.sup.reset()
 }
@@ -103,6 +119,15 @@ func (d *KNN) evidence(v float64) float64 {
 		return 0
 	}
 	x := 0.0
+	d.seen++
+	if d.decay > 0 {
+		d.peak *= d.decay
+		if d.seen > d.cfg.Calib/2 {
+			x = ncm / math.Max(d.peak, 1e-12)
+		}
+		d.peak = math.Max(d.peak, ncm)
+		return x
+	}
 	if d.calib.len() >= d.cfg.Calib/2 {
 		x = ncm / math.Max(d.calib.quantile(1), 1e-12)
 	}

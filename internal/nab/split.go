@@ -18,7 +18,11 @@ type Candidate struct {
 // lower and a higher value (the neighbourhood compared on the whole corpus
 // in earlier work, 17 candidates), then the 31 coarse-KNN variants tried
 // when it was added (block, context, history, calibration and weight; the
-// default is one of them). 48 candidates.
+// default is one of them), then the 17 calibrations of the fine KNN tried
+// when its decaying peak was added (the default, half-life 8000 at weight
+// 1, is the coarse variant of the default's). The earlier rounds were
+// tried around the default of their time; they are replayed around
+// today's. 65 candidates.
 func EnsembleGrid() []Candidate {
 	type change struct {
 		name string
@@ -64,6 +68,33 @@ func EnsembleGrid() []Candidate {
 	addCoarse(coarse{12, 16, 300, 100}, 0.8)
 	for _, k := range []coarse{{24, 16, 300, 100}, {12, 24, 300, 100}, {12, 16, 150, 100}, {12, 16, 300, 50}, {12, 16, 300, 250}, {8, 24, 300, 100}} {
 		addCoarse(k, 0.4, 0.6, 0.8)
+	}
+	// Third round, the fine KNN's calibration (with the coarse KNN as in
+	// the default): the largest of the last 500 non-conformities (the
+	// former default) or a decaying peak of them, at several half-lives
+	// (1e9: practically never decaying) and weights.
+	calib := func(halfLife, weight float64) {
+		changes = append(changes, change{
+			fmt.Sprintf("knn_peak_half_life=%g,knn_weight=%g", halfLife, weight),
+			func(c *anomaly.EnsembleConfig) { c.KNN.PeakHalfLife, c.KNNWeight = halfLife, weight }})
+	}
+	calib(0, 0.5)
+	for _, h := range []float64{500, 2000, 8000, 1e9} {
+		calib(h, 0.5)
+	}
+	calib(8000, 0.75)
+	calib(1e9, 0.75)
+	calib(1e9, 1)
+	for _, h := range []float64{2000, 4000, 16000} {
+		calib(h, 1)
+	}
+	for _, h := range []float64{2000, 4000, 8000, 16000} {
+		calib(h, 1.25)
+	}
+	for _, w := range []float64{0.6, 1} { // the coarse KNN's calibration too
+		changes = append(changes, change{
+			fmt.Sprintf("coarse_peak_half_life=%g,coarse_weight=%g", 8000.0/12, w),
+			func(c *anomaly.EnsembleConfig) { c.Coarse.PeakHalfLife, c.CoarseWeight = 8000.0/12, w }})
 	}
 	out := make([]Candidate, 0, len(changes))
 	for _, ch := range changes {
