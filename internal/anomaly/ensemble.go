@@ -19,8 +19,16 @@ type EnsembleConfig struct {
 	Coarse       KNNConfig
 	CoarseBlock  int
 	CoarseWeight float64
-	Refractory   int     // points silenced after an alarm
-	HalfLife     float64 // half-life of the suppression ceiling, in points
+	// CoarsePeakHalfLife and CoarsePeakWeight add a second calibration of
+	// the coarse KNN's non-conformity, against a peak decaying with that
+	// half-life in blocks (as KNNConfig.PeakHalfLife), weighted
+	// CoarsePeakWeight: the window (Coarse.Calib blocks) catches a changed
+	// daily pattern early in a short series, the long peak one in a long
+	// series that the window has got used to. Weight 0 leaves it out.
+	CoarsePeakHalfLife float64
+	CoarsePeakWeight   float64
+	Refractory         int     // points silenced after an alarm
+	HalfLife           float64 // half-life of the suppression ceiling, in points
 }
 
 // DefaultEnsembleConfig is the configuration registered as "ensemble" (and
@@ -29,31 +37,36 @@ type EnsembleConfig struct {
 // 0.6, the best of 33 variants), and then the fine KNN's calibration
 // against a peak with a half-life of 8000 points at weight 1 (the middle
 // of the half-lives 4000 to 16000, which scored alike; it replaced the
-// largest of the last 500 at weight 0.5). docs/anomaly.md gives the scores
+// largest of the last 500 at weight 0.5), and last the coarse KNN's second
+// calibration, against a peak with the same half-life in points (8000/12
+// blocks) at weight 1 (of four variants). docs/anomaly.md gives the scores
 // in-sample and with the choice replayed on half the corpus and scored on
 // the other half (hoist nab --split).
 func DefaultEnsembleConfig() EnsembleConfig {
 	knn := DefaultKNNConfig()
 	knn.PeakHalfLife = 8000
 	return EnsembleConfig{
-		Records:      DefaultRecordsConfig(),
-		KNN:          knn,
-		KNNWeight:    1,
-		Coarse:       KNNConfig{Dim: 16, History: 300, K: 3, Calib: 50},
-		CoarseBlock:  12,
-		CoarseWeight: 0.6,
-		Refractory:   30,
-		HalfLife:     30,
+		Records:            DefaultRecordsConfig(),
+		KNN:                knn,
+		KNNWeight:          1,
+		Coarse:             KNNConfig{Dim: 16, History: 300, K: 3, Calib: 50},
+		CoarseBlock:        12,
+		CoarseWeight:       0.6,
+		CoarsePeakHalfLife: 8000.0 / 12,
+		CoarsePeakWeight:   1,
+		Refractory:         30,
+		HalfLife:           30,
 	}
 }
 
 // Ensemble combines Records (which sees values, levels, spread and
 // sustained shifts) with two KNNs, which see the shape of the recent past:
 // one over the last 16 values, one over block means spanning 192 values
-// (e.g. a missing daily peak that breaks no record). The members express
+// (e.g. a missing daily peak that breaks no record), its non-conformity
+// calibrated twice (a recent window and a long decaying peak). The members express
 // their evidence on the same scale (1 = their own alarm level), so the
-// ensemble takes the largest of Records', KNNWeight times KNN's and
-// CoarseWeight times the coarse KNN's, scores it x/(1+x) and suppresses
+// ensemble takes the largest of Records', KNNWeight times KNN's,
+// CoarseWeight and CoarsePeakWeight times the coarse KNN's, scores it x/(1+x) and suppresses
 // repeated alarms itself (the members' own suppression is bypassed). The
 // members' warm-ups apply (the coarse KNN's is about 720 values).
 type Ensemble struct {
@@ -61,8 +74,9 @@ type Ensemble struct {
 	rec    *Records
 	knn    *KNN
 	coarse *KNN
-	sum    float64 // of the current block's values
-	n      int     // values in the current block
+	cpeak  peakCalib // the coarse KNN's second calibration
+	sum    float64   // of the current block's values
+	n      int       // values in the current block
 	sup    suppressor
 	refr   int
 }
@@ -74,6 +88,7 @@ func NewEnsemble(cfg EnsembleConfig) *Ensemble {
 		rec:    NewRecords(cfg.Records),
 		knn:    NewKNN(cfg.KNN),
 		coarse: NewKNN(cfg.Coarse),
+		cpeak:  newPeakCalib(math.Max(cfg.CoarsePeakHalfLife, 1), max(cfg.Coarse.Calib, 2)/2),
 		sup:    newSuppressor(cfg.HalfLife),
 	}
 }
@@ -83,6 +98,7 @@ func (e *Ensemble) Reset() {
 	e.rec.Reset()
 	e.knn.Reset()
 	e.coarse.Reset()
+	e.cpeak.reset()
 	e.sum, e.n = 0, 0
 	e.sup.reset()
 	e.refr = 0
@@ -98,7 +114,12 @@ func (e *Ensemble) Score(v float64) float64 {
 		e.sum += v
 		e.n++
 		if e.n == e.cfg.CoarseBlock {
-			x = math.Max(x, e.cfg.CoarseWeight*e.coarse.evidence(e.sum/float64(e.n)))
+			if ncm, ok := e.coarse.update(e.sum / float64(e.n)); ok {
+				x = math.Max(x, e.cfg.CoarseWeight*e.coarse.calibrate(ncm))
+				if e.cfg.CoarsePeakWeight > 0 {
+					x = math.Max(x, e.cfg.CoarsePeakWeight*e.cpeak.evidence(ncm))
+				}
+			}
 			e.sum, e.n = 0, 0
 		}
 	}

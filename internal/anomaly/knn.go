@@ -52,9 +52,7 @@ type KNN struct {
 	since  int          // points since dist was last recomputed in full
 	best   []float64    // K smallest squared distances so far, ascending
 	calib  sortedWindow // the last Calib non-conformities (PeakHalfLife 0)
-	peak   float64      // decaying peak of the non-conformities (PeakHalfLife > 0)
-	decay  float64      // the peak's factor per point
-	seen   int          // non-conformities seen
+	peak   peakCalib    // PeakHalfLife > 0
 	lo, hi float64
 	sup    suppressor
 	refr   int
@@ -78,7 +76,7 @@ func NewKNN(cfg KNNConfig) *KNN {
 		sup:  newSuppressor(cfg.HalfLife),
 	}
 	if cfg.PeakHalfLife > 0 {
-		d.decay = math.Pow(0.5, 1/cfg.PeakHalfLife)
+		d.peak = newPeakCalib(cfg.PeakHalfLife, cfg.Calib/2)
 	} else {
 		d.calib = newSortedWindow(cfg.Calib)
 	}
@@ -90,7 +88,7 @@ func NewKNN(cfg KNNConfig) *KNN {
 func (d *KNN) Reset() {
 	d.xHead, d.xn, d.since, d.refr = 0, 0, 0, 0
 	d.calib.reset()
-	d.peak, d.seen = 0, 0
+	d.peak.reset()
 	d.lo, d.hi = math.Inf(1), math.Inf(-1)
 	d.sup.reset()
 }
@@ -107,27 +105,34 @@ func (d *KNN) Score(v float64) float64 {
 // (unsuppressed; x >= 1 is an alarm). It is 0 until Dim+K subsequences and
 // half the calibration window have been seen.
 func (d *KNN) evidence(v float64) float64 {
+	ncm, ok := d.update(v)
+	if !ok {
+		return 0
+	}
+	return d.calibrate(ncm)
+}
+
+// update adds v and returns the new context's non-conformity (ok false
+// while there is none yet).
+func (d *KNN) update(v float64) (ncm float64, ok bool) {
 	d.lo, d.hi = math.Min(d.lo, v), math.Max(d.hi, v)
 	d.xHead = (d.xHead + 1) % len(d.x)
 	d.x[d.xHead] = v
 	d.xn++
 	if d.xn < d.cfg.Dim {
-		return 0
+		return 0, false
 	}
-	ncm, ok := d.nonConformity()
-	if !ok {
-		return 0
+	return d.nonConformity()
+}
+
+// calibrate turns a non-conformity from update into the evidence ratio:
+// over the decaying peak (PeakHalfLife > 0) or over the largest of the
+// last Calib, 0 until Calib/2 were seen.
+func (d *KNN) calibrate(ncm float64) float64 {
+	if d.cfg.PeakHalfLife > 0 {
+		return d.peak.evidence(ncm)
 	}
 	x := 0.0
-	d.seen++
-	if d.decay > 0 {
-		d.peak *= d.decay
-		if d.seen > d.cfg.Calib/2 {
-			x = ncm / math.Max(d.peak, 1e-12)
-		}
-		d.peak = math.Max(d.peak, ncm)
-		return x
-	}
 	if d.calib.len() >= d.cfg.Calib/2 {
 		x = ncm / math.Max(d.calib.quantile(1), 1e-12)
 	}
@@ -204,4 +209,31 @@ func (d *KNN) nonConformity() (float64, bool) {
 		r = 1
 	}
 	return sum / float64(len(d.best)) / r, true
+}
+
+// peakCalib compares each non-conformity with a peak of the earlier ones
+// that decays with a half-life (in values): the evidence is the ratio, 0
+// until more than after values were seen. O(1) time and memory.
+type peakCalib struct {
+	peak  float64
+	decay float64 // per value
+	seen  int
+	after int
+}
+
+func newPeakCalib(halfLife float64, after int) peakCalib {
+	return peakCalib{decay: math.Pow(0.5, 1/halfLife), after: after}
+}
+
+func (p *peakCalib) reset() { p.peak, p.seen = 0, 0 }
+
+func (p *peakCalib) evidence(ncm float64) float64 {
+	p.seen++
+	p.peak *= p.decay
+	x := 0.0
+	if p.seen > p.after {
+		x = ncm / math.Max(p.peak, 1e-12)
+	}
+	p.peak = math.Max(p.peak, ncm)
+	return x
 }

@@ -20,9 +20,10 @@ type Candidate struct {
 // when it was added (block, context, history, calibration and weight; the
 // default is one of them), then the 17 calibrations of the fine KNN tried
 // when its decaying peak was added (the default, half-life 8000 at weight
-// 1, is the coarse variant of the default's). The earlier rounds were
-// tried around the default of their time; they are replayed around
-// today's. 65 candidates.
+// 1, is the coarse variant of the default's), then the 4 second
+// calibrations of the coarse KNN (the default's among them). The earlier
+// rounds were tried around the default of their time; they are replayed
+// around today's. 69 candidates.
 func EnsembleGrid() []Candidate {
 	type change struct {
 		name string
@@ -95,6 +96,15 @@ func EnsembleGrid() []Candidate {
 		changes = append(changes, change{
 			fmt.Sprintf("coarse_peak_half_life=%g,coarse_weight=%g", 8000.0/12, w),
 			func(c *anomaly.EnsembleConfig) { c.Coarse.PeakHalfLife, c.CoarseWeight = 8000.0/12, w }})
+	}
+	// Fourth round, the coarse KNN's second calibration against a peak
+	// (half-life in blocks: 8000 or 4000 points; weight 0.6 or 1).
+	for _, h := range []float64{8000.0 / 12, 4000.0 / 12} {
+		for _, w := range []float64{0.6, 1} {
+			changes = append(changes, change{
+				fmt.Sprintf("coarse_peak2_half_life=%.4g,weight=%g", h, w),
+				func(c *anomaly.EnsembleConfig) { c.CoarsePeakHalfLife, c.CoarsePeakWeight = h, w }})
+		}
 	}
 	out := make([]Candidate, 0, len(changes))
 	for _, ch := range changes {

@@ -86,7 +86,7 @@ func (scaled) Reset()                  {}
 
 func TestEnsembleGrid(t *testing.T) {
 	g := EnsembleGrid()
-	if len(g) != 65 || g[0].Name != "no_coarse" {
+	if len(g) != 69 || g[0].Name != "no_coarse" {
 		t.Fatalf("%d candidates, first %q", len(g), g[0].Name)
 	}
 	seen := map[string]bool{}
