@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hoist/hoist/internal/engine"
 	"github.com/hoist/hoist/internal/events"
 	"github.com/hoist/hoist/internal/sim"
 )
@@ -61,5 +62,77 @@ func TestPredictiveScalesWithinBoundsAndHoldsOnMissingData(t *testing.T) {
 	holds := kinds(s.Events.List(events.Filter{App: "web"}), events.AppHold)
 	if len(holds) == 0 || !strings.Contains(holds[len(holds)-1].Reason, "no data") {
 		t.Fatalf("want a hold event saying no data, got %v", holds)
+	}
+}
+
+// costChange is an app at a constant load whose cost per request the world
+// (the simulator) triples mid-run, as a new image might.
+const costChange = `
+controller: {interval: 10s}
+pools:
+  - name: workers
+    min: 1
+    max: 8
+    machine: {cpus: 4, memory: 8GiB}
+    boot_time: 60s
+apps:
+  - name: web
+    image: hoist/demoapp:latest
+    pools: [workers]
+    resources:
+      limits: {cpus: 1, memory: 512MiB}
+      reservations: {cpus: 1, memory: 512MiB}
+    replicas: {min: 1, max: 30}
+    slo: {latency_p95: 250ms}
+    policies:
+      - {type: predictive, target: 60}
+    load:
+      cpu_per_request: 10ms
+      pattern: {shape: constant, base: 300}
+`
+
+// The policy learns the capacity from what it observes only: when the world's
+// cost per request triples, it notices from rate and CPU, relearns, and
+// serves the same load with about three times the replicas within the SLO.
+func TestPredictiveRelearnsWhenTheWorldsCostChanges(t *testing.T) {
+	ctx := context.Background()
+	s, err := sim.NewStack(parse(t, costChange), sim.StackOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	forecastAt := func() *engine.AppForecast {
+		plan, _ := s.Engine.Last()
+		return plan.Apps[0].Forecast
+	}
+	if _, err := s.Run(ctx, sim.RunOptions{Duration: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	before := forecastAt()
+	// 10 ms a request: 100 req/s at full CPU; the p95 reaches 250 ms near 88 %.
+	if before == nil || !before.Learned || before.PerReplica < 70 || before.PerReplica > 90 {
+		t.Fatalf("after an hour at 10 ms a request: %+v", before)
+	}
+	replicasBefore := s.Cluster.App("web").Desired
+	if err := s.Cluster.SetCPUPerRequest("web", 30*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Run(ctx, sim.RunOptions{Duration: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	after := forecastAt()
+	// 30 ms: 33 req/s at full CPU; the p95 reaches 250 ms near 64 %: ~21 req/s.
+	if after == nil || !after.Learned || after.PerReplica < 15 || after.PerReplica > 23 {
+		t.Fatalf("an hour after the cost tripled: %+v", after)
+	}
+	app := s.Cluster.App("web")
+	if app.Desired < 2*replicasBefore || app.P95 > 0.25 || app.Dropped > 0.001*app.Offered {
+		t.Errorf("after relearning: %d replicas (were %d), p95 %.3fs, %.1f req/s dropped", app.Desired, replicasBefore, app.P95, app.Dropped)
+	}
+	changed := false
+	for _, e := range s.Events.List(events.Filter{App: "web"}) {
+		changed = changed || strings.Contains(e.Reason, "cost per request changed")
+	}
+	if !changed {
+		t.Error("no event says the cost per request changed")
 	}
 }

@@ -645,6 +645,21 @@ func (c *Cluster) Kill(name string) {
 	}
 }
 
+// SetCPUPerRequest changes what a request of app costs from now on, as a
+// new image would: the world changes, and only what the autoscaler observes
+// (rate, CPU, latency) can tell it.
+func (c *Cluster) SetCPUPerRequest(app string, d time.Duration) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l, ok := c.loads[app]
+	if !ok || d <= 0 {
+		return fmt.Errorf("set cpu per request of %q to %s: no such app or not positive", app, d)
+	}
+	l.cpuPerReq = d.Seconds()
+	l.demandMemo = map[int]int{}
+	return nil
+}
+
 // Value implements engine.MetricSource for the built-in metrics, averaged
 // over the window.
 func (c *Cluster) Value(_ context.Context, q engine.MetricQuery) (float64, error) {
