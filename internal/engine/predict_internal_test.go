@@ -61,3 +61,39 @@ func TestKeepForCountsPlacedWaitingAndForecastTasks(t *testing.T) {
 		}
 	}
 }
+
+// Room for the forecast is ordered for the replicas it needs beyond those
+// wanted now, except while the anomaly guard holds the app's scale-ups.
+func TestAheadItemsHeldByTheGuard(t *testing.T) {
+	one := cluster.Resources{MilliCPU: 1000, Memory: 1 << 30}
+	cfg := &config.Config{Pools: []config.Pool{{Name: "p", Max: 10}}}
+	app := &config.App{Name: "web", Pools: []string{"p"}}
+	for _, c := range []struct {
+		name   string
+		ahead  int
+		action Action
+		held   bool
+		want   int
+	}{
+		{"no forecast", 0, ActNone, false, 0},
+		{"forecast above the service", 7, ActNone, false, 4},
+		{"forecast above a scale-up", 7, ActScale, false, 2},
+		{"forecast under what is wanted", 3, ActNone, false, 0},
+		{"guard holds", 7, ActNone, true, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ix := &index{apps: map[string]*config.App{"web": app}, exists: map[string]int{"p": 1},
+				services:    map[string]*cluster.Service{"web": {Name: "web", Desired: 3, Reservation: one}},
+				tasks:       map[string][]cluster.Task{"web": {{}, {}, {}}},
+				appDecision: map[string]*AppDecision{"web": {App: "web", Action: c.action, Desired: 5, Ahead: c.ahead}}}
+			s := &Snapshot{AnomalyHold: map[string]string{}}
+			if c.held {
+				s.AnomalyHold["web"] = "score 0.99"
+			}
+			items, apps := aheadItems(cfg, "p", s, ix)
+			if len(items) != c.want || len(apps) != c.want {
+				t.Errorf("%d items for the forecast, want %d", len(items), c.want)
+			}
+		})
+	}
+}
