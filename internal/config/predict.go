@@ -5,7 +5,7 @@ package config
 // and p95 latency against the app's slo (internal/policy Predict). Fields:
 // target is the CPU target (percent of the limit) used while the capacity is
 // still being learned (default 60); scale_down.stabilization is how long
-// scale-down waits for the need to stay low (default 2m); forecast_only makes
+// scale-down waits for the need to stay low (default 10m); forecast_only makes
 // and records the forecast but never acts on it: replicas follow the rate now
 // plus the headroom its own recent changes call for, machines the replicas.
 const PolicyPredictive = "predictive"

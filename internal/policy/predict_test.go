@@ -192,3 +192,40 @@ func TestPredictScaleDownStabilised(t *testing.T) {
 		t.Errorf("still %d replicas a window after the fall", r.replicas)
 	}
 }
+
+// forecast_only makes and records the same forecast, but acts as the reactive
+// fallback: before the third daily ramp the predictive policy asks for
+// machines ahead, the forecast_only one does not.
+func TestPredictForecastOnlyRecordsButReacts(t *testing.T) {
+	start := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+	on := &predictRun{set: PredictSettings{SLO: 250 * time.Millisecond}, now: start, replicas: 5}
+	off := &predictRun{set: PredictSettings{SLO: 250 * time.Millisecond, ForecastOnly: true}, now: start, replicas: 5}
+	load := func(d time.Duration) float64 {
+		m := math.Mod(d.Hours(), 24)
+		switch {
+		case m < 10:
+			return 100
+		case m < 10.25:
+			return 100 + 800*(m-10)/0.25
+		case m < 14:
+			return 900
+		default:
+			return 100
+		}
+	}
+	for d := time.Duration(0); d <= 2*24*time.Hour+10*time.Hour-time.Minute; d += 10 * time.Second {
+		pOn, pOff := on.tick(load(d)), off.tick(load(d))
+		if pOff.Mode != "reactive" || pOff.ModeWhy != "forecast_only" {
+			t.Fatalf("at %s forecast_only acts as %q (%s)", d, pOff.Mode, pOff.ModeWhy)
+		}
+		if pOn.Forecast.Upper != pOff.Forecast.Upper || pOn.Forecast.Coverage != pOff.Forecast.Coverage {
+			t.Fatalf("at %s the recorded forecasts differ: %+v and %+v", d, pOn.Forecast, pOff.Forecast)
+		}
+		if d == 2*24*time.Hour+10*time.Hour-time.Minute {
+			if !pOff.Forecast.Healthy || pOn.Ahead <= pOn.Replicas+1 || pOff.Ahead >= pOn.Ahead {
+				t.Errorf("before the ramp: predictive ahead %d (replicas %d), forecast_only ahead %d (forecast %+v)",
+					pOn.Ahead, pOn.Replicas, pOff.Ahead, pOff.Forecast)
+			}
+		}
+	}
+}
