@@ -84,7 +84,7 @@ func TestAheadItemsHeldByTheGuard(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			ix := &index{apps: map[string]*config.App{"web": app}, exists: map[string]int{"p": 1},
 				services:    map[string]*cluster.Service{"web": {Name: "web", Desired: 3, Reservation: one}},
-				tasks:       map[string][]cluster.Task{"web": {{}, {}, {}}},
+				tasks:       map[string][]*cluster.Task{"web": {{}, {}, {}}},
 				appDecision: map[string]*AppDecision{"web": {App: "web", Action: c.action, Desired: 5, Ahead: c.ahead}}}
 			s := &Snapshot{AnomalyHold: map[string]string{}}
 			if c.held {
