@@ -80,6 +80,15 @@ func localSubject(t *testing.T) *subject {
 	if _, err := exec.LookPath("dockerd"); err != nil {
 		t.Fatal("dockerd is missing (scripts/deps installs docker.io)")
 	}
+	// One run at a time on this host: the network below has fixed names.
+	lock, err := os.OpenFile("/run/lock/hoist-conformance-local.lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lock.Close() })       // registered first: released last
 	base, err := os.MkdirTemp("/tmp", "hcf") // short: socket paths are bounded
 	if err != nil {
 		t.Fatal(err)
