@@ -66,3 +66,78 @@ func TestKNNIncrementalMatchesDirect(t *testing.T) {
 		}
 	}
 }
+
+// peakCalib's evidence is the ratio to the peak of the earlier values,
+// which halves every half-life, and 0 during its warm-up.
+func TestPeakCalib(t *testing.T) {
+	p := newPeakCalib(2, 1) // half-life 2 values; the first only sets the peak
+	r := math.Sqrt(0.5)     // the peak's factor per value
+	steps := []struct{ ncm, want float64 }{
+		{4, 0},                   // warm-up; peak 4
+		{1, 1 / (4 * r)},         // peak 4 decayed one value
+		{0, 0},                   // nothing; peak 4r² = 2
+		{8, 8 / (4 * r * r * r)}, // a new peak
+		{4, 4 / (8 * r)},
+	}
+	for i, s := range steps {
+		if got := p.evidence(s.ncm); math.Abs(got-s.want) > 1e-12 {
+			t.Errorf("step %d: evidence %v, want %v", i, got, s.want)
+		}
+	}
+	// After two half-lives with nothing new, the peak is a quarter.
+	p.reset()
+	for _, v := range []float64{4, 0, 0, 0} {
+		p.evidence(v)
+	}
+	if got := p.evidence(1); math.Abs(got-1) > 1e-12 {
+		t.Errorf("after two half-lives: evidence %v, want 1", got)
+	}
+}
+
+// On a long bursty stream (noise with a spike every 1000 values), the
+// largest of the last Calib non-conformities forgets the bursts and is
+// beaten by chance between them; a slowly decaying peak remembers them, so
+// only spikes beat it, and a larger spike still does.
+func TestKNNPeakQuietBetweenBursts(t *testing.T) {
+	const n, every = 20000, 1000
+	const big = n - 100
+	spikes := map[int]float64{big: 40}
+	for i := every / 2; i < n; i += every {
+		spikes[i] = 15
+	}
+	vals := wave(n, 7, 0, spikes)
+	alarms := func(cfg KNNConfig) (chance int, atBig bool) {
+		d := NewKNN(cfg)
+		last := -n // the last spike at or before i
+		for i, v := range vals {
+			if spikes[i] > 0 {
+				last = i
+			}
+			if d.Score(v) < 0.5 {
+				continue
+			}
+			if i-last >= cfg.Dim { // no spike in the context
+				chance++
+			}
+			if last == big {
+				atBig = true
+			}
+		}
+		return chance, atBig
+	}
+	window := DefaultKNNConfig()
+	peak := window
+	peak.PeakHalfLife = 8000
+	wChance, _ := alarms(window)
+	pChance, pBig := alarms(peak)
+	t.Logf("alarms away from spikes: window %d, peak %d", wChance, pChance)
+	if wChance < 5 {
+		t.Errorf("window calibration: %d chance alarms; the stream should produce some", wChance)
+	}
+	if pChance != 0 {
+		t.Errorf("peak calibration: %d chance alarms, want 0", pChance)
+	}
+	if !pBig {
+		t.Error("peak calibration: no alarm at the larger spike")
+	}
+}

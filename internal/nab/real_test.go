@@ -52,7 +52,8 @@ func TestRealCorpusShape(t *testing.T) {
 // TestRealCorpusScores scores every detector (only "records" with -short)
 // against floors a little under the measured scores (docs/anomaly.md). The
 // ensemble, which anomaly.Default names (see the anomaly tests), must reach
-// 75 on the standard profile, past ARTime's published 74.85 (in-sample:
+// 76 on the standard profile (measured 76.86), past ARTime's published
+// 74.85 (in-sample:
 // its parameters were chosen on this corpus; see TestOfficialScores for
 // the published figure and docs/anomaly.md for the split-half check).
 func TestRealCorpusScores(t *testing.T) {
@@ -66,7 +67,7 @@ func TestRealCorpusScores(t *testing.T) {
 		t.Fatal(err)
 	}
 	floor := map[string]float64{ // standard profile
-		"ensemble": 75, "records": 70, "relentropy": 50, "knn": 45, "robustz": 35,
+		"ensemble": 76, "records": 70, "relentropy": 50, "knn": 45, "robustz": 35,
 	}
 	for _, r := range results {
 		t.Logf("%-10s standard %6.2f  reward_low_FP %6.2f  reward_low_FN %6.2f",
