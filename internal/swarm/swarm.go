@@ -347,8 +347,9 @@ func Constraints(pools, known []string) []string {
 
 // Scale implements engine.Orchestrator: a service update carrying the
 // version it read, retried when another writer got there first.
+// Tasks left pending from before the update are replaced (renewStranded).
 func (o *Orchestrator) Scale(ctx context.Context, name string, replicas int) error {
-	return o.updateService(ctx, name, func(spec *swarm.ServiceSpec) error {
+	err := o.updateService(ctx, name, func(spec *swarm.ServiceSpec) error {
 		if spec.Mode.Replicated == nil {
 			return fmt.Errorf("scale %s: %w", name, ErrGlobal)
 		}
@@ -356,6 +357,10 @@ func (o *Orchestrator) Scale(ctx context.Context, name string, replicas int) err
 		spec.Mode.Replicated.Replicas = &n
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	return o.renewStranded(ctx, name, replicas)
 }
 
 // conflictRetries bounds retries of an update that lost a race.
