@@ -22,12 +22,17 @@ import (
 // between the two updates.
 const strandedWait = 15 * time.Second
 
-// unassigned counts a service's tasks meant to run that no node has been
-// given, and of those the ones created before the service's last update
-// (of an older spec version: Swarm will not place them). Pure.
-func unassigned(tasks []swarm.Task, updated time.Time) (ids []string, stale int) {
+// unassigned lists a service's tasks meant to run that no node has been
+// given, counts those created before the service's last update (of an older
+// spec version: Swarm will not place them), and counts the tasks placed on a
+// node. Pure.
+func unassigned(tasks []swarm.Task, updated time.Time) (ids []string, stale, placed int) {
 	for _, t := range tasks {
-		if t.DesiredState != swarm.TaskStateRunning || t.NodeID != "" {
+		if t.DesiredState != swarm.TaskStateRunning {
+			continue
+		}
+		if t.NodeID != "" {
+			placed++
 			continue
 		}
 		ids = append(ids, t.ID)
@@ -35,14 +40,17 @@ func unassigned(tasks []swarm.Task, updated time.Time) (ids []string, stale int)
 			stale++
 		}
 	}
-	return ids, stale
+	return ids, stale, placed
 }
 
 // renewStranded, when the service has unassigned tasks of an older spec
-// version, scales it down by all its unassigned tasks and back to replicas:
-// Swarm removes unassigned tasks first (they sort after every task on a
-// node), so no placed task is touched, and the new ones are of the current
-// version, which the scheduler places as soon as a node fits.
+// version, scales it down to its placed tasks and, once Swarm has let every
+// unassigned task go, back to replicas. Swarm removes unassigned tasks first
+// (they sort after every task on a node), so no running task is touched; the
+// new tasks are of the last version, which the scheduler keeps trying until
+// a node fits. All the unassigned go, not only the stale ones: which of them
+// Swarm removes is its choice, and any left at the last update would be of
+// an older version in turn.
 func (o *Orchestrator) renewStranded(ctx context.Context, name string, replicas int) error {
 	res, err := o.api.ServiceInspect(ctx, name, client.ServiceInspectOptions{})
 	if err != nil {
@@ -59,7 +67,7 @@ func (o *Orchestrator) renewStranded(ctx context.Context, name string, replicas 
 	if err != nil {
 		return err
 	}
-	ids, stale := unassigned(tasks, res.Service.UpdatedAt)
+	ids, stale, placed := unassigned(tasks, res.Service.UpdatedAt)
 	if stale == 0 {
 		return nil
 	}
@@ -74,28 +82,23 @@ func (o *Orchestrator) renewStranded(ctx context.Context, name string, replicas 
 			return nil
 		})
 	}
-	if err := set(replicas - len(ids)); err != nil {
+	if err := set(min(placed, replicas)); err != nil {
 		return err
 	}
 	// Both updates read together would remove nothing: wait until Swarm
-	// has let the unassigned tasks go.
-	gone := map[string]bool{}
-	for _, id := range ids {
-		gone[id] = true
-	}
+	// has let every unassigned task go.
 	deadline := time.Now().Add(strandedWait)
 	for {
 		tasks, err := list()
 		if err != nil {
 			return err
 		}
-		left := 0
-		for _, t := range tasks {
-			if gone[t.ID] && t.DesiredState == swarm.TaskStateRunning {
-				left++
-			}
+		left, _, _ := unassigned(tasks, time.Time{})
+		if len(left) == 0 {
+			break
 		}
-		if left == 0 || time.Now().After(deadline) {
+		if time.Now().After(deadline) {
+			o.log.Warn("pending tasks not gone, scaling back anyway", "service", name, "left", len(left))
 			break
 		}
 		if err := sleep(ctx, 200*time.Millisecond); err != nil {
