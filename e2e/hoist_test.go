@@ -48,13 +48,19 @@ type hoistProc struct {
 
 func startHoist(t *testing.T, descriptor, data string) *hoistProc {
 	t.Helper()
-	bin, err := hoistBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
 	args := []string{"run", "--config", descriptor}
 	if data != "" {
 		args = append(args, "--data", data)
+	}
+	return startHoistArgs(t, args...)
+}
+
+// startHoistArgs runs hoist with these arguments.
+func startHoistArgs(t *testing.T, args ...string) *hoistProc {
+	t.Helper()
+	bin, err := hoistBinary()
+	if err != nil {
+		t.Fatal(err)
 	}
 	h := &hoistProc{out: &syncBuffer{}, done: make(chan struct{})}
 	h.cmd = exec.Command(bin, args...)

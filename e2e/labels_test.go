@@ -4,6 +4,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -76,7 +79,9 @@ services:
         reservations: {cpus: '0.10', memory: 16M}
       restart_policy: {condition: any}
 `)
-	h := startHoist(t, stack, "")
+	// Listening (loopback, a free port): the dashboard's figures are read
+	// from the API below.
+	h := startHoistArgs(t, "run", "--config", stack, "--listen", "127.0.0.1:0")
 	running := func(st cluster.State, name string) int {
 		n := 0
 		for _, tk := range st.Tasks {
@@ -113,20 +118,86 @@ services:
 		}
 		time.Sleep(time.Second)
 	}
-	// Whether Swarm starts the second tasks is Swarm's placement: logged.
-	waitForOrLog := time.Now().Add(60 * time.Second)
-	for time.Now().Before(waitForOrLog) {
+	// Both tasks of each labelled service run. The first ones were pending
+	// (no node of the pool yet) when hoist scaled the services to 2: Swarm
+	// never retries a pending task of an older spec version, so hoist
+	// replaces them after its scale (internal/swarm, renewStranded).
+	deadline = time.Now().Add(2 * time.Minute)
+	for {
 		st := s.state(t)
 		if running(st, "lblhoist") == 2 && running(st, "lblswarm") == 2 {
 			break
 		}
+		if time.Now().After(deadline) {
+			for _, tk := range st.Tasks {
+				if strings.HasPrefix(tk.Service, "lbl") {
+					t.Logf("task %s of %s on %q: %s %s", tk.ID, tk.Service, tk.NodeID, tk.State, tk.Reason)
+				}
+			}
+			t.Log("events:\n" + strings.Join(h.events(), "\n"))
+			t.Fatal("timed out after 2m waiting for 2 running tasks of lblhoist and of lblswarm")
+		}
 		time.Sleep(time.Second)
 	}
-	for _, tk := range s.state(t).Tasks {
-		if strings.HasPrefix(tk.Service, "lbl") {
-			t.Logf("task %s of %s on %q: %s %s", tk.ID, tk.Service, tk.NodeID, tk.State, tk.Reason)
+
+	// Each machine's node is named after the machine, as a cloud VM's
+	// would be (not the host's name for every node).
+	{
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		nodes, err := s.cli.NodeList(ctx, client.NodeListOptions{})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := 0
+		for _, n := range nodes.Items {
+			if n.Spec.Labels["hoist.pool"] != pool {
+				continue
+			}
+			seen++
+			if m := n.Spec.Labels["hoist.machine"]; n.Description.Hostname != m {
+				t.Errorf("node %s of machine %s is named %q in docker node ls", n.ID, m, n.Description.Hostname)
+			}
+		}
+		if seen == 0 {
+			t.Error("no node of pool " + pool)
 		}
 	}
+
+	// Under load, the dashboard's Load figure for lblweb is the request rate
+	// its replica served (the collector's scrape), as the overview shows it.
+	api := regexp.MustCompile(`hoist: API on (http://\S+)/v1 `).FindStringSubmatch(h.out.String())
+	if api == nil {
+		t.Fatalf("hoist did not say where its API is:\n%s", h.out)
+	}
+	s.startLoadArgs(t, "lblweb", "--rate", "20")
+	var offered float64
+	waitFor(t, 2*time.Minute, "lblweb's load in /v1/series at half the rate sent or more", func() bool {
+		resp, err := http.Get(api[1] + "/v1/series")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var latest struct {
+			Apps map[string]struct {
+				Offered *float64 `json:"offered"`
+			} `json:"apps"`
+		}
+		if json.NewDecoder(resp.Body).Decode(&latest) != nil {
+			return false
+		}
+		// The first figures are lower while the collector's window fills.
+		if o := latest.Apps["lblweb"].Offered; o != nil && *o >= 10 {
+			offered = *o
+			return true
+		}
+		return false
+	})
+	t.Logf("lblweb's load on the dashboard: %.1f req/s (the generator sends 20)", offered)
+	if offered > 40 {
+		t.Errorf("lblweb's load %.1f req/s is over twice what was sent (20)", offered)
+	}
+
 	if !strings.Contains(h.out.String(), "services.lblweb.deploy.restart_policy: not used by hoist (ignored)") {
 		t.Errorf("no note for the Compose key hoist ignores")
 	}
