@@ -1,8 +1,15 @@
 # hoist's build and test entry points. `make test` is what CI runs (.ci/run).
 GO ?= go
 BIN ?= bin/hoist
+# What `hoist version` says: stamped into release binaries and the image.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS = -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+# Platforms of `make release`.
+PLATFORMS ?= linux/amd64 linux/arm64
+DIST ?= dist
 
-.PHONY: all build test unit check e2e bench clean
+.PHONY: all build test unit check e2e bench clean release image
 
 all: build
 
@@ -30,5 +37,21 @@ e2e:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
 
+# Static binaries (CGO_ENABLED=0, time zones built in) for PLATFORMS, version
+# stamped, with their SHA-256 sums: dist/hoist-VERSION-OS-ARCH.
+release:
+	@mkdir -p $(DIST)
+	@for p in $(PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; out=$(DIST)/hoist-$(VERSION)-$$os-$$arch; \
+		echo "building $$out"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -tags timetzdata \
+			-ldflags '$(LDFLAGS)' -o $$out ./cmd/hoist || exit 1; \
+	done
+	cd $(DIST) && sha256sum hoist-$(VERSION)-* > SHA256SUMS-$(VERSION)
+
+# hoist's container image, FROM scratch (deploy/Dockerfile): hoist/hoist:VERSION.
+image:
+	VERSION=$(VERSION) COMMIT=$(COMMIT) deploy/image hoist/hoist:$(VERSION)
+
 clean:
-	rm -rf bin
+	rm -rf bin $(DIST)
