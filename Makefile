@@ -37,14 +37,14 @@ e2e:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
 
-# Static binaries (CGO_ENABLED=0, time zones built in) for PLATFORMS, version
+# Static binaries (CGO_ENABLED=0; cmd/hoist builds the time zones in) for PLATFORMS, version
 # stamped, with their SHA-256 sums: dist/hoist-VERSION-OS-ARCH.
 release:
 	@mkdir -p $(DIST)
 	@for p in $(PLATFORMS); do \
 		os=$${p%/*}; arch=$${p#*/}; out=$(DIST)/hoist-$(VERSION)-$$os-$$arch; \
 		echo "building $$out"; \
-		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -tags timetzdata \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath \
 			-ldflags '$(LDFLAGS)' -o $$out ./cmd/hoist || exit 1; \
 	done
 	cd $(DIST) && sha256sum hoist-$(VERSION)-* > SHA256SUMS-$(VERSION)

@@ -7,6 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	// Time zones built in: schedule windows name them, and hoist's image
+	// (FROM scratch) and minimal hosts have no /usr/share/zoneinfo.
+	_ "time/tzdata"
 
 	"github.com/spf13/cobra"
 
