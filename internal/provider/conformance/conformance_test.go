@@ -53,6 +53,12 @@ type subject struct {
 	secrets []string
 	// extra runs the provider's own checks (its cloud's faults).
 	extra func(t *testing.T, logs *syncBuffer)
+	// settle, if set, waits until the provider has no work of its own in
+	// flight (a creation it finishes in the background). The restart
+	// scenario's simulated clock runs far ahead of real time; a hoist killed
+	// between ticks leaves no goroutine behind, so the next life's provider
+	// must not race the previous one's on the same machine.
+	settle func(t *testing.T, p engine.Provider)
 }
 
 // joinAddr and joinToken are what the test swarm hands out.
@@ -430,6 +436,9 @@ func restartScenario(t *testing.T, s *subject, log *slog.Logger, logs *syncBuffe
 			if _, err := e.Tick(context.Background()); err != nil {
 				t.Fatal(err)
 			}
+		}
+		if s.settle != nil {
+			s.settle(t, prov.Provider)
 		}
 		return e
 	}

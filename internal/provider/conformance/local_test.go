@@ -15,6 +15,7 @@ import (
 
 	"github.com/moby/moby/client"
 
+	"github.com/hoist/hoist/internal/cluster"
 	"github.com/hoist/hoist/internal/engine"
 	"github.com/hoist/hoist/internal/provider/local"
 	"github.com/hoist/hoist/internal/swarm"
@@ -206,6 +207,25 @@ func localSubject(t *testing.T) *subject {
 			mgr.mu.Lock()
 			defer mgr.mu.Unlock()
 			return len(mgr.nodes)
+		},
+		settle: func(t *testing.T, p engine.Provider) {
+			// A machine whose creation was cut short is finished in the
+			// background and listed creating meanwhile: wait for it.
+			deadline := time.Now().Add(3 * time.Minute)
+			for {
+				ms, err := p.List(ctx)
+				busy := err != nil
+				for _, m := range ms {
+					busy = busy || m.Status == cluster.MachineCreating
+				}
+				if !busy {
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the provider still creates after 3m: %v, %v", ms, err)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
 		},
 		commitThenFail: func(*testing.T) {
 			mgr.mu.Lock()

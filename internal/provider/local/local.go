@@ -685,6 +685,9 @@ func (p *Provider) resume(name string) {
 		p.setCreating(name, false) // Create sets it again under the machine's lock
 		if _, err := p.Create(ctx, name); err != nil {
 			p.log.Warn("resumed creation failed", "machine", name, "err", err)
+			if p.bg.Err() != nil {
+				return // hoist is stopping: the next one resumes it, as after a kill
+			}
 			if m, merr := p.machine(name); merr == nil {
 				if _, serr := os.Stat(m.dir); serr == nil {
 					os.WriteFile(m.file("failed"), []byte("interrupted creation could not be finished: "+err.Error()+"\n"), 0o644)
