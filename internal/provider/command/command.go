@@ -34,6 +34,7 @@ import (
 
 	"github.com/hoist/hoist/internal/cluster"
 	"github.com/hoist/hoist/internal/engine"
+	"github.com/hoist/hoist/internal/keylock"
 )
 
 var _ engine.Provider = (*Provider)(nil)
@@ -79,7 +80,7 @@ type Provider struct {
 	listing bool
 	// locks serialise the calls for one machine name: scripts need not
 	// guard against two creates of one name at once.
-	locks map[string]*sync.Mutex
+	locks keylock.Map
 }
 
 // New returns a provider.
@@ -100,7 +101,7 @@ func New(opt Options) (*Provider, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Provider{opt: opt, log: opt.Logger.With("pool", opt.Pool), locks: map[string]*sync.Mutex{}}, nil
+	return &Provider{opt: opt, log: opt.Logger.With("pool", opt.Pool)}, nil
 }
 
 // machineJSON is a machine as scripts print it.
@@ -267,21 +268,9 @@ func (p *Provider) retry(ctx context.Context, what string, op func() error) erro
 	}
 }
 
-func (p *Provider) lock(name string) func() {
-	p.mu.Lock()
-	l, ok := p.locks[name]
-	if !ok {
-		l = &sync.Mutex{}
-		p.locks[name] = l
-	}
-	p.mu.Unlock()
-	l.Lock()
-	return l.Unlock
-}
-
 // Create implements engine.Provider.
 func (p *Provider) Create(ctx context.Context, name string) (cluster.Machine, error) {
-	defer p.lock(name)()
+	defer p.locks.Lock(name)()
 	var m cluster.Machine
 	err := p.retry(ctx, "create "+name, func() error {
 		r, err := p.exec(ctx, "create", p.opt.Create, p.opt.Timeout, name, p.opt.Pool)
@@ -306,7 +295,7 @@ func (p *Provider) Create(ctx context.Context, name string) (cluster.Machine, er
 
 // Destroy implements engine.Provider.
 func (p *Provider) Destroy(ctx context.Context, name string) error {
-	defer p.lock(name)()
+	defer p.locks.Lock(name)()
 	return p.retry(ctx, "destroy "+name, func() error {
 		_, err := p.exec(ctx, "destroy", p.opt.Destroy, p.opt.Timeout, name, p.opt.Pool)
 		return err

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/hoist/hoist/internal/cluster"
 	"github.com/hoist/hoist/internal/engine"
+	"github.com/hoist/hoist/internal/keylock"
 	"github.com/hoist/hoist/internal/provider/cloudinit"
 )
 
@@ -74,8 +74,7 @@ type Options struct {
 type Provider struct {
 	opt   Options
 	log   *slog.Logger
-	mu    sync.Mutex
-	locks map[string]*sync.Mutex
+	locks keylock.Map
 }
 
 // New returns a provider; it calls nothing.
@@ -86,7 +85,7 @@ func New(opt Options) (*Provider, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Provider{opt: opt, log: opt.Logger.With("pool", opt.Pool), locks: map[string]*sync.Mutex{}}, nil
+	return &Provider{opt: opt, log: opt.Logger.With("pool", opt.Pool)}, nil
 }
 
 // NewClient makes an EC2 client from the SDK's standard configuration chain
@@ -126,18 +125,6 @@ func NewClient(ctx context.Context, region, profile, endpoint string, timeout ti
 func ClientToken(pool, name string) string {
 	sum := sha256.Sum256([]byte(pool + "\x00" + name))
 	return "hoist-" + hex.EncodeToString(sum[:20])
-}
-
-func (p *Provider) lock(name string) func() {
-	p.mu.Lock()
-	l, ok := p.locks[name]
-	if !ok {
-		l = &sync.Mutex{}
-		p.locks[name] = l
-	}
-	p.mu.Unlock()
-	l.Lock()
-	return l.Unlock
 }
 
 func filter(name string, values ...string) types.Filter {
@@ -214,7 +201,7 @@ func (p *Provider) machine(i types.Instance) cluster.Machine {
 
 // Create implements engine.Provider.
 func (p *Provider) Create(ctx context.Context, name string) (cluster.Machine, error) {
-	defer p.lock(name)()
+	defer p.locks.Lock(name)()
 	i, err := p.find(ctx, name)
 	if err != nil {
 		return cluster.Machine{}, cloudinit.Wrap(err, "create "+name+": look up")
@@ -296,7 +283,7 @@ func (p *Provider) created(name string, i types.Instance, start time.Time) (clus
 // Destroy implements engine.Provider: it terminates every live instance of
 // the name; none is success.
 func (p *Provider) Destroy(ctx context.Context, name string) error {
-	defer p.lock(name)()
+	defer p.locks.Lock(name)()
 	is, err := p.describe(ctx, filter("tag:"+TagPool, p.opt.Pool), filter("tag:"+TagMachine, name), filter("instance-state-name", live...))
 	if err != nil {
 		return cloudinit.Wrap(err, "destroy "+name+": look up")

@@ -34,6 +34,7 @@ import (
 
 	"github.com/hoist/hoist/internal/cluster"
 	"github.com/hoist/hoist/internal/engine"
+	"github.com/hoist/hoist/internal/keylock"
 )
 
 var _ engine.Provider = (*Provider)(nil)
@@ -92,7 +93,7 @@ type Provider struct {
 	host   netip.Addr
 
 	mu       sync.Mutex
-	locks    map[string]*sync.Mutex // per machine name
+	locks    keylock.Map // per machine name
 	creating map[string]bool
 	bg       context.Context
 	stop     context.CancelFunc
@@ -144,7 +145,7 @@ func New(opt Options) (*Provider, error) {
 	}
 	bg, stop := context.WithCancel(context.Background())
 	return &Provider{opt: opt, log: opt.Logger.With("pool", opt.Pool), prefix: pfx, host: pfx.Addr().Next(),
-		locks: map[string]*sync.Mutex{}, creating: map[string]bool{}, bg: bg, stop: stop}, nil
+		creating: map[string]bool{}, bg: bg, stop: stop}, nil
 }
 
 // Close stops background work (resumed creations) and waits for it.
@@ -204,18 +205,6 @@ func withHostname(host string, argv ...string) []string {
 	return append([]string{"unshare", "--uts", "--", "sh", "-c", `hostname "$0" && exec "$@"`, host}, argv...)
 }
 
-func (p *Provider) lock(name string) func() {
-	p.mu.Lock()
-	l, ok := p.locks[name]
-	if !ok {
-		l = &sync.Mutex{}
-		p.locks[name] = l
-	}
-	p.mu.Unlock()
-	l.Lock()
-	return l.Unlock
-}
-
 // Create implements engine.Provider. Every step checks what exists first, so
 // a second call, or a call after a crash half way, finishes the same machine.
 func (p *Provider) Create(ctx context.Context, name string) (cluster.Machine, error) {
@@ -223,7 +212,7 @@ func (p *Provider) Create(ctx context.Context, name string) (cluster.Machine, er
 	if err != nil {
 		return cluster.Machine{}, err
 	}
-	unlock := p.lock(name)
+	unlock := p.locks.Lock(name)
 	defer unlock()
 	p.setCreating(name, true)
 	defer p.setCreating(name, false)
@@ -706,7 +695,7 @@ func (p *Provider) Destroy(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	unlock := p.lock(name)
+	unlock := p.locks.Lock(name)
 	defer unlock()
 	var errs []error
 	// Leave the swarm while dockerd runs, so the manager sees it go.

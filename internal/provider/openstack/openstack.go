@@ -34,6 +34,7 @@ import (
 
 	"github.com/hoist/hoist/internal/cluster"
 	"github.com/hoist/hoist/internal/engine"
+	"github.com/hoist/hoist/internal/keylock"
 	"github.com/hoist/hoist/internal/provider/cloudinit"
 )
 
@@ -72,7 +73,7 @@ type Provider struct {
 	log *slog.Logger
 
 	mu     sync.Mutex
-	locks  map[string]*sync.Mutex
+	locks  keylock.Map
 	flavor string // resolved flavor ID
 }
 
@@ -84,7 +85,7 @@ func New(opt Options) (*Provider, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Provider{opt: opt, log: opt.Logger.With("pool", opt.Pool), locks: map[string]*sync.Mutex{}}, nil
+	return &Provider{opt: opt, log: opt.Logger.With("pool", opt.Pool)}, nil
 }
 
 // Connect authenticates with Keystone and returns a Nova client. cloud names
@@ -224,18 +225,6 @@ func (s server) addr() string {
 	return ""
 }
 
-func (p *Provider) lock(name string) func() {
-	p.mu.Lock()
-	l, ok := p.locks[name]
-	if !ok {
-		l = &sync.Mutex{}
-		p.locks[name] = l
-	}
-	p.mu.Unlock()
-	l.Lock()
-	return l.Unlock
-}
-
 // servers lists the pool's servers, of one name if name is not "".
 func (p *Provider) servers(ctx context.Context, name string) ([]server, error) {
 	opts := servers.ListOpts{}
@@ -326,7 +315,7 @@ func (p *Provider) flavorID(ctx context.Context) (string, error) {
 
 // Create implements engine.Provider.
 func (p *Provider) Create(ctx context.Context, name string) (cluster.Machine, error) {
-	unlock := p.lock(name)
+	unlock := p.locks.Lock(name)
 	defer unlock()
 	s, err := p.find(ctx, name)
 	if err != nil {
@@ -388,7 +377,7 @@ func (p *Provider) Create(ctx context.Context, name string) (cluster.Machine, er
 // Destroy implements engine.Provider: it deletes every server of the pool
 // with the name; none is success.
 func (p *Provider) Destroy(ctx context.Context, name string) error {
-	unlock := p.lock(name)
+	unlock := p.locks.Lock(name)
 	defer unlock()
 	ss, err := p.servers(ctx, name)
 	if err != nil {
