@@ -329,13 +329,9 @@ func (p *Pool) check(ck *checker, path string) {
 	if p.Alert != nil {
 		p.Alert.check(ck, path+".alert")
 	}
+	p.checkProviderBlocks(ck, path)
 	p.checkClouds(ck, path)
-	switch p.Provider {
-	case "local":
-		if p.Command != nil {
-			ck.add(path+".command", "only for provider command")
-		}
-	case "command":
+	if p.Provider == "command" {
 		if p.Command == nil {
 			ck.add(path+".command", "is required for provider command")
 		} else {
@@ -352,38 +348,30 @@ func (p *Pool) check(ck *checker, path string) {
 				ck.add(path+".command.retries", "must be >= 0")
 			}
 		}
-		if p.Local != nil {
-			ck.add(path+".local", "only for provider local")
-		}
-	case "sim":
-		if p.Local != nil {
-			ck.add(path+".local", "only for provider local")
-		}
-		if p.Command != nil {
-			ck.add(path+".command", "only for provider command")
+	}
+}
+
+// checkProviderBlocks refuses a provider's own block (local, command,
+// openstack, ec2) in a pool of another provider.
+func (p *Pool) checkProviderBlocks(ck *checker, path string) {
+	for _, b := range []struct {
+		provider string
+		set      bool
+	}{{"local", p.Local != nil}, {"command", p.Command != nil}, {"openstack", p.OpenStack != nil}, {"ec2", p.EC2 != nil}} {
+		if b.set && p.Provider != b.provider {
+			ck.add(path+"."+b.provider, "only for provider %s", b.provider)
 		}
 	}
 }
 
 // checkClouds checks the openstack and ec2 blocks: each is required for its
-// provider, refused for the others, and names the machine type and image.
+// provider and names the machine type and image.
 func (p *Pool) checkClouds(ck *checker, path string) {
-	if p.Provider == "openstack" || p.Provider == "ec2" {
-		if p.Local != nil {
-			ck.add(path+".local", "only for provider local")
-		}
-		if p.Command != nil {
-			ck.add(path+".command", "only for provider command")
-		}
-	}
 	if o := p.OpenStack; o == nil {
 		if p.Provider == "openstack" {
 			ck.add(path+".openstack", "is required for provider openstack (flavor and image at least)")
 		}
 	} else {
-		if p.Provider != "openstack" {
-			ck.add(path+".openstack", "only for provider openstack")
-		}
 		if o.Flavor == "" {
 			ck.add(path+".openstack.flavor", "is required (a flavor ID or name)")
 		}
@@ -400,9 +388,6 @@ func (p *Pool) checkClouds(ck *checker, path string) {
 			ck.add(path+".ec2", "is required for provider ec2 (instance_type and ami at least)")
 		}
 	} else {
-		if p.Provider != "ec2" {
-			ck.add(path+".ec2", "only for provider ec2")
-		}
 		if e.InstanceType == "" {
 			ck.add(path+".ec2.instance_type", "is required (e.g. t3.medium)")
 		}
