@@ -56,8 +56,10 @@ func (ix *index) afterLifecycle() {
 // passes, so that each grouping is one allocation cut into exact slices
 // (capacity = length: an append to one group copies instead of overwriting
 // the next) rather than a slice grown per key.
-func groupTasks(tasks []cluster.Task) (byService, byNode map[string][]*cluster.Task) {
-	nSvc, nNode := map[string]int{}, map[string]int{}
+func groupTasks(tasks []cluster.Task, services, nodes int) (byService, byNode map[string][]*cluster.Task) {
+	// Sized for the services and nodes observed (most have tasks): a map
+	// grown one entry at a time rehashes itself many times over.
+	nSvc, nNode := make(map[string]int, services), make(map[string]int, nodes)
 	placed := 0
 	for i := range tasks {
 		nSvc[tasks[i].Service]++
@@ -93,14 +95,15 @@ func buildIndex(s *Snapshot) *index {
 	ix := &index{
 		services:  make(map[string]*cluster.Service, len(s.State.Services)),
 		nodes:     make(map[string]*cluster.Node, len(s.State.Nodes)),
-		byMachine: map[string]*cluster.Node{}, reserved: s.State.Reserved(),
-		records: map[string]*cluster.MachineRecord{}, provider: map[string]map[string]cluster.Machine{},
-		apps: make(map[string]*config.App, len(s.Apps)), appDecision: make(map[string]*AppDecision, len(s.Apps)),
+		byMachine: make(map[string]*cluster.Node, len(s.State.Nodes)), reserved: s.State.Reserved(),
+		records:  make(map[string]*cluster.MachineRecord, len(s.Records)),
+		provider: make(map[string]map[string]cluster.Machine, len(s.Machines)),
+		apps:     make(map[string]*config.App, len(s.Apps)), appDecision: make(map[string]*AppDecision, len(s.Apps)),
 	}
 	for i := range s.State.Services {
 		ix.services[s.State.Services[i].Name] = &s.State.Services[i]
 	}
-	ix.tasks, ix.onNode = groupTasks(s.State.Tasks)
+	ix.tasks, ix.onNode = groupTasks(s.State.Tasks, len(s.State.Services), len(s.State.Nodes))
 	for i := range s.State.Nodes {
 		n := &s.State.Nodes[i]
 		ix.nodes[n.ID] = n
@@ -114,7 +117,7 @@ func buildIndex(s *Snapshot) *index {
 		ix.records[r.Name] = &r
 	}
 	for pool, ms := range s.Machines {
-		m := map[string]cluster.Machine{}
+		m := make(map[string]cluster.Machine, len(ms))
 		for _, x := range ms {
 			m[x.Name] = x
 		}
@@ -132,6 +135,13 @@ func buildIndex(s *Snapshot) *index {
 // memory the next decision starts from.
 func decide(cfg *config.Config, s *Snapshot, prev *memory) (*Plan, *memory) {
 	m := prev.clone()
+	return decideInto(cfg, s, m), m
+}
+
+// decideInto is decide changing m in place into the next memory: the loop's
+// tick, which replaces its memory with the next one anyway, saves the copy
+// (per app and policy, every tick). Dry runs decide on a copy.
+func decideInto(cfg *config.Config, s *Snapshot, m *memory) *Plan {
 	for pool, t := range s.Ordered {
 		if t.After(m.lastPoolUp[pool]) {
 			m.lastPoolUp[pool] = t
@@ -163,7 +173,7 @@ func decide(cfg *config.Config, s *Snapshot, prev *memory) (*Plan, *memory) {
 		p.Machines = append(p.Machines, acts...)
 	}
 	p.Prune = decidePrune(s, m)
-	return p, m
+	return p
 }
 
 func recordOfNode(ix *index, n *cluster.Node) *cluster.MachineRecord {

@@ -286,8 +286,9 @@ func (e *Engine) Tick(ctx context.Context) (*Plan, error) {
 	}
 	snap := e.complete(obs, true)
 	e.clearHold("engine")
-	plan, next := decide(obs.cfg, snap, e.mem)
-	e.mem = next
+	// Ticks are one at a time and a dry run decides on a copy, under mu as
+	// this does: nothing else sees the memory while it changes.
+	plan := decideInto(obs.cfg, snap, e.mem)
 	e.gen++
 	e.act(ctx, obs.cfg, snap, plan)
 	e.prune(snap.Time)

@@ -314,6 +314,10 @@ func (e *Engine) complete(o *observation, tick bool) *Snapshot {
 	// takes this lock afterwards (the API's delete calls Last) and may remove
 	// its service, which a deploy now would bring back.
 	still := e.appNames(e.cfg, s.State)
+	if slices.ContainsFunc(s.Apps, func(a config.App) bool { return !still[a.Name] }) {
+		// s.Apps may be the descriptor's own slice (see apps): delete from a copy.
+		s.Apps = slices.Clone(s.Apps)
+	}
 	s.Apps = slices.DeleteFunc(s.Apps, func(a config.App) bool {
 		if still[a.Name] {
 			return false
@@ -357,10 +361,13 @@ func (e *Engine) appNames(cfg *config.Config, st cluster.State) map[string]bool 
 // apps returns the descriptor's apps followed by the extra ones, then the
 // derived ones; a name seen first wins over a later app of the same name.
 func (e *Engine) apps(cfg *config.Config, st cluster.State) []config.App {
-	out := append([]config.App(nil), cfg.Apps...)
 	if e.d.ExtraApps == nil && e.d.Derive == nil {
-		return out
+		// The descriptor's own slice, capacity at its length (an append
+		// copies it away): a descriptor is never changed in place (SetConfig
+		// swaps it), and a config.App is large to copy every tick.
+		return cfg.Apps[:len(cfg.Apps):len(cfg.Apps)]
 	}
+	out := append([]config.App(nil), cfg.Apps...)
 	seen := map[string]bool{}
 	for _, a := range out {
 		seen[a.Name] = true
