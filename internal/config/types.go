@@ -289,6 +289,10 @@ type Policy struct {
 
 	// predictive (see PolicyPredictive): decide and record, act as reactive.
 	ForecastOnly bool `yaml:"forecast_only"`
+	// predictive: the periods the load repeats with (default 24h and 168h),
+	// and the resolution of the forecast's memory of them (default 1m).
+	Seasons      []Duration `yaml:"seasons"`
+	SeasonBucket Duration   `yaml:"season_bucket"`
 
 	// schedule: windows of the week that set min and/or max.
 	Timezone string   `yaml:"timezone"`

@@ -284,6 +284,9 @@ func (c *Config) check() []problem {
 		a := &c.Apps[i]
 		path := fmt.Sprintf("apps[%d]", i)
 		a.check(&ck, path, pools)
+		for j := range a.Policies {
+			a.Policies[j].checkSeasonBucket(&ck, fmt.Sprintf("%s.policies[%d]", path, j), c.Controller.Interval.D())
+		}
 		if a.Name != "" {
 			if apps[a.Name] {
 				ck.add(path+".name", "app %q is declared twice", a.Name)
@@ -600,6 +603,10 @@ func (p *Policy) check(ck *checker, path string) {
 		if set {
 			ck.add(path+"."+field, "is not used by a %s policy", p.Type)
 		}
+	}
+	if p.Type != PolicyPredictive && p.Type != "" {
+		notFor("seasons", p.Seasons != nil)
+		notFor("season_bucket", p.SeasonBucket != 0)
 	}
 	switch p.Type {
 	case PolicyTarget:

@@ -91,7 +91,10 @@ func predictVote(cfg *config.Config, app *config.App, i int, in policy.Input, s 
 			long = max(long, b+short)
 		}
 	}
-	set := policy.PredictSettings{SLO: app.SLO.LatencyP95.D(), FallbackCPU: p.Target, ForecastOnly: p.ForecastOnly}
+	set := policy.PredictSettings{SLO: app.SLO.LatencyP95.D(), FallbackCPU: p.Target, ForecastOnly: p.ForecastOnly, SeasonBucket: p.SeasonBucket.D()}
+	for _, d := range p.Seasons {
+		set.Seasons = append(set.Seasons, d.D())
+	}
 	if p.ScaleDown != nil && p.ScaleDown.Stabilization != nil {
 		set.DownWindow = p.ScaleDown.Stabilization.D()
 	}

@@ -49,6 +49,11 @@ type PredictSettings struct {
 	Quantile, MachineQuantile float64
 	// ForecastOnly decides and records the forecast but acts as reactive.
 	ForecastOnly bool
+	// Seasons are the periods the load repeats with, SeasonBucket the
+	// resolution of the forecast's memory of them (zero: the forecast's
+	// defaults, a day and a week in 1m buckets).
+	Seasons      []time.Duration
+	SeasonBucket time.Duration
 }
 
 func (s *PredictSettings) defaults() {
@@ -87,8 +92,16 @@ type PredictState struct {
 
 // Forecaster returns the state's forecaster, made on first use with step.
 func (st *PredictState) Forecaster(step time.Duration, q float64) *forecast.Forecaster {
-	if st.forecast == nil {
-		st.forecast = forecast.New(forecast.Options{Step: step, Quantile: q})
+	return st.ForecasterWith(forecast.Options{Step: step, Quantile: q})
+}
+
+// ForecasterWith returns the state's forecaster, made on first use with o,
+// and made again if o's seasons differ from its own (a reloaded descriptor
+// that says the load repeats with another period: the old memory is of no
+// use for the new one).
+func (st *PredictState) ForecasterWith(o forecast.Options) *forecast.Forecaster {
+	if st.forecast == nil || !st.forecast.SameSeasons(o) {
+		st.forecast = forecast.New(o)
 	}
 	return st.forecast
 }
@@ -143,7 +156,7 @@ func Predict(set PredictSettings, st *PredictState, in PredictInput) Prediction 
 	}
 	changed := st.Model.Observe(o)
 	rate := o.RPS * float64(in.Ready)
-	fc := st.Forecaster(in.Step, set.Quantile)
+	fc := st.ForecasterWith(forecast.Options{Step: in.Step, Quantile: set.Quantile, Seasons: set.Seasons, Bucket: set.SeasonBucket})
 	fc.Observe(in.Now, rate)
 	cp := st.Model.Capacity(set.SLO, set.Headroom, set.FallbackCPU/100)
 	if cp.PerReplica <= 0 {
