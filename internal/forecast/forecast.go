@@ -21,6 +21,7 @@ package forecast
 
 import (
 	"math"
+	"slices"
 	"sort"
 	"time"
 )
@@ -63,6 +64,14 @@ func (o *Options) defaults() {
 	}
 	if o.MinErrors <= 0 {
 		o.MinErrors = 60
+		// A load that repeats within two minutes' worth of errors is judged
+		// on half a period of it (at least 10): waiting longer would see its
+		// third repetition before the forecast of the second is trusted.
+		for _, s := range o.Seasons {
+			if half := int(s / o.Step / 2); half < o.MinErrors {
+				o.MinErrors = max(10, half)
+			}
+		}
 	}
 	if o.Alpha <= 0 {
 		o.Alpha = 0.3
@@ -125,6 +134,13 @@ func New(o Options) *Forecaster {
 	return f
 }
 
+// SameSeasons reports whether o (its defaults applied) has f's step,
+// seasons and bucket: whether f's memory serves a forecaster made with o.
+func (f *Forecaster) SameSeasons(o Options) bool {
+	o.defaults()
+	return o.Step == f.o.Step && o.Bucket == f.o.Bucket && slices.Equal(o.Seasons, f.o.Seasons)
+}
+
 // Step is the sampling interval.
 func (f *Forecaster) Step() time.Duration { return f.o.Step }
 
@@ -172,6 +188,7 @@ func (f *Forecaster) Observe(t time.Time, y float64) {
 			continue
 		}
 		comps := f.components(t, h)
+		tr.joined(comps)
 		point, _ := tr.combine(comps)
 		tr.push(idx+int64(h), comps, point, f.scale(), f.o.Quantile)
 	}
@@ -189,7 +206,7 @@ func (f *Forecaster) PeakAt(h time.Duration, q float64) Forecast {
 	steps := f.Steps(h)
 	tr, ok := f.tracks[steps]
 	if !ok {
-		tr = newTrack(2*len(f.seasons)+compSeason0, f.o.Window)
+		tr = f.newTrack(steps)
 		f.tracks[steps] = tr
 	}
 	tr.used = f.idx
@@ -308,9 +325,32 @@ func (s *seasonal) peakRise(t time.Time, h int, step time.Duration, level float6
 	return max(0, level+rise)
 }
 
+// newTrack makes the record of a horizon first asked for: a copy of the
+// nearest horizon's within half of it (the pool's measured boot time moved
+// by a few seconds: its errors are alike, and starting from nothing would
+// distrust the forecast for MinErrors steps each time), else empty.
+func (f *Forecaster) newTrack(steps int) *track {
+	var near *track
+	best := steps/2 + 1
+	for h, tr := range f.tracks {
+		if d := abs(h - steps); d < best || d == best && near != nil && h > steps {
+			near, best = tr, d
+		}
+	}
+	if near == nil {
+		return newTrack(2*len(f.seasons)+compSeason0, f.o.Window)
+	}
+	c := near.clone()
+	c.pending = nil
+	return c
+}
+
+func abs(x int) int { return max(x, -x) }
+
 // track is one horizon's ensemble weights and error record.
 type track struct {
-	used    int64 // step index when last asked for
+	used    int64  // step index when last asked for
+	avail   uint64 // components that gave a forecast at least once
 	sqErr   []float64
 	pending []pending
 	// Two error bands, errors scaled by the point (relative: noise that
@@ -333,8 +373,11 @@ type pending struct {
 	comps []float64
 	point float64
 	high  [2][2]float64
-	peak  float64
-	seen  bool
+	// banded: the band had errors when the bound was made (a bound from no
+	// errors is the point itself: whether it covers says nothing).
+	banded [2][2]bool
+	peak   float64
+	seen   bool
 }
 
 func newTrack(comps, window int) *track {
@@ -410,6 +453,29 @@ func (tr *track) best(kind int, q float64) *band {
 	return out
 }
 
+// joined restarts the record when a component gives its first forecast (a
+// season's memory now reaches over the horizon): the ensemble is another
+// forecaster from then on, and the errors made without it (a rise nobody
+// could foresee the first time) say nothing of its coverage or of how it
+// compares with naive. The components' weights are kept.
+func (tr *track) joined(c []float64) {
+	var m uint64
+	for i, v := range c {
+		if !math.IsNaN(v) {
+			m |= 1 << i
+		}
+	}
+	if m&^tr.avail == 0 {
+		return
+	}
+	if tr.avail != 0 {
+		fresh := newTrack(len(tr.sqErr), tr.window)
+		tr.bands, tr.pending = fresh.bands, nil
+		tr.n, tr.events, tr.absErr, tr.absNaive = 0, 0, 0, 0
+	}
+	tr.avail |= m
+}
+
 // combine weights the components available now by the inverse of their
 // recent squared error (equal weights until errors are known).
 func (tr *track) combine(c []float64) (float64, bool) {
@@ -436,6 +502,7 @@ func (tr *track) push(due int64, comps []float64, point, scale, q float64) {
 	for k, pt := range []float64{point, comps[compNaive]} {
 		for i, b := range tr.bands[k] {
 			p.high[k][i] = b.upper(pt, scale, q)
+			p.banded[k][i] = len(b.sorted) > 0
 		}
 	}
 	tr.pending = append(tr.pending, p)
@@ -471,12 +538,14 @@ func (tr *track) score(p *pending, scale float64) {
 	}
 	for k, pt := range []float64{p.point, p.comps[compNaive]} {
 		for i, b := range tr.bands[k] {
-			hit := 0.0
-			if p.peak <= p.high[k][i]+1e-9 {
-				hit = 1
+			if p.banded[k][i] {
+				hit := 0.0
+				if p.peak <= p.high[k][i]+1e-9 {
+					hit = 1
+				}
+				b.covered += a * (hit - b.covered)
+				b.width += a * (p.high[k][i] - pt - b.width)
 			}
-			b.covered += a * (hit - b.covered)
-			b.width += a * (p.high[k][i] - pt - b.width)
 			b.add((p.peak - pt) / b.norm(pt, scale))
 		}
 	}
@@ -555,22 +624,26 @@ func (f *Forecaster) Clone() *Forecaster {
 	}
 	c.tracks = make(map[int]*track, len(f.tracks))
 	for h, tr := range f.tracks {
-		ct := *tr
-		ct.sqErr = append([]float64(nil), tr.sqErr...)
-		for k := range tr.bands {
-			for i, b := range tr.bands[k] {
-				cb := *b
-				cb.ring = append([]float64(nil), b.ring...)
-				cb.sorted = append([]float64(nil), b.sorted...)
-				ct.bands[k][i] = &cb
-			}
-		}
-		ct.pending = make([]pending, len(tr.pending))
-		for i, p := range tr.pending {
-			p.comps = append([]float64(nil), p.comps...)
-			ct.pending[i] = p
-		}
-		c.tracks[h] = &ct
+		c.tracks[h] = tr.clone()
 	}
 	return &c
+}
+
+func (tr *track) clone() *track {
+	ct := *tr
+	ct.sqErr = append([]float64(nil), tr.sqErr...)
+	for k := range tr.bands {
+		for i, b := range tr.bands[k] {
+			cb := *b
+			cb.ring = append([]float64(nil), b.ring...)
+			cb.sorted = append([]float64(nil), b.sorted...)
+			ct.bands[k][i] = &cb
+		}
+	}
+	ct.pending = make([]pending, len(tr.pending))
+	for i, p := range tr.pending {
+		p.comps = append([]float64(nil), p.comps...)
+		ct.pending[i] = p
+	}
+	return &ct
 }

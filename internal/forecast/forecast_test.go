@@ -198,3 +198,46 @@ func TestCloneIsIndependent(t *testing.T) {
 		t.Errorf("the clone's samples changed the original: %+v, was %+v", got, want)
 	}
 }
+
+// ramp is a load that repeats every period: 100 req/s, a rise to 400 over
+// 6 s from 20 s into the period, held 10 s, and back.
+func ramp(period, at time.Duration) float64 {
+	x := at % period
+	switch {
+	case x < 20*time.Second || x >= 36*time.Second:
+		return 100
+	case x < 26*time.Second:
+		return 100 + 300*float64(x-20*time.Second)/float64(6*time.Second)
+	default:
+		return 400
+	}
+}
+
+// A load that repeats with a short, known period: with that season (and a
+// bucket fine enough), once two periods were seen, the third rise is
+// forecast a horizon ahead, trusted; with the default seasons (a day and a
+// week) it is not.
+func TestShortSeasonLearned(t *testing.T) {
+	const period, step, h = 50 * time.Second, 2 * time.Second, 14 * time.Second
+	feed := func(o Options) (before, at Forecast) {
+		fo := New(o)
+		// Up to h before the third ramp's top (2 x period + 26 s).
+		end := 2*period + 26*time.Second - h
+		for d := time.Duration(0); d <= end; d += step {
+			fo.Observe(t0.Add(d), ramp(period, d))
+			at = fo.Peak(h)
+			if d == end-step {
+				before = at
+			}
+		}
+		return before, at
+	}
+	_, fc := feed(Options{Step: step, Seasons: []time.Duration{period}, Bucket: step})
+	if fc.Point < 390 || fc.Upper < 390 || !fc.Healthy {
+		t.Errorf("season %s: %s before the third rise to 400 the forecast is %+v, want healthy and at least 390", period, h, fc)
+	}
+	_, fc = feed(Options{Step: step})
+	if fc.Point > 150 {
+		t.Errorf("default seasons: the forecast %s before the third rise is %+v: it cannot have learned a 50 s period", h, fc)
+	}
+}
