@@ -214,8 +214,22 @@ func load(ctx context.Context, out io.Writer, args []string) error {
 	path := fs.String("path", "/", "request path (e.g. /?work=20ms)")
 	every := fs.Duration("report", 5*time.Second, "how often to print a summary line")
 	flood := fs.Int64("flood", 0, "flood mode: every request uploads this many bytes (the generator's task sends them; 0: none)")
+	sched := fs.String("schedule", "", "a rate that repeats every --period: OFFSET=REQ/S,... (e.g. 0s=20,20s=20,26s=80,38s=80,40s=20), linear in between (open loop; instead of --rate)")
+	period := fs.Duration("period", 0, "the period of --schedule")
+	epoch := fs.Int64("epoch", 0, "the schedule's time zero, Unix seconds (default: now), so that who starts the generator knows when each rise comes")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var sc *schedule
+	if *sched != "" {
+		t0 := time.Now()
+		if *epoch != 0 {
+			t0 = time.Unix(*epoch, 0)
+		}
+		var err error
+		if sc, err = parseSchedule(*sched, *period, t0); err != nil {
+			return err
+		}
 	}
 	host, port, err := net.SplitHostPort(*target)
 	if err != nil {
@@ -234,7 +248,10 @@ func load(ctx context.Context, out io.Writer, args []string) error {
 	g.resolve(ctx)
 	go g.resolveLoop(ctx)
 	var wg sync.WaitGroup
-	if *rate > 0 {
+	if sc != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); g.paced(ctx, sc) }()
+	} else if *rate > 0 {
 		wg.Add(1)
 		go func() { defer wg.Done(); g.open(ctx, *rate) }()
 	} else {

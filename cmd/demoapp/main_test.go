@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -131,5 +132,48 @@ func TestFloodAndBytes(t *testing.T) {
 	}
 	if err := load(ctx, &out, []string{"--target", "h:1", "--flood", "-1"}); err == nil {
 		t.Error("a negative flood was accepted")
+	}
+}
+
+func TestSchedule(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	sc, err := parseSchedule("20s=20, 0s=20,26s=80,38s=80,40s=20", 50*time.Second, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		at   time.Duration
+		want float64
+	}{{0, 20}, {10 * time.Second, 20}, {23 * time.Second, 50}, {26 * time.Second, 80}, {39 * time.Second, 50}, {45 * time.Second, 20},
+		{50*time.Second + 23*time.Second, 50}, {-27 * time.Second, 50}} {
+		if got := sc.rateAt(t0.Add(c.at)); math.Abs(got-c.want) > 1e-9 {
+			t.Errorf("rate at %s = %v, want %v", c.at, got, c.want)
+		}
+	}
+	// Wrapping from the last point to the first.
+	sc, _ = parseSchedule("10s=0,30s=100", 40*time.Second, t0)
+	for at, want := range map[time.Duration]float64{0: 50, 5 * time.Second: 25, 35 * time.Second: 75, 20 * time.Second: 50} {
+		if got := sc.rateAt(t0.Add(at)); math.Abs(got-want) > 1e-9 {
+			t.Errorf("wrapping: rate at %s = %v, want %v", at, got, want)
+		}
+	}
+	for _, bad := range []string{"", "0s", "0s=x", "60s=1", "-1s=1", "0s=1,0s=2", "0s=-1"} {
+		if _, err := parseSchedule(bad, 50*time.Second, t0); err == nil {
+			t.Errorf("schedule %q accepted", bad)
+		}
+	}
+	if _, err := parseSchedule("0s=1", 0, t0); err == nil {
+		t.Error("a schedule without a period accepted")
+	}
+	// The generator follows it: 200 req/s for 300ms sends about 60.
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { n.Add(1) }))
+	defer srv.Close()
+	var out strings.Builder
+	if err := load(context.Background(), &out, []string{"--target", strings.TrimPrefix(srv.URL, "http://"), "--schedule", "0s=200", "--period", "1s", "--duration", "300ms", "--report", "1h"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.Load(); got < 30 || got > 70 {
+		t.Errorf("%d requests in 300ms at 200 req/s", got)
 	}
 }
