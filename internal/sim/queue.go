@@ -93,7 +93,7 @@ func tail(pi []float64, k int, x float64) float64 {
 	p := 0.0
 	for j := 0; j < k; j++ {
 		q += term
-		p += pi[j] * math.Min(q, 1)
+		p += pi[j] * min(q, 1) // math.Min's rules, without its call
 		term *= x / float64(j+1)
 		if term < 1e-300 && q >= 1-1e-15 {
 			// The rest of the terms are all 1 (q saturated): add the tail mass.
@@ -103,7 +103,7 @@ func tail(pi []float64, k int, x float64) float64 {
 			break
 		}
 	}
-	return math.Min(1, p/accepted)
+	return min(1, p/accepted)
 }
 
 // p95 lookups: the 95th percentile in units of 1/μ depends only on ρ and K,
@@ -188,4 +188,90 @@ func MinReplicas(lambda, mu float64, k int, slo, maxDrop float64) int {
 		}
 	}
 	return n
+}
+
+// queueModel is queueInto for one replica shape (μ, K, SLO) evaluated every
+// simulated second: what depends only on the shape (the Erlang tail weights
+// of tail, the p95 table) is computed once, and π is never stored
+// normalised. It gives exactly queueInto's results: the same operations on
+// the same values, in the same order (see evalQueue's test).
+type queueModel struct {
+	mu, slo float64
+	k       int
+	// tailW[j] is min(Q(j+1, μ·slo), 1) as tail computes it, and 1 past the
+	// point where tail adds the remaining π unweighted (π·1 is π exactly).
+	tailW []float64
+	p95   *table
+	w     []float64 // scratch: π unnormalised
+}
+
+func newQueueModel(mu float64, k int, slo float64) *queueModel {
+	m := &queueModel{mu: mu, slo: slo, k: k}
+	if mu <= 0 || k < 1 {
+		return m
+	}
+	m.w = make([]float64, k+1)
+	m.tailW = make([]float64, k)
+	x := mu * slo
+	// tail's loop, recording the weight of each π_j instead of summing.
+	term := math.Exp(-x)
+	q := 0.0
+	for j := 0; j < k; j++ {
+		q += term
+		m.tailW[j] = min(q, 1)
+		term *= x / float64(j+1)
+		if term < 1e-300 && q >= 1-1e-15 {
+			for jj := j + 1; jj < k; jj++ {
+				m.tailW[jj] = 1
+			}
+			break
+		}
+	}
+	m.p95 = p95Table(k)
+	return m
+}
+
+// eval is queueInto(make([]float64, k+1), lambda, μ, K, slo).
+func (m *queueModel) eval(lambda float64) QueueResult {
+	mu, k := m.mu, m.k
+	if mu <= 0 || k < 1 {
+		return QueueResult{Drop: 1, P95: math.Inf(1), OverSLO: 1}
+	}
+	rho := lambda / mu
+	// stationaryInto, without the normalising pass.
+	w := m.w
+	var sum float64
+	if rho == 0 {
+		clear(w)
+		w[0], sum = 1, 1
+	} else if rho <= 1 {
+		v := 1.0
+		for j := 0; j <= k; j++ {
+			w[j] = v
+			sum += v
+			v *= rho
+		}
+	} else {
+		v := 1.0
+		for j := k; j >= 0; j-- {
+			w[j] = v
+			sum += v
+			v /= rho
+		}
+	}
+	pi0, piK := w[0]/sum, w[k]/sum
+	res := QueueResult{Rho: rho, Drop: piK, Busy: 1 - pi0}
+	res.P95 = m.p95.at(rho) / mu
+	// tail, with π_j = w_j/sum as stationaryInto leaves it.
+	accepted := 1 - piK
+	if accepted <= 0 {
+		res.OverSLO = 1
+		return res
+	}
+	p := 0.0
+	for j, tw := range m.tailW {
+		p += w[j] / sum * tw
+	}
+	res.OverSLO = min(1, p/accepted)
+	return res
 }

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -62,6 +63,9 @@ type Cluster struct {
 	nodes    []*node
 	nodeByID map[string]*node
 	machines map[string]*machine
+	// byName is machines' values sorted by name: what the per-second loops
+	// walk (a map's iteration costs more than the work on a few machines).
+	byName   []*machine
 	services map[string]*service
 	tasks    []*task
 	// throttles cap limited tasks' traffic (nil: none).
@@ -69,7 +73,10 @@ type Cluster struct {
 	seq       int
 
 	loads map[string]*appLoad
-	stats Stats
+	// loadList is loads' values in the order they were made (each app's
+	// figures are its own, so any order gives the same ones).
+	loadList []*appLoad
+	stats    Stats
 	// failCreates makes the next n Create calls of a pool fail (tests).
 	failCreates map[string]int
 	// changed says something reconcile or schedule depend on changed since
@@ -77,9 +84,6 @@ type Cluster struct {
 	// nothing changed, both would do exactly what they did, so they are
 	// skipped (most of a run's seconds).
 	changed bool
-	// Scratch maps, cleared and reused every step (per-second allocations
-	// dominated the simulator's time).
-	scratchRunning map[string]int
 }
 
 type node struct {
@@ -108,6 +112,10 @@ type service struct {
 
 type task struct {
 	id, service, node string
+	// svc is the service named by service (a redeploy updates it in place;
+	// a service's tasks go with it), load its app's traffic model.
+	svc  *service
+	load *appLoad
 	// n is the node named by node (set with it; a node's tasks are removed
 	// before the node is), so pool sums need no lookup by name.
 	n       *node
@@ -142,14 +150,13 @@ func New(cfg *config.Config, opt Options) (*Cluster, error) {
 		cfg: cfg, start: start, now: start,
 		nodeByID: map[string]*node{}, machines: map[string]*machine{}, services: map[string]*service{},
 		loads: map[string]*appLoad{}, failCreates: map[string]int{}, throttles: opt.Throttles,
-		scratchRunning: map[string]int{},
 	}
 	c.stats.init(cfg)
 	for _, p := range cfg.Pools {
 		for i := 0; i < p.Min; i++ {
 			name := fmt.Sprintf("%s-init%d", p.Name, i)
 			m := &machine{name: name, pool: p.Name, created: start, readyAt: start}
-			c.machines[name] = m
+			c.addMachine(m)
 			c.join(m)
 			c.stats.machineCreated(p.Name)
 		}
@@ -176,7 +183,7 @@ func New(cfg *config.Config, opt Options) (*Cluster, error) {
 			}
 			src = s
 		}
-		c.loads[a.Name] = newAppLoad(a, src)
+		c.addLoad(a.Name, newAppLoad(a, src))
 	}
 	return c, nil
 }
@@ -205,15 +212,10 @@ func (c *Cluster) step(dt time.Duration) {
 	now := c.now
 	// Machines whose boot ended join in name order (so nodes are listed in
 	// the same order whatever the map's).
-	var joining []string
-	for name, m := range c.machines {
+	for _, m := range c.byName {
 		if m.node == nil && !m.failed && !now.Before(m.readyAt) && !m.readyAt.IsZero() {
-			joining = append(joining, name)
+			c.join(m)
 		}
-	}
-	sort.Strings(joining)
-	for _, name := range joining {
-		c.join(c.machines[name])
 	}
 	for _, t := range c.tasks {
 		if t.state == cluster.TaskStarting && !now.Before(t.readyAt) {
@@ -229,13 +231,24 @@ func (c *Cluster) step(dt time.Duration) {
 	c.stats.tick(c, dt)
 }
 
-func (c *Cluster) machineNames() []string {
-	names := make([]string, 0, len(c.machines))
-	for n := range c.machines {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+// addMachine records a new machine (its name is not taken).
+func (c *Cluster) addMachine(m *machine) {
+	c.machines[m.name] = m
+	i, _ := slices.BinarySearchFunc(c.byName, m.name, func(x *machine, name string) int { return strings.Compare(x.name, name) })
+	c.byName = slices.Insert(c.byName, i, m)
+}
+
+// dropMachine forgets a machine.
+func (c *Cluster) dropMachine(name string) {
+	delete(c.machines, name)
+	c.byName = slices.DeleteFunc(c.byName, func(m *machine) bool { return m.name == name })
+}
+
+// addLoad records an app's traffic model.
+func (c *Cluster) addLoad(name string, l *appLoad) {
+	l.name = name
+	c.loads[name] = l
+	c.loadList = append(c.loadList, l)
 }
 
 func (c *Cluster) join(m *machine) {
@@ -264,7 +277,8 @@ func (c *Cluster) reconcile() {
 		}
 		for i := len(live); i < s.desired; i++ {
 			c.seq++
-			c.tasks = append(c.tasks, &task{id: "task-" + strconv.Itoa(c.seq), service: name, state: cluster.TaskPending, since: c.now})
+			c.tasks = append(c.tasks, &task{id: "task-" + strconv.Itoa(c.seq), service: name, svc: s, load: c.loads[name],
+				state: cluster.TaskPending, since: c.now})
 		}
 		if extra := len(live) - s.desired; extra > 0 {
 			perNode := map[string]int{}
@@ -458,14 +472,17 @@ func (c *Cluster) Deploy(_ context.Context, app config.App, replicas int) error 
 			s.labels[k] = v
 		}
 	}
-	if old, ok := c.services[app.Name]; ok {
-		s.desired = old.desired
-	}
-	c.services[app.Name] = s
-	c.changed = true
 	if _, ok := c.loads[app.Name]; !ok {
-		c.loads[app.Name] = newAppLoad(&app, nil)
+		c.addLoad(app.Name, newAppLoad(&app, nil))
 	}
+	if old, ok := c.services[app.Name]; ok {
+		// In place: the service's tasks point to it.
+		s.desired = old.desired
+		*old = *s
+	} else {
+		c.services[app.Name] = s
+	}
+	c.changed = true
 	return nil
 }
 
@@ -573,7 +590,7 @@ func (p *Provider) Create(_ context.Context, name string) (cluster.Machine, erro
 	}
 	pc, _ := c.cfg.Pool(p.pool)
 	m := &machine{name: name, pool: p.pool, created: c.now, readyAt: c.now.Add(pc.BootTime.D())}
-	c.machines[name] = m
+	c.addMachine(m)
 	c.stats.machineCreated(p.pool)
 	return c.view(m), nil
 }
@@ -592,7 +609,7 @@ func (p *Provider) Destroy(_ context.Context, name string) error {
 		c.stats.LostNodes++
 		c.dropNode(m.node)
 	}
-	delete(c.machines, name)
+	c.dropMachine(name)
 	c.stats.machineDestroyed(p.pool)
 	return nil
 }
@@ -603,8 +620,8 @@ func (p *Provider) List(context.Context) ([]cluster.Machine, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []cluster.Machine
-	for _, name := range c.machineNames() {
-		if m := c.machines[name]; m.pool == p.pool {
+	for _, m := range c.byName {
+		if m.pool == p.pool {
 			out = append(out, c.view(m))
 		}
 	}
@@ -759,10 +776,10 @@ func (c *Cluster) poolStatus(name string) PoolStatus {
 	// placed task's node is in c.nodes, which are the machines' nodes.
 	for _, t := range c.tasks {
 		if n := t.n; n != nil && n.pool == name && n.ready && n.availability != cluster.Drain {
-			st.Reserved = st.Reserved.Add(c.services[t.service].reservation)
+			st.Reserved = st.Reserved.Add(t.svc.reservation)
 		}
 	}
-	for _, m := range c.machines {
+	for _, m := range c.byName {
 		if m.pool != name {
 			continue
 		}
@@ -799,6 +816,7 @@ func (c *Cluster) Elapsed() time.Duration {
 
 // appLoad is one app's traffic model and recent metrics.
 type appLoad struct {
+	name      string
 	src       workload.Source
 	cpuPerReq float64 // seconds
 	queue     int
@@ -817,7 +835,11 @@ type appLoad struct {
 	hist              [historyLen]sample
 	histN             int // samples written
 	demandMemo        map[int]int
-	pi                []float64 // scratch for evalQueue
+	// Per second: the app's running replicas (serve counts them), and its
+	// totals in the run's Stats (found once).
+	running int
+	stats   *AppStats
+	qm                *queueModel // evalQueue's, for the current shape
 }
 
 type sample struct {
@@ -867,20 +889,22 @@ func (l *appLoad) demand(rate float64) int {
 
 // serve computes one step of every app's traffic on its running replicas.
 func (c *Cluster) serve(dt time.Duration) {
-	running := c.scratchRunning
-	clear(running)
+	for _, l := range c.loadList {
+		l.running = 0
+	}
 	for _, t := range c.tasks {
-		if t.state == cluster.TaskRunning {
-			running[t.service]++
+		if t.state == cluster.TaskRunning && t.load != nil {
+			t.load.running++
 		}
 	}
-	for name, l := range c.loads {
+	for _, l := range c.loadList {
+		name := l.name
 		rate := 0.0
 		if l.src != nil {
 			rate = l.src.Rate(c.now.Sub(c.start))
 		}
 		l.offered = rate
-		n := running[name]
+		n := l.running
 		s := sample{}
 		if _, deployed := c.services[name]; !deployed || n == 0 {
 			l.served, l.dropped, l.cpu, l.overSLO = 0, rate, 0, 1
@@ -905,13 +929,14 @@ func (c *Cluster) serve(dt time.Duration) {
 	}
 }
 
-// evalQueue is Queue(lambda, l.mu(), l.queue, l.slo) in the app's own
-// scratch space (no allocation per second).
+// evalQueue is Queue(lambda, l.mu(), l.queue, l.slo), from a model of the
+// app's replica made once per shape (no allocation per second).
 func (l *appLoad) evalQueue(lambda float64) QueueResult {
-	if len(l.pi) != l.queue+1 {
-		l.pi = make([]float64, l.queue+1)
+	mu := l.mu()
+	if m := l.qm; m == nil || m.mu != mu || m.k != l.queue || m.slo != l.slo {
+		l.qm = newQueueModel(mu, l.queue, l.slo)
 	}
-	return queueInto(l.pi, lambda, l.mu(), l.queue, l.slo)
+	return l.qm.eval(lambda)
 }
 
 func (l *appLoad) push(s sample) {

@@ -87,19 +87,18 @@ func (s *Stats) machineDestroyed(pool string) { s.pool(pool).MachinesDestroyed++
 func (s *Stats) tick(c *Cluster, dt time.Duration) {
 	sec := dt.Seconds()
 	s.Seconds += sec
-	running := c.scratchRunning
-	clear(running)
 	for _, t := range c.tasks {
-		switch t.state {
-		case "running":
-			running[t.service]++
-		case "pending":
+		if t.state == "pending" {
 			s.PendingTaskSeconds += sec
 		}
 	}
-	for name, l := range c.loads {
-		a := s.app(name)
-		if svc, ok := c.services[name]; ok {
+	// Each app's running replicas are those serve counted this step.
+	for _, l := range c.loadList {
+		if l.stats == nil {
+			l.stats = s.app(l.name)
+		}
+		a := l.stats
+		if svc, ok := c.services[l.name]; ok {
 			if !a.seen || svc.desired < a.ReplicasMin {
 				a.ReplicasMin = svc.desired
 			}
@@ -111,7 +110,7 @@ func (s *Stats) tick(c *Cluster, dt time.Duration) {
 		a.RequestsTotal += l.offered * sec
 		a.RequestsDropped += l.dropped * sec
 		a.RequestsOverSLO += l.served * l.overSLO * sec
-		a.ReplicaSeconds += float64(running[name]) * sec
+		a.ReplicaSeconds += float64(l.running) * sec
 		if l.offered > 0 && (l.p95 > l.slo || l.dropped > dropThreshold*l.offered) {
 			a.SLOViolationSeconds += sec
 		}
@@ -120,7 +119,7 @@ func (s *Stats) tick(c *Cluster, dt time.Duration) {
 		ps := s.pool(p.Name)
 		st := c.poolStatus(p.Name)
 		exist := 0
-		for _, m := range c.machines {
+		for _, m := range c.byName {
 			if m.pool == p.Name {
 				exist++
 			}
