@@ -839,7 +839,7 @@ type appLoad struct {
 	// totals in the run's Stats (found once).
 	running int
 	stats   *AppStats
-	qm                *queueModel // evalQueue's, for the current shape
+	qm      *queueModel // evalQueue's, for the current shape
 }
 
 type sample struct {
