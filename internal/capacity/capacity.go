@@ -4,6 +4,7 @@
 package capacity
 
 import (
+	"slices"
 	"sort"
 
 	"github.com/hoist/hoist/internal/cluster"
@@ -36,8 +37,8 @@ func Pack(shape cluster.Resources, bins []Bin, items []cluster.Resources) Result
 	for i := range order {
 		order[i] = i
 	}
-	sort.SliceStable(order, func(a, b int) bool {
-		return size(items[order[a]], shape) > size(items[order[b]], shape)
+	slices.SortStableFunc(order, func(a, b int) int {
+		return moreFirst(size(items[a], shape), size(items[b], shape))
 	})
 	left := make([]Bin, len(bins))
 	copy(left, bins)
@@ -76,6 +77,19 @@ func Pack(shape cluster.Resources, bins []Bin, items []cluster.Resources) Result
 	res.NewMachines = len(opened)
 	res.Left = left
 	return res
+}
+
+// moreFirst orders larger values first: its sign is that of sort's less
+// "a > b" (-1 when a > b, 1 when b > a, else 0), so a stable sort by it
+// keeps exactly the order sort.SliceStable with that less did.
+func moreFirst(a, b float64) int {
+	switch {
+	case a > b:
+		return -1
+	case b > a:
+		return 1
+	}
+	return 0
 }
 
 // size is an item's dominant share of the shape, the usual key for
@@ -149,6 +163,7 @@ func RemovableCapped(nodes []Node, candidates []Candidate, limit int) []string {
 	}
 	var out []string
 	var undo []placement
+	var tasks []cluster.Resources // fitsElsewhere's scratch
 	misses := 0
 	for _, c := range candidates {
 		if len(out) >= limit {
@@ -159,7 +174,7 @@ func RemovableCapped(nodes []Node, candidates []Candidate, limit int) []string {
 			continue
 		}
 		undo = undo[:0]
-		if fitsElsewhere(nodes, i, receivers, free, headroom, c.Capped, gone, &undo) {
+		if fitsElsewhere(nodes, i, receivers, free, headroom, c.Capped, gone, &undo, &tasks) {
 			gone[i] = true
 			out = append(out, c.ID)
 			misses = 0
@@ -184,11 +199,12 @@ type placement struct {
 // receivers other than self and the nodes already going, taking the room
 // from free (keeping each receiver's headroom when capped) and logging each
 // placement in undo so a failed attempt can be rolled back.
-func fitsElsewhere(nodes []Node, self int, receivers []int, free, headroom []cluster.Resources, capped bool, gone []bool, undo *[]placement) bool {
+func fitsElsewhere(nodes []Node, self int, receivers []int, free, headroom []cluster.Resources, capped bool, gone []bool, undo *[]placement, scratch *[]cluster.Resources) bool {
 	n := &nodes[self]
-	tasks := append([]cluster.Resources(nil), n.Tasks...)
-	sort.SliceStable(tasks, func(a, b int) bool {
-		return tasks[a].Share(n.Capacity) > tasks[b].Share(n.Capacity)
+	tasks := append((*scratch)[:0], n.Tasks...)
+	*scratch = tasks
+	slices.SortStableFunc(tasks, func(a, b cluster.Resources) int {
+		return moreFirst(a.Share(n.Capacity), b.Share(n.Capacity))
 	})
 	for _, t := range tasks {
 		placed := false

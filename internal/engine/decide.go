@@ -1,7 +1,8 @@
 package engine
 
 import (
-	"sort"
+	"slices"
+	"strings"
 
 	"github.com/hoist/hoist/internal/cluster"
 	"github.com/hoist/hoist/internal/config"
@@ -22,8 +23,10 @@ type index struct {
 	// Filled after the lifecycle step, which may adopt machines.
 	recByNode map[string]*cluster.MachineRecord
 	exists    map[string]int // pool -> machines that may still exist
-	// votes is where the apps' vote lists are cut from (see voteSlice).
+	// votes is where the apps' vote lists are cut from (see voteSlice):
+	// new for each decision, since its plan keeps them.
 	votes []PolicyVote
+	scratch
 }
 
 // voteSlice returns an empty vote list of capacity n, cut from one buffer
@@ -39,8 +42,8 @@ func (ix *index) voteSlice(n int) []PolicyVote {
 
 // afterLifecycle builds the lookups that depend on the records' new phases.
 func (ix *index) afterLifecycle() {
-	ix.recByNode = map[string]*cluster.MachineRecord{}
-	ix.exists = map[string]int{}
+	ix.recByNode = reuse(ix.recByNode, len(ix.records))
+	ix.exists = reuse(ix.exists, 0)
 	for _, r := range ix.records {
 		if r.NodeID != "" {
 			ix.recByNode[r.NodeID] = r
@@ -51,15 +54,36 @@ func (ix *index) afterLifecycle() {
 	}
 }
 
+// reuse returns m emptied, or a new map sized for n when m is nil: the
+// loop's tick keeps its index from one tick to the next (see scratch), so
+// its maps are cleared rather than made and grown again every tick.
+func reuse[K comparable, V any](m map[K]V, n int) map[K]V {
+	if m == nil {
+		return make(map[K]V, n)
+	}
+	clear(m)
+	return m
+}
+
+// scratch is what an index keeps between the loop's ticks besides its maps:
+// nothing in it outlives the decision that fills it.
+type scratch struct {
+	nSvc, nNode     map[string]int
+	svcBuf, nodeBuf []*cluster.Task
+	poolMaps        map[string]map[string]cluster.Machine
+}
+
 // groupTasks lists the tasks by service and by node, each in the observed
 // order, as pointers into tasks (the decision changes none of them). Two
-// passes, so that each grouping is one allocation cut into exact slices
+// passes, so that each grouping is one buffer cut into exact slices
 // (capacity = length: an append to one group copies instead of overwriting
 // the next) rather than a slice grown per key.
-func groupTasks(tasks []cluster.Task, services, nodes int) (byService, byNode map[string][]*cluster.Task) {
+func (ix *index) groupTasks(tasks []cluster.Task, services, nodes int) {
 	// Sized for the services and nodes observed (most have tasks): a map
 	// grown one entry at a time rehashes itself many times over.
-	nSvc, nNode := make(map[string]int, services), make(map[string]int, nodes)
+	sc := &ix.scratch
+	sc.nSvc, sc.nNode = reuse(sc.nSvc, services), reuse(sc.nNode, nodes)
+	nSvc, nNode := sc.nSvc, sc.nNode
 	placed := 0
 	for i := range tasks {
 		nSvc[tasks[i].Service]++
@@ -68,8 +92,15 @@ func groupTasks(tasks []cluster.Task, services, nodes int) (byService, byNode ma
 			placed++
 		}
 	}
-	byService, byNode = make(map[string][]*cluster.Task, len(nSvc)), make(map[string][]*cluster.Task, len(nNode))
-	svcBuf, nodeBuf := make([]*cluster.Task, len(tasks)), make([]*cluster.Task, placed)
+	ix.tasks, ix.onNode = reuse(ix.tasks, len(nSvc)), reuse(ix.onNode, len(nNode))
+	byService, byNode := ix.tasks, ix.onNode
+	if cap(sc.svcBuf) < len(tasks) {
+		sc.svcBuf = make([]*cluster.Task, len(tasks))
+	}
+	if cap(sc.nodeBuf) < placed {
+		sc.nodeBuf = make([]*cluster.Task, placed)
+	}
+	svcBuf, nodeBuf := sc.svcBuf[:len(tasks)], sc.nodeBuf[:placed]
 	for i := range tasks {
 		t := &tasks[i]
 		g, ok := byService[t.Service]
@@ -88,22 +119,33 @@ func groupTasks(tasks []cluster.Task, services, nodes int) (byService, byNode ma
 		}
 		byNode[t.NodeID] = append(g, t)
 	}
-	return byService, byNode
 }
 
-func buildIndex(s *Snapshot) *index {
-	ix := &index{
-		services:  make(map[string]*cluster.Service, len(s.State.Services)),
-		nodes:     make(map[string]*cluster.Node, len(s.State.Nodes)),
-		byMachine: make(map[string]*cluster.Node, len(s.State.Nodes)), reserved: s.State.Reserved(),
-		records:  make(map[string]*cluster.MachineRecord, len(s.Records)),
-		provider: make(map[string]map[string]cluster.Machine, len(s.Machines)),
-		apps:     make(map[string]*config.App, len(s.Apps)), appDecision: make(map[string]*AppDecision, len(s.Apps)),
+// buildIndex arranges s for lookups, into ix's maps when ix is not nil (the
+// loop's index from its previous tick), else into a new index.
+func buildIndex(s *Snapshot, ix *index) *index {
+	if ix == nil {
+		ix = &index{}
 	}
+	ix.services = reuse(ix.services, len(s.State.Services))
+	ix.nodes = reuse(ix.nodes, len(s.State.Nodes))
+	ix.byMachine = reuse(ix.byMachine, len(s.State.Nodes))
+	ix.reserved = reuse(ix.reserved, len(s.State.Nodes))
+	ix.records = reuse(ix.records, len(s.Records))
+	ix.provider = reuse(ix.provider, len(s.Machines))
+	ix.apps = reuse(ix.apps, len(s.Apps))
+	ix.appDecision = reuse(ix.appDecision, len(s.Apps))
+	ix.votes = nil
 	for i := range s.State.Services {
 		ix.services[s.State.Services[i].Name] = &s.State.Services[i]
 	}
-	ix.tasks, ix.onNode = groupTasks(s.State.Tasks, len(s.State.Services), len(s.State.Nodes))
+	// As s.State.Reserved(), into the reused map.
+	for _, t := range s.State.Tasks {
+		if t.NodeID != "" {
+			ix.reserved[t.NodeID] = ix.reserved[t.NodeID].Add(t.Reservation)
+		}
+	}
+	ix.groupTasks(s.State.Tasks, len(s.State.Services), len(s.State.Nodes))
 	for i := range s.State.Nodes {
 		n := &s.State.Nodes[i]
 		ix.nodes[n.ID] = n
@@ -113,11 +155,19 @@ func buildIndex(s *Snapshot) *index {
 	}
 	// The decision moves its own copies of the records (later steps see
 	// the phases as they will be); the snapshot stays as observed.
-	for _, r := range s.Records {
-		ix.records[r.Name] = &r
+	recs := slices.Clone(s.Records) // one allocation for all the copies
+	for i := range recs {
+		ix.records[recs[i].Name] = &recs[i]
 	}
+	ix.scratch.poolMaps = reuse(ix.scratch.poolMaps, len(s.Machines))
 	for pool, ms := range s.Machines {
-		m := make(map[string]cluster.Machine, len(ms))
+		m := ix.scratch.poolMaps[pool]
+		if m == nil {
+			m = make(map[string]cluster.Machine, len(ms))
+			ix.scratch.poolMaps[pool] = m
+		} else {
+			clear(m)
+		}
 		for _, x := range ms {
 			m[x.Name] = x
 		}
@@ -135,20 +185,21 @@ func buildIndex(s *Snapshot) *index {
 // memory the next decision starts from.
 func decide(cfg *config.Config, s *Snapshot, prev *memory) (*Plan, *memory) {
 	m := prev.clone()
-	return decideInto(cfg, s, m), m
+	return decideInto(cfg, s, m, nil), m
 }
 
 // decideInto is decide changing m in place into the next memory: the loop's
 // tick, which replaces its memory with the next one anyway, saves the copy
-// (per app and policy, every tick). Dry runs decide on a copy.
-func decideInto(cfg *config.Config, s *Snapshot, m *memory) *Plan {
+// (per app and policy, every tick). Dry runs decide on a copy. ix, when
+// not nil, is the index of an earlier decision, whose maps are reused.
+func decideInto(cfg *config.Config, s *Snapshot, m *memory, ix *index) *Plan {
 	for pool, t := range s.Ordered {
 		if t.After(m.lastPoolUp[pool]) {
 			m.lastPoolUp[pool] = t
 		}
 	}
 	p := &Plan{Time: s.Time}
-	ix := buildIndex(s)
+	ix = buildIndex(s, ix)
 	p.Machines = lifecycle(cfg, s, ix, m)
 	learnBoots(p.Machines, ix, m, s.Time)
 	ix.afterLifecycle()
@@ -190,7 +241,8 @@ func sortedRecords(m map[string]*cluster.MachineRecord) []*cluster.MachineRecord
 	for _, r := range m {
 		out = append(out, r)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	// slices, not sort: sort.Slice allocates a swapper per call.
+	slices.SortFunc(out, func(a, b *cluster.MachineRecord) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
@@ -199,6 +251,18 @@ func sortedNodes(m map[string]*cluster.Node) []*cluster.Node {
 	for _, n := range m {
 		out = append(out, n)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	slices.SortFunc(out, func(a, b *cluster.Node) int { return strings.Compare(a.ID, b.ID) })
 	return out
+}
+
+// lessCmp orders a before b exactly when a < b (0 otherwise, NaN included):
+// a sort by it decides as sort's with less "a < b" did.
+func lessCmp(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case b < a:
+		return 1
+	}
+	return 0
 }

@@ -170,10 +170,12 @@ type Guard interface {
 type Engine struct {
 	tickMu sync.Mutex
 
-	mu      sync.Mutex
-	cfg     *config.Config
-	d       Deps
-	mem     *memory
+	mu  sync.Mutex
+	cfg *config.Config
+	d   Deps
+	mem *memory
+	// ix is the last tick's index, whose maps the next tick reuses.
+	ix      *index
 	records map[string]*cluster.MachineRecord
 	// requests: pool -> the manual request not yet carried out (written
 	// through to the store); reqSeq the newest request's number.
@@ -288,7 +290,10 @@ func (e *Engine) Tick(ctx context.Context) (*Plan, error) {
 	e.clearHold("engine")
 	// Ticks are one at a time and a dry run decides on a copy, under mu as
 	// this does: nothing else sees the memory while it changes.
-	plan := decideInto(obs.cfg, snap, e.mem)
+	if e.ix == nil {
+		e.ix = &index{}
+	}
+	plan := decideInto(obs.cfg, snap, e.mem, e.ix)
 	e.gen++
 	e.act(ctx, obs.cfg, snap, plan)
 	e.prune(snap.Time)

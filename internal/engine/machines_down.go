@@ -2,7 +2,7 @@ package engine
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -69,7 +69,8 @@ func (w *poolWork) scaleIn() {
 		}
 		cands = append(cands, cand{r, ix.reserved[n.ID].Share(n.Capacity)})
 	}
-	sort.SliceStable(cands, func(i, j int) bool { return cands[i].share < cands[j].share })
+	// As sort.SliceStable with less a < b, without its allocations.
+	slices.SortStableFunc(cands, func(a, b cand) int { return lessCmp(a.share, b.share) })
 	limit := d.Active - pool.Min
 	if forecasting(w.cfg, pool.Name, ix) && manual == 0 {
 		// Never below what the tasks and the forecast need within the boot time.
