@@ -26,6 +26,11 @@ type index struct {
 	// votes is where the apps' vote lists are cut from (see voteSlice):
 	// new for each decision, since its plan keeps them.
 	votes []PolicyVote
+	// placed counts the tasks on a node; nodesSorted and recsSorted are
+	// made on first use (see sortedNodes, sortedRecords).
+	placed      int
+	nodesSorted []*cluster.Node
+	recsSorted  []*cluster.MachineRecord
 	scratch
 }
 
@@ -101,6 +106,7 @@ func (ix *index) groupTasks(tasks []cluster.Task, services, nodes int) {
 		sc.nodeBuf = make([]*cluster.Task, placed)
 	}
 	svcBuf, nodeBuf := sc.svcBuf[:len(tasks)], sc.nodeBuf[:placed]
+	ix.placed = placed
 	for i := range tasks {
 		t := &tasks[i]
 		g, ok := byService[t.Service]
@@ -135,7 +141,7 @@ func buildIndex(s *Snapshot, ix *index) *index {
 	ix.provider = reuse(ix.provider, len(s.Machines))
 	ix.apps = reuse(ix.apps, len(s.Apps))
 	ix.appDecision = reuse(ix.appDecision, len(s.Apps))
-	ix.votes = nil
+	ix.votes, ix.nodesSorted, ix.recsSorted = nil, nil, nil
 	for i := range s.State.Services {
 		ix.services[s.State.Services[i].Name] = &s.State.Services[i]
 	}
@@ -234,6 +240,23 @@ func recordOfNode(ix *index, n *cluster.Node) *cluster.MachineRecord {
 		}
 	}
 	return ix.recByNode[n.ID]
+}
+
+// sortedRecords is ix.records by name, made once per decision: called after
+// the lifecycle step, the last to add records. Callers only read it.
+func (ix *index) sortedRecords() []*cluster.MachineRecord {
+	if ix.recsSorted == nil {
+		ix.recsSorted = sortedRecords(ix.records)
+	}
+	return ix.recsSorted
+}
+
+// sortedNodes is ix.nodes by ID, made once per decision. Callers only read it.
+func (ix *index) sortedNodes() []*cluster.Node {
+	if ix.nodesSorted == nil {
+		ix.nodesSorted = sortedNodes(ix.nodes)
+	}
+	return ix.nodesSorted
 }
 
 func sortedRecords(m map[string]*cluster.MachineRecord) []*cluster.MachineRecord {

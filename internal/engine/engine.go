@@ -174,8 +174,14 @@ type Engine struct {
 	cfg *config.Config
 	d   Deps
 	mem *memory
-	// ix is the last tick's index, whose maps the next tick reuses.
+	// ix is the last tick's index, whose maps the next tick reuses;
+	// scratch the maps an observation and complete reuse.
 	ix      *index
+	scratch struct {
+		before  map[string]recordMark // the loop's observation's (tickMu)
+		running map[string]int        // the loop's observation's (tickMu)
+		names   map[string]bool       // appNames' (mu)
+	}
 	records map[string]*cluster.MachineRecord
 	// requests: pool -> the manual request not yet carried out (written
 	// through to the store); reqSeq the newest request's number.

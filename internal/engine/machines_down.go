@@ -42,19 +42,20 @@ func (w *poolWork) scaleIn() {
 		}
 		return
 	}
-	var nodes []capacity.Node
+	nodes := make([]capacity.Node, 0, len(ix.nodes))
+	movingBuf := make([]cluster.Resources, ix.placed) // every node's moving tasks, cut from one buffer
 	type cand struct {
 		rec   *cluster.MachineRecord
 		share float64
 	}
 	var cands []cand
-	for _, n := range sortedNodes(ix.nodes) {
+	for _, n := range ix.sortedNodes() {
 		if n.Pool != pool.Name || !n.Schedulable() {
 			continue
 		}
 		var moving []cluster.Resources
 		if on := ix.onNode[n.ID]; len(on) > 0 {
-			moving = make([]cluster.Resources, 0, len(on))
+			moving, movingBuf = movingBuf[:0:len(on)], movingBuf[len(on):]
 		}
 		for _, t := range ix.onNode[n.ID] {
 			if !t.Global {
@@ -125,7 +126,7 @@ func (w *poolWork) scaleIn() {
 			}
 			left = min(left, max(0, pool.ScaleDown.For.D()-now.Sub(since)))
 		}
-		for _, n := range sortedNodes(ix.nodes) {
+		for _, n := range ix.sortedNodes() {
 			if n.Pool == pool.Name && !keep[n.ID] {
 				delete(m.unneeded, n.ID)
 			}

@@ -51,7 +51,7 @@ func decidePool(cfg *config.Config, pool *config.Pool, s *Snapshot, ix *index, m
 // count sorts the pool's machine records by phase.
 func (w *poolWork) count() {
 	d := &w.d
-	for _, r := range sortedRecords(w.ix.records) {
+	for _, r := range w.ix.sortedRecords() {
 		if r.Pool != w.pool.Name {
 			continue
 		}
@@ -125,7 +125,7 @@ func (w *poolWork) needRoom() (items []cluster.Resources, itemApps []string) {
 func (w *poolWork) bins() []capacity.Bin {
 	ix := w.ix
 	var bins []capacity.Bin
-	for _, n := range sortedNodes(ix.nodes) {
+	for _, n := range ix.sortedNodes() {
 		if n.Pool == w.pool.Name && n.Schedulable() {
 			if r := recordOfNode(ix, n); r != nil && !r.Phase.Counts() {
 				continue
@@ -133,7 +133,7 @@ func (w *poolWork) bins() []capacity.Bin {
 			bins = append(bins, capacity.Bin{ID: n.ID, Free: n.Capacity.Sub(ix.reserved[n.ID])})
 		}
 	}
-	for _, r := range sortedRecords(ix.records) {
+	for _, r := range ix.sortedRecords() {
 		if r.Pool == w.pool.Name && (r.Phase == cluster.PhaseOrdered || r.Phase == cluster.PhaseBooting) {
 			free := w.shape
 			if r.NodeID != "" {

@@ -175,7 +175,7 @@ func forecasting(cfg *config.Config, pool string, ix *index) bool {
 // the forecast's): scale-in never goes below it.
 func keepFor(pool *config.Pool, ix *index, extra []cluster.Resources) int {
 	items := append([]cluster.Resources(nil), extra...)
-	for _, n := range sortedNodes(ix.nodes) {
+	for _, n := range ix.sortedNodes() {
 		if n.Pool != pool.Name {
 			continue
 		}

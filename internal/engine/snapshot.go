@@ -192,7 +192,15 @@ func (e *Engine) observe(ctx context.Context, feed bool) (*observation, error) {
 		e.mu.Unlock()
 		return nil, err
 	}
-	o := &observation{cfg: e.cfg, before: make(map[string]recordMark, len(e.records))}
+	o := &observation{cfg: e.cfg}
+	if feed {
+		// The loop's: ticks run one at a time, and a tick's observation is
+		// done with once its decision is made.
+		e.scratch.before = reuse(e.scratch.before, len(e.records))
+		o.before = e.scratch.before
+	} else {
+		o.before = make(map[string]recordMark, len(e.records))
+	}
 	for name, r := range e.records {
 		o.before[name] = markOf(r)
 	}
@@ -233,7 +241,13 @@ func (e *Engine) observe(ctx context.Context, feed bool) (*observation, error) {
 			}
 		}
 	}
-	running := make(map[string]int, len(s.Apps))
+	var running map[string]int
+	if feed {
+		e.scratch.running = reuse(e.scratch.running, len(s.Apps))
+		running = e.scratch.running
+	} else {
+		running = make(map[string]int, len(s.Apps))
+	}
 	for _, t := range st.Tasks {
 		if t.State == cluster.TaskRunning {
 			running[t.Service]++
@@ -295,8 +309,20 @@ func (e *Engine) observe(ctx context.Context, feed bool) (*observation, error) {
 // never moved. tick records the provider hold events (dry runs record none).
 func (e *Engine) complete(o *observation, tick bool) *Snapshot {
 	s := o.snap
+	if len(e.records) > 0 {
+		s.Records = make([]cluster.MachineRecord, 0, len(e.records))
+	}
 	for _, r := range e.records {
-		s.Records = append(s.Records, r.Clone())
+		// As r.Clone(), but the history is shared, capacity at its length:
+		// the engine only ever appends to a record's history, which never
+		// writes within what the snapshot sees, and an append to the
+		// snapshot's copies copies it away.
+		c := *r
+		c.History = nil
+		if len(r.History) > 0 {
+			c.History = slices.Clip(r.History)
+		}
+		s.Records = append(s.Records, c)
 		if m, ok := o.before[r.Name]; !ok || m != markOf(r) {
 			s.Busy[r.Name] = true
 		}
@@ -351,7 +377,10 @@ func (e *Engine) appNames(cfg *config.Config, st cluster.State) map[string]bool 
 		}
 		return names
 	}
-	names := make(map[string]bool, len(cfg.Apps))
+	// Called with mu held by complete, which is done with the set before
+	// it lets go of mu.
+	e.scratch.names = reuse(e.scratch.names, len(cfg.Apps))
+	names := e.scratch.names
 	for i := range cfg.Apps {
 		names[cfg.Apps[i].Name] = true
 	}

@@ -619,7 +619,16 @@ func (p *Provider) List(context.Context) ([]cluster.Machine, error) {
 	c := p.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var out []cluster.Machine
+	n := 0
+	for _, m := range c.byName {
+		if m.pool == p.pool {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	out := make([]cluster.Machine, 0, n)
 	for _, m := range c.byName {
 		if m.pool == p.pool {
 			out = append(out, c.view(m))
