@@ -84,6 +84,12 @@ type Cluster struct {
 	// nothing changed, both would do exactly what they did, so they are
 	// skipped (most of a run's seconds).
 	changed bool
+	// gen counts changes to what State reports (services, tasks, nodes);
+	// state is State's last answer, made at stateGen.
+	gen      uint64
+	state    cluster.State
+	stateGen uint64
+	stateOK  bool
 }
 
 type node struct {
@@ -220,10 +226,12 @@ func (c *Cluster) step(dt time.Duration) {
 	for _, t := range c.tasks {
 		if t.state == cluster.TaskStarting && !now.Before(t.readyAt) {
 			t.state, t.since = cluster.TaskRunning, now
+			c.gen++
 		}
 	}
 	if c.changed {
 		c.changed = false
+		c.gen++ // reconcile and schedule change tasks
 		c.reconcile()
 		c.schedule()
 	}
@@ -251,6 +259,13 @@ func (c *Cluster) addLoad(name string, l *appLoad) {
 	c.loadList = append(c.loadList, l)
 }
 
+// change marks a change that reconcile and schedule depend on (and State
+// reports).
+func (c *Cluster) change() {
+	c.changed = true
+	c.gen++
+}
+
 func (c *Cluster) join(m *machine) {
 	p, _ := c.cfg.Pool(m.pool)
 	n := &node{
@@ -260,7 +275,7 @@ func (c *Cluster) join(m *machine) {
 	m.node = n
 	c.nodes = append(c.nodes, n)
 	c.nodeByID[n.id] = n
-	c.changed = true
+	c.change()
 }
 
 // reconcile makes each service's live tasks match its desired count, as
@@ -306,7 +321,7 @@ func (c *Cluster) reconcile() {
 }
 
 func (c *Cluster) removeTasks(drop func(*task) bool) {
-	c.changed = true
+	c.change()
 	out := c.tasks[:0]
 	for _, t := range c.tasks {
 		if !drop(t) {
@@ -417,10 +432,16 @@ func containsString(list []string, s string) bool {
 	return false
 }
 
-// State implements engine.Orchestrator.
+// State implements engine.Orchestrator. Its slices are shared with earlier
+// answers while nothing changed (most ticks: the simulated cluster changes
+// when tasks start or move, not every second), so callers must not change
+// them; the engine never does.
 func (c *Cluster) State(context.Context) (cluster.State, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.stateOK && c.stateGen == c.gen {
+		return c.state, nil
+	}
 	st := cluster.State{Services: make([]cluster.Service, 0, len(c.services)),
 		Tasks: make([]cluster.Task, 0, len(c.tasks)), Nodes: make([]cluster.Node, 0, len(c.nodes))}
 	for _, name := range c.serviceNames() {
@@ -436,6 +457,7 @@ func (c *Cluster) State(context.Context) (cluster.State, error) {
 		st.Nodes = append(st.Nodes, cluster.Node{ID: n.id, Hostname: n.machine, Machine: n.machine, Pool: n.pool,
 			Ready: n.ready, Availability: n.availability, Capacity: n.capacity})
 	}
+	c.state, c.stateGen, c.stateOK = st, c.gen, true
 	return st, nil
 }
 
@@ -453,7 +475,7 @@ func (c *Cluster) Scale(_ context.Context, name string, replicas int) error {
 		c.stats.app(name).ScaleDowns++
 	}
 	s.desired = replicas
-	c.changed = true
+	c.change()
 	return nil
 }
 
@@ -482,7 +504,7 @@ func (c *Cluster) Deploy(_ context.Context, app config.App, replicas int) error 
 	} else {
 		c.services[app.Name] = s
 	}
-	c.changed = true
+	c.change()
 	return nil
 }
 
@@ -491,7 +513,7 @@ func (c *Cluster) Remove(_ context.Context, name string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.services, name)
-	c.changed = true
+	c.change()
 	c.removeTasks(func(t *task) bool { return t.service == name })
 	return nil
 }
@@ -506,7 +528,7 @@ func (c *Cluster) Drain(_ context.Context, id string) error {
 		return fmt.Errorf("drain %s: %w", id, ErrNoNode)
 	}
 	n.availability = cluster.Drain
-	c.changed = true
+	c.change()
 	c.removeTasks(func(t *task) bool { return t.node == id })
 	return nil
 }
@@ -520,7 +542,7 @@ func (c *Cluster) Activate(_ context.Context, id string) error {
 		return fmt.Errorf("activate %s: %w", id, ErrNoNode)
 	}
 	n.availability = cluster.Active
-	c.changed = true
+	c.change()
 	return nil
 }
 
@@ -541,7 +563,7 @@ func (c *Cluster) RemoveNode(_ context.Context, id string) error {
 }
 
 func (c *Cluster) dropNode(n *node) {
-	c.changed = true
+	c.change()
 	delete(c.nodeByID, n.id)
 	out := c.nodes[:0]
 	for _, x := range c.nodes {
@@ -664,7 +686,7 @@ func (c *Cluster) Kill(name string) {
 		return
 	}
 	m.failed = true
-	c.changed = true
+	c.change()
 	if m.node != nil {
 		m.node.ready = false
 		c.removeTasks(func(t *task) bool { return t.node == m.node.id })
