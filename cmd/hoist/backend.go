@@ -47,4 +47,6 @@ type clusterParts struct {
 	load        series.LoadFunc // the app's offered load, when the backend knows it
 	// collectors join hoist's /metrics (the collector's traffic and limits).
 	collectors []prometheus.Collector
+	// throttleReports is what the agents report of an app's limits (nil: none).
+	throttleReports func(app string) []api.TaskLimit
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -46,7 +47,15 @@ func (b *simBackend) parts() clusterParts {
 		orchestrator: c, providers: c.Providers(), builtin: c, clock: c, services: c,
 		load: func(app string) (series.Load, bool) {
 			st := c.App(app)
-			return series.Load{Offered: st.Offered, P95: st.P95, CPU: st.CPU}, true
+			l := series.Load{Offered: st.Offered, P95: st.P95, CPU: st.CPU, NetRx: math.NaN(), NetTx: math.NaN()}
+			// The traffic the model gives the app's tasks, throttled ones capped.
+			if rx, err := c.TaskBytes(context.Background(), app, "net_rx", 0); err == nil {
+				l.NetRx = sumValues(rx)
+			}
+			if tx, err := c.TaskBytes(context.Background(), app, "net_tx", 0); err == nil {
+				l.NetTx = sumValues(tx)
+			}
+			return l, true
 		},
 	}
 }
@@ -122,4 +131,13 @@ func (b *simBackend) status(cfg *config.Config) string {
 		parts = append(parts, fmt.Sprintf("%s %d ready %d booting %d draining", p.Name, st.Ready, st.Booting, st.Draining))
 	}
 	return fmt.Sprintf("[%s] %s", s.Now().UTC().Format("15:04:05"), strings.Join(parts, " | "))
+}
+
+// sumValues adds a map's values (a total over tasks).
+func sumValues(m map[string]float64) float64 {
+	t := 0.0
+	for _, v := range m {
+		t += v
+	}
+	return t
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hoist/hoist/internal/api"
 	"github.com/hoist/hoist/internal/balancer"
 	"github.com/hoist/hoist/internal/collector"
 	"github.com/hoist/hoist/internal/config"
@@ -176,15 +177,33 @@ func (b *swarmBackend) parts() clusterParts {
 		orchestrator: b.wrapped, providers: b.providers, builtin: b.coll, async: true, collectors: []prometheus.Collector{b.coll},
 		extraApps: swarm.AppsFromLabels, derive: b.layer.Derive, services: b.orch,
 		wrapMetrics: func(next engine.MetricSource) engine.MetricSource { return &balancer.Router{LB: b.lb, Next: next} },
-		load:        b.observedLoad,
+		load:        b.observedLoad, throttleReports: b.throttleReports,
 	}
+}
+
+// throttleReports is each of app's tasks with a limit, as its agent last
+// reported it (the API's GET /v1/apps/{name}/throttle, the dashboard).
+func (b *swarmBackend) throttleReports(app string) []api.TaskLimit {
+	var out []api.TaskLimit
+	for _, u := range b.coll.Tasks() {
+		if u.Service != app || (u.Throttle == nil && u.ThrottleErr == "") {
+			continue
+		}
+		r := api.TaskLimit{Task: u.TaskID, Error: u.ThrottleErr}
+		if st := u.Throttle; st != nil {
+			r.Applied, r.Rate, r.Egress, r.Ingress = st.Applied, st.Rate, st.Egress, st.Ingress
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // observedLoad is what the dashboard shows as an app's load on Swarm: the
 // request rate its replicas served (the collector's scrape of their
-// /metrics, summed over the replicas), their p95
-// latency and CPU. The simulator knows the load offered; a real cluster only
-// what was observed. A figure not known is NaN (no point on the chart).
+// /metrics, summed over the replicas), their p95 latency, CPU and traffic
+// (all tasks together). The simulator knows the load offered; a real
+// cluster only what was observed. A figure not known is NaN (no point on
+// the chart).
 func (b *swarmBackend) observedLoad(app string) (series.Load, bool) {
 	ctx := context.Background()
 	nan := math.NaN()
@@ -198,7 +217,15 @@ func (b *swarmBackend) observedLoad(app string) (series.Load, bool) {
 	if cpu, err := b.coll.Value(ctx, engine.MetricQuery{App: app, Metric: "cpu"}); err == nil {
 		l.CPU = cpu
 	}
-	return l, !math.IsNaN(l.Offered) || !math.IsNaN(l.P95) || !math.IsNaN(l.CPU)
+	l.NetRx, l.NetTx = nan, nan
+	if per, err := b.coll.TaskNet(ctx, app, 0); err == nil && len(per) > 0 {
+		l.NetRx, l.NetTx = 0, 0
+		for _, r := range per {
+			l.NetRx += r.RxBytes
+			l.NetTx += r.TxBytes
+		}
+	}
+	return l, !math.IsNaN(l.Offered) || !math.IsNaN(l.P95) || !math.IsNaN(l.CPU) || !math.IsNaN(l.NetRx)
 }
 
 func (b *swarmBackend) actors() []actor {

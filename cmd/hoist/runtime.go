@@ -203,7 +203,7 @@ func newRuntime(ctx context.Context, cfg *config.Config, opt runtimeOptions) (rt
 		Auth: rt.auth, Base: rt.state.base, Now: rt.Engine.Now, Logger: opt.Logger, Series: rt.series,
 		Load: func(context.Context) (*config.Config, error) { return loadConfig(opt.ConfigPath) },
 	}
-	o.Throttles = rt.Guard
+	o.Throttles, o.ThrottleReports = rt.Guard, parts.throttleReports
 	if opt.Tokens != "" {
 		o.Tokens = func() (*auth.Tokens, error) { return auth.LoadTokens(opt.Tokens, opt.Logger) }
 	}

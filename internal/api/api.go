@@ -120,6 +120,9 @@ type Options struct {
 	Series Series
 	// Throttles puts rate limits on apps' tasks; nil: the throttle routes are 501.
 	Throttles Throttler
+	// ThrottleReports is what the agents last reported of an app's limits,
+	// by task (nil: no agent applies them, as on the simulator).
+	ThrottleReports func(app string) []TaskLimit
 }
 
 // Server serves the API.

@@ -30,10 +30,24 @@ type ThrottleBody struct {
 }
 
 // ThrottleState answers the throttle routes: the app's limit, null when
-// none is wanted.
+// none is wanted, and what the agents last reported of it.
 type ThrottleState struct {
 	App      string          `json:"app"`
 	Throttle *throttle.Entry `json:"throttle"`
+	// Reported is each limited task's state as its agent last reported it
+	// (absent where no agent applies limits: the simulator).
+	Reported []TaskLimit `json:"reported,omitempty"`
+}
+
+// TaskLimit is what one task's agent last reported of hoist's limit on it:
+// whether it is applied and the qdiscs' own counters.
+type TaskLimit struct {
+	Task    string            `json:"task"`
+	Applied bool              `json:"applied"`
+	Rate    uint64            `json:"rate,omitempty"` // bits/s of the limit found
+	Egress  throttle.Counters `json:"egress"`         // sent by the task
+	Ingress throttle.Counters `json:"ingress"`        // received by the task
+	Error   string            `json:"error,omitempty"`
 }
 
 // taskID is what a Swarm task ID looks like (and short forms of it).
@@ -61,6 +75,7 @@ func (s *Server) showThrottle(w http.ResponseWriter, r *http.Request) error {
 	if en, ok := t.Throttled(name, s.opt.Now()); ok {
 		v.Throttle = &en
 	}
+	v.Reported = s.reported(name)
 	writeJSON(w, http.StatusOK, v)
 	return nil
 }
@@ -86,8 +101,16 @@ func (s *Server) setThrottle(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return badRequest("", "%v", err)
 	}
-	writeJSON(w, http.StatusOK, ThrottleState{App: name, Throttle: &en})
+	writeJSON(w, http.StatusOK, ThrottleState{App: name, Throttle: &en, Reported: s.reported(name)})
 	return nil
+}
+
+// reported is what the agents report of app's limits (nil without agents).
+func (s *Server) reported(app string) []TaskLimit {
+	if s.opt.ThrottleReports == nil {
+		return nil
+	}
+	return s.opt.ThrottleReports(app)
 }
 
 func (s *Server) liftThrottle(w http.ResponseWriter, r *http.Request) error {

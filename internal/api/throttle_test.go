@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hoist/hoist/internal/events"
+	"github.com/hoist/hoist/internal/throttle"
 )
 
 // POST sets the app's limit in the book (operator), GET shows it (viewer),
@@ -65,5 +66,35 @@ func TestThrottleRoutes(t *testing.T) {
 	}
 	if len(kinds) != 2 || !strings.Contains(kinds[0], "applied by API (operator)") || !strings.Contains(kinds[1], "lifted (by API (operator))") {
 		t.Fatalf("events %q", kinds)
+	}
+}
+
+// GET shows what the agents report of the limit beside it; without agents
+// (the simulator) the field is absent.
+func TestThrottleReported(t *testing.T) {
+	e := newEnv(t, 0)
+	p := "/v1/apps/web/throttle"
+	if r := e.expect(e.do("GET", p, "viewer", ""), http.StatusOK); strings.Contains(r.raw, "reported") {
+		t.Fatalf("reports without agents: %s", r.raw)
+	}
+	var asked []string
+	e.srv.opt.ThrottleReports = func(app string) []TaskLimit {
+		asked = append(asked, app)
+		return []TaskLimit{{Task: "t1", Applied: true, Rate: 3e6, Egress: throttle.Counters{Bytes: 1500, Drops: 2, Overlimits: 40}},
+			{Task: "t2", Error: "no such container"}}
+	}
+	e.expect(e.do("POST", p, "operator", `{"rate":"3Mbit"}`), http.StatusOK)
+	r := e.expect(e.do("GET", p, "viewer", ""), http.StatusOK)
+	rep, _ := r.body["reported"].([]any)
+	if len(rep) != 2 || len(asked) != 2 || asked[1] != "web" {
+		t.Fatalf("reported %s (asked for %q)", r.raw, asked)
+	}
+	t1 := rep[0].(map[string]any)
+	eg := t1["egress"].(map[string]any)
+	if t1["task"] != "t1" || t1["applied"] != true || t1["rate"] != 3e6 || eg["overlimits"] != 40.0 || eg["drops"] != 2.0 || eg["bytes"] != 1500.0 {
+		t.Fatalf("t1: %v", t1)
+	}
+	if t2 := rep[1].(map[string]any); t2["error"] != "no such container" || t2["applied"] != false {
+		t.Fatalf("t2: %v", t2)
 	}
 }

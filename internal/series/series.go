@@ -24,6 +24,9 @@ type Load struct {
 	Offered float64 // requests/s
 	P95     float64 // seconds
 	CPU     float64 // percent of the CPU limit, per running replica
+	// NetRx and NetTx are the bytes/s the app's tasks receive and send, all
+	// together (NaN: not known).
+	NetRx, NetTx float64
 }
 
 // LoadFunc reports an app's load; nil outside the simulator.
@@ -46,6 +49,7 @@ type appRow struct {
 	value, target, upper, lower, offered, p95 float32
 	cpu                                       float32
 	rate, forecast, forecastUpper             float32 // a predictive policy's
+	netRx, netTx                              float32 // bytes/s, all tasks
 }
 
 type poolRow struct {
@@ -156,6 +160,7 @@ func (r *Recorder) Record(tk Tick) bool {
 		nan := float32(math.NaN())
 		row.value, row.target, row.upper, row.lower, row.offered, row.p95, row.cpu = nan, nan, nan, nan, nan, nan, nan
 		row.rate, row.forecast, row.forecastUpper = nan, nan, nan
+		row.netRx, row.netTx = nan, nan
 		if f := d.Forecast; f != nil {
 			row.rate, row.forecast, row.forecastUpper = float32(f.Rate), float32(f.Point), float32(f.Upper)
 		}
@@ -187,6 +192,7 @@ func (r *Recorder) Record(tk Tick) bool {
 		if tk.Load != nil {
 			if l, ok := tk.Load(d.App); ok {
 				row.offered, row.p95, row.cpu = float32(l.Offered), float32(l.P95*1000), float32(l.CPU)
+				row.netRx, row.netTx = float32(l.NetRx), float32(l.NetTx)
 				if !math.IsNaN(l.CPU) {
 					cpuPct[d.App] = l.CPU
 				}
@@ -411,6 +417,10 @@ type AppSeries struct {
 	Rate          Col `json:"rate"`
 	Forecast      Col `json:"forecast"`
 	ForecastUpper Col `json:"forecast_upper"`
+	// NetRx and NetTx are the bytes/s the app's tasks received and sent,
+	// all together (null: not known).
+	NetRx Col `json:"net_rx"`
+	NetTx Col `json:"net_tx"`
 }
 
 // PoolSeries is one pool's samples as columns.
@@ -473,6 +483,8 @@ func (r *Recorder) App(name string, after time.Time) (AppSeries, bool) {
 		out.Rate = append(out.Rate, round32(w.rate))
 		out.Forecast = append(out.Forecast, round32(w.forecast))
 		out.ForecastUpper = append(out.ForecastUpper, round32(w.forecastUpper))
+		out.NetRx = append(out.NetRx, round32(w.netRx))
+		out.NetTx = append(out.NetTx, round32(w.netTx))
 	})
 	return emptyApp(out), true
 }
@@ -480,7 +492,7 @@ func (r *Recorder) App(name string, after time.Time) (AppSeries, bool) {
 // emptyApp makes nil columns empty, so JSON has [] rather than null.
 func emptyApp(s AppSeries) AppSeries {
 	for _, c := range []*Col{&s.T, &s.Desired, &s.Running, &s.Pending, &s.Starting, &s.Min, &s.Max, &s.Wanted,
-		&s.Value, &s.Target, &s.Upper, &s.Lower, &s.Offered, &s.P95Ms, &s.CPU, &s.Rate, &s.Forecast, &s.ForecastUpper} {
+		&s.Value, &s.Target, &s.Upper, &s.Lower, &s.Offered, &s.P95Ms, &s.CPU, &s.Rate, &s.Forecast, &s.ForecastUpper, &s.NetRx, &s.NetTx} {
 		if *c == nil {
 			*c = Col{}
 		}

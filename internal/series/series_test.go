@@ -233,3 +233,29 @@ func TestRecordForecast(t *testing.T) {
 		t.Fatalf("json: %s", data)
 	}
 }
+
+// The app's traffic (all tasks together) is recorded as the backend reports
+// it; not known is null, not zero.
+func TestRecordTraffic(t *testing.T) {
+	r := New(4)
+	tk := tick(0, 2, 50)
+	tk.Load = func(app string) (Load, bool) {
+		if app == "web" {
+			return Load{Offered: 120, P95: 0.25, CPU: 50, NetRx: 1500, NetTx: 375000}, true
+		}
+		return Load{Offered: 1, P95: 0.1, CPU: 10, NetRx: math.NaN(), NetTx: math.NaN()}, true
+	}
+	r.Record(tk)
+	s, _ := r.App("web", time.Time{})
+	if s.NetRx[0] != 1500 || s.NetTx[0] != 375000 {
+		t.Fatalf("net_rx %v net_tx %v", s.NetRx, s.NetTx)
+	}
+	api, _ := r.App("api", time.Time{})
+	data, err := json.Marshal(api)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), `"net_rx":[null]`) || !strings.Contains(string(data), `"net_tx":[null]`) {
+		t.Fatalf("json: %s", data)
+	}
+}

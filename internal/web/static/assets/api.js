@@ -50,6 +50,7 @@ export async function request(method, path, body, { signal } = {}) {
 }
 
 export const get = (path, opt) => request('GET', path, undefined, opt);
+export const post = (path, body, opt) => request('POST', path, body, opt);
 export const put = (path, body, opt) => request('PUT', path, body, opt);
 export const del = (path, opt) => request('DELETE', path, undefined, opt);
 

@@ -1,9 +1,9 @@
 // One application: its charts over time with the scaling events on them, the
 // decision history with reasons, and its policy, which an operator edits here.
 
-import { ApiError, del, enc, get, put } from './api.js';
+import { ApiError, del, enc, get, post, put } from './api.js';
 import { appendCols, appMarker, Chart, counts, fromZero, markLegend, rangePicker, stepped } from './charts.js';
-import { change, clock, dateTime, h, kindClass, num, replace } from './dom.js';
+import { bytes, change, clock, dateTime, duration, h, kindClass, num, replace, si } from './dom.js';
 import { LiveView } from './liveview.js';
 import { failed, flash, store } from './store.js';
 
@@ -21,7 +21,14 @@ const UNITS = {
   lb_latency: 'ms',
 };
 
-const SERIES_KEYS = ['t', 'desired', 'running', 'pending', 'starting', 'min', 'max', 'wanted', 'value', 'target', 'upper', 'lower', 'offered', 'p95_ms', 'cpu'];
+const SERIES_KEYS = ['t', 'desired', 'running', 'pending', 'starting', 'min', 'max', 'wanted', 'value', 'target', 'upper', 'lower', 'offered', 'p95_ms', 'cpu',
+  'rate', 'forecast', 'forecast_upper', 'net_rx', 'net_tx'];
+
+// Colours of the load chart's forecast: the point forecast and the band up
+// to its upper quantile.
+const FC_POINT = '#bc4c00';
+const FC_UPPER = '#8250df';
+const FC_BAND = 'rgba(130, 80, 223, 0.16)';
 
 // Editable fields of each policy type: [field, label, kind].
 const POLICY_FIELDS = {
@@ -42,6 +49,11 @@ export class AppView extends LiveView {
     const n = this.name;
     this.head = h('div', { class: 'kv', id: 'app-summary' });
     this.decision = h('div', { id: 'decision' });
+    this.forecastEl = h('div', { id: 'forecast', class: 'forecast', hidden: true });
+    this.throttleEl = h('div', { id: 'throttle' });
+    this.throttleMsg = h('p', { id: 'throttle-msg', class: 'msg', role: 'status', hidden: true });
+    this.throttleCard = h('section', { class: 'card', 'aria-labelledby': 'h-throttle', id: 'throttle-card', hidden: true },
+      h('h2', { id: 'h-throttle' }, 'Network limit'), this.throttleEl, this.throttleMsg);
     this.chartsEl = h('div', { id: 'charts' });
     this.historyBody = h('tbody');
     this.formEl = h('div', { id: 'policy' });
@@ -51,11 +63,12 @@ export class AppView extends LiveView {
       h('p', null, h('a', { href: '#/' }, '← Overview')),
       h('section', { class: 'card', 'aria-labelledby': 'h-app' },
         h('h1', { id: 'h-app' }, 'App ', h('span', { class: 'mono' }, n)),
-        this.head, this.decision),
+        this.head, this.forecastEl, this.decision),
       h('section', { class: 'card', 'aria-labelledby': 'h-charts' },
         h('div', { class: 'chart-title' }, h('h2', { id: 'h-charts' }, 'Over time'), this.rangeBar()),
-        markLegend(['up', 'down', 'hold', 'anomaly']),
+        markLegend(['up', 'down', 'hold', 'anomaly', 'throttle']),
         this.chartsEl),
+      this.throttleCard,
       h('div', { class: 'row' },
         h('section', { class: 'card', 'aria-labelledby': 'h-policy' }, h('h2', { id: 'h-policy' }, 'Policy'), this.formEl, this.msg),
         h('section', { class: 'card', 'aria-labelledby': 'h-history' },
@@ -72,18 +85,21 @@ export class AppView extends LiveView {
   async load() {
     const opt = { signal: this.ctl.signal };
     try {
-      const [app, series, evs] = await Promise.all([
+      const [app, series, evs, thr] = await Promise.all([
         get(`v1/apps/${enc(this.name)}`, opt),
         get(`v1/apps/${enc(this.name)}/series`, opt),
         get(`v1/events?app=${enc(this.name)}&limit=${HISTORY}`, opt),
+        this.getThrottle(opt),
       ]);
       const t0 = performance.now();
       this.app = app;
+      this.throttle = thr;
       this.cols = appendCols({}, series, SERIES_KEYS);
       this.metric = series.metric;
       this.buildCharts();
       this.addEvents(evs.events, false);
       this.renderApp();
+      this.renderThrottle();
       this.buildForm();
       void document.body.offsetHeight;
       window.hoistPerf.appRender = performance.now() - t0;
@@ -103,17 +119,20 @@ export class AppView extends LiveView {
     const opt = { signal: this.ctl.signal };
     try {
       const last = this.cols.t.length ? this.cols.t[this.cols.t.length - 1] : null;
-      const [app, more] = await Promise.all([
+      const [app, more, thr] = await Promise.all([
         get(`v1/apps/${enc(this.name)}`, opt),
         get(`v1/apps/${enc(this.name)}/series` + (last != null ? `?after=${last}` : ''), opt),
+        this.getThrottle(opt),
       ]);
       this.app = app;
+      this.throttle = thr;
       if (more.t.length) {
         appendCols(this.cols, more, SERIES_KEYS, 5000);
         this.metric = more.metric || this.metric;
         this.updateCharts();
       }
       this.renderApp();
+      this.renderThrottle();
       // The window in force follows the cluster's clock.
       for (const sc of this.schedules || []) {
         const next = scheduleTable(sc.p, this.now());
@@ -139,11 +158,13 @@ export class AppView extends LiveView {
       kv(r.running ?? '–', 'running'), kv(r.desired ?? '–', 'desired'), kv(r.pending ?? 0, 'pending'),
       kv(d.min != null ? `${d.min}–${d.max}` : '–', 'min–max in force'),
       kv(a.source + (a.overridden ? ' + override' : ''), 'policy from'),
-      kv(a.image, 'image'));
+      kv(a.image, 'image'),
+      this.limitSummary());
     const votes = (d.votes || []).map((v) => h('li', null,
       h('span', { class: 'mono' }, `policies[${v.policy}] ${v.type}${v.metric ? ' on ' + v.metric : ''}`), ': ',
       v.has_value ? `${num(v.value)} → ${v.replicas} replicas. ` : 'no data. ', h('span', { class: 'muted' }, v.reason)));
     const why = r.pending_reasons?.length ? h('p', { class: 'muted' }, 'Pending because: ' + r.pending_reasons.join('; ')) : null;
+    this.renderForecast(d.forecast);
     replace(this.decision,
       d.action ? h('p', null, 'Last decision: ', h('span', { class: `badge act-${d.action}` }, d.action), ' ', d.reason) : h('p', { class: 'muted' }, 'No decision yet.'),
       votes.length ? h('ul', { class: 'votes' }, votes) : null, why);
@@ -153,16 +174,20 @@ export class AppView extends LiveView {
   buildCharts() {
     const c = this.cols;
     const has = (k) => c[k].some((v) => v != null);
-    const main = (this.app.spec?.policies || []).find((p) => p.type !== 'schedule');
+    const policies = this.app.spec?.policies || [];
+    const main = policies.find((p) => p.type !== 'schedule');
     const label = this.metric || main?.metric || main?.query || 'metric';
     const unit = main?.metric ? UNITS[main.metric] : main?.query ? 'the query\'s value' : '';
     const axis = unit ? `${label} (${unit})` : label;
     const box = (id, title) => {
       const el = h('div', { class: 'chart', id });
-      this.chartsEl.append(h('h3', null, title), el);
+      const head = h('h3', { id: id + '-title' }, title);
+      this.chartsEl.append(head, el);
       return el;
     };
-    if (main) {
+    // A predictive policy's metric is the request rate: the load chart
+    // draws it with the forecast.
+    if (main && main.type !== 'predictive') {
       const series = [{ label, scale: 'y', stroke: '#0969da', width: 2, value: (u, v) => num(v) }];
       this.metricKeys = ['value'];
       if (main.type === 'target') {
@@ -172,7 +197,7 @@ export class AppView extends LiveView {
         series.push({ label: 'upper', scale: 'y', stroke: '#cf222e', dash: [6, 4], width: 1.5 }, { label: 'lower', scale: 'y', stroke: '#8250df', dash: [6, 4], width: 1.5 });
         this.metricKeys.push('upper', 'lower');
       }
-      this.charts.metric = new Chart(box('chart-metric', `${axis} vs ${main.type === 'target' ? 'target' : 'thresholds'} (policies[${(this.app.spec.policies || []).indexOf(main)}], ${main.type})`),
+      this.charts.metric = new Chart(box('chart-metric', `${axis} vs ${main.type === 'target' ? 'target' : 'thresholds'} (policies[${policies.indexOf(main)}], ${main.type})`),
         { label: `${label} of ${this.name}`, series, axes: [{ scale: 'y', label: axis }], scales: { y: { range: fromZero } } });
     }
     this.charts.replicas = new Chart(box('chart-replicas', 'Replicas: desired vs running, pending tasks'), {
@@ -188,28 +213,273 @@ export class AppView extends LiveView {
       axes: [{ scale: 'n', label: 'replicas (tasks)' }],
       scales: { n: { range: counts(4) } },
     });
-    if (has('offered')) {
+    this.hasForecast = has('forecast');
+    if (has('offered') || has('rate') || this.hasForecast) {
       // The simulator knows the load offered; on Swarm it is the rate the
-      // replicas served, as the collector scraped it.
-      this.charts.load = new Chart(box('chart-load', 'Load (requests/s, all replicas) and p95 latency'), {
+      // replicas served, as the collector scraped it (else the rate the
+      // predictive policy observed).
+      const series = [
+        { label: 'load req/s', stroke: '#0969da', width: 2, scale: 'rps', value: (u, v) => num(v, 0) },
+        { label: 'p95 ms', stroke: '#cf222e', width: 1, scale: 'ms', value: (u, v) => num(v, 0) },
+      ];
+      let title = 'Load (requests/s, all replicas) and p95 latency';
+      const opts = {};
+      if (this.hasForecast) {
+        // The forecast made at each tick is of the peak over the next
+        // horizon: drawn at the tick it was made, and the latest one over
+        // the horizon ahead of the last sample.
+        const f = this.app.decision?.forecast;
+        const q = f?.quantile ? `q${Math.round(f.quantile * 100)}` : 'upper';
+        series.push(
+          { label: 'forecast peak req/s', stroke: FC_POINT, dash: [6, 3], width: 1.5, scale: 'rps', value: (u, v) => num(v, 0) },
+          { label: `upper ${q} req/s`, stroke: FC_UPPER, width: 1, scale: 'rps', value: (u, v) => num(v, 0) });
+        opts.bands = [{ series: [4, 3], fill: FC_BAND }];
+        opts.overlay = (u) => this.drawAhead(u);
+        const i = policies.findIndex((p) => p.type === 'predictive');
+        title = `Load (requests/s, all replicas), p95 latency, and the forecast peak over the reaction horizon with its ${f?.quantile ? Math.round(f.quantile * 100) + ' % ' : ''}upper bound` +
+          (i >= 0 ? ` (policies[${i}], predictive)` : '');
+      }
+      this.charts.load = new Chart(box('chart-load', title), {
         label: `Load of ${this.name}`,
-        series: [
-          { label: 'load req/s', stroke: '#0969da', width: 2, scale: 'rps', value: (u, v) => num(v, 0) },
-          { label: 'p95 ms', stroke: '#cf222e', width: 1, scale: 'ms', value: (u, v) => num(v, 0) },
-        ],
+        series,
         axes: [{ scale: 'rps', label: 'load (req/s)' }, { scale: 'ms', side: 1, label: 'p95 latency (ms)', grid: { show: false } }],
         scales: { rps: { range: fromZero }, ms: { range: fromZero } },
+        ...opts,
       });
     }
+    this.buildNetChart();
     this.updateCharts();
+  }
+
+  // buildNetChart adds the traffic chart once the app has traffic.
+  buildNetChart() {
+    const c = this.cols;
+    if (this.charts.net || !(c.net_rx.some((v) => v > 0) || c.net_tx.some((v) => v > 0))) return;
+    const el = h('div', { class: 'chart', id: 'chart-net' });
+    this.chartsEl.append(h('h3', { id: 'chart-net-title' }, 'Traffic (bits/s, all replicas): received and sent'), el);
+    const bits = (u, v) => (v == null ? '–' : si(v) + 'bit/s');
+    this.charts.net = new Chart(el, {
+      label: `Traffic of ${this.name}`,
+      series: [
+        { label: 'received (net_rx)', stroke: '#0969da', width: 2, scale: 'b', value: bits },
+        { label: 'sent (net_tx)', stroke: '#1a7f37', width: 2, scale: 'b', value: bits },
+      ],
+      axes: [{ scale: 'b', label: 'traffic (bit/s)', values: (u, splits) => splits.map((v) => si(v)), size: 56 }],
+      scales: { b: { range: fromZero } },
+      ahead: this.ahead || 0,
+    });
+    this.updateMarks();
+  }
+
+  // drawAhead draws the latest forecast over the horizon after the last
+  // sample: the band from the point forecast up to its upper bound.
+  drawAhead(u) {
+    const el = this.charts.load?.el;
+    const t = u.data[0];
+    if (!el || !t?.length || !this.ahead) { if (el) delete el.dataset.aheadBand; return; }
+    const last = (col) => { for (let i = col.length - 1; i >= 0 && i >= col.length - 50; i--) if (col[i] != null) return col[i]; return null; };
+    const p = last(u.data[3]), up = last(u.data[4]);
+    if (p == null || up == null) return;
+    const t1 = t[t.length - 1];
+    const x0 = u.valToPos(t1, 'x', true), x1 = u.valToPos(t1 + this.ahead, 'x', true);
+    const yp = u.valToPos(p, 'rps', true), yu = u.valToPos(up, 'rps', true);
+    const { ctx } = u;
+    const { top, height } = u.bbox;
+    const dpr = devicePixelRatio || 1;
+    ctx.save();
+    ctx.fillStyle = FC_BAND;
+    ctx.fillRect(x0, yu, x1 - x0, yp - yu);
+    ctx.lineWidth = 1.5 * dpr;
+    ctx.strokeStyle = FC_POINT;
+    ctx.setLineDash([6 * dpr, 3 * dpr]);
+    ctx.beginPath(); ctx.moveTo(x0, yp); ctx.lineTo(x1, yp); ctx.stroke();
+    ctx.lineWidth = dpr;
+    ctx.strokeStyle = FC_UPPER;
+    ctx.setLineDash([]);
+    ctx.beginPath(); ctx.moveTo(x0, yu); ctx.lineTo(x1, yu); ctx.stroke();
+    // "now": the last sample; right of it, the horizon.
+    ctx.strokeStyle = '#59636e';
+    ctx.globalAlpha = 0.6;
+    ctx.setLineDash([2 * dpr, 2 * dpr]);
+    ctx.beginPath(); ctx.moveTo(Math.round(x0) + 0.5, top); ctx.lineTo(Math.round(x0) + 0.5, top + height); ctx.stroke();
+    ctx.globalAlpha = 1;
+    ctx.fillStyle = '#59636e';
+    ctx.font = `${10 * dpr}px system-ui, sans-serif`;
+    ctx.textBaseline = 'bottom';
+    ctx.textAlign = 'right';
+    ctx.fillText(`next ${duration(this.ahead)}`, x1 - 2 * dpr, top + height - 2 * dpr);
+    ctx.restore();
+    // Where the band is, in the canvas's pixels (tests read it).
+    el.dataset.aheadBand = JSON.stringify([x0, yu, x1, yp].map((v) => Math.round(v)));
   }
 
   updateCharts() {
     const c = this.cols;
+    // The reaction horizon: every chart shows it after the last sample, so
+    // that their times line up.
+    const f = this.app?.decision?.forecast;
+    this.ahead = this.hasForecast && f?.horizon_seconds > 0 ? f.horizon_seconds : 0;
+    this.buildNetChart();
+    for (const ch of Object.values(this.charts)) ch.setAhead(this.ahead);
     this.charts.metric?.setData([c.t, ...this.metricKeys.map((k) => c[k])]);
     this.charts.replicas.setData([c.t, c.running, c.desired, c.wanted, c.pending, c.min, c.max]);
-    this.charts.load?.setData([c.t, c.offered, c.p95_ms]);
+    if (this.charts.load) {
+      const load = c.offered.some((v) => v != null) ? c.offered : c.rate;
+      this.charts.load.setData(this.hasForecast ? [c.t, load, c.p95_ms, c.forecast, c.forecast_upper] : [c.t, load, c.p95_ms]);
+    }
+    const bits = (col) => col.map((v) => (v == null ? null : v * 8));
+    this.charts.net?.setData([c.t, bits(c.net_rx), bits(c.net_tx)]);
     this.updateMarks();
+  }
+
+  // renderForecast shows the health of a predictive policy's forecast:
+  // whether it is trusted (else hoist is reactive, and says why), its
+  // horizon, the coverage of its upper bound and its error against naive.
+  renderForecast(f) {
+    const el = this.forecastEl;
+    if (!f) { el.hidden = true; replace(el); return; }
+    el.hidden = false;
+    el.dataset.mode = f.mode;
+    const pct = (v) => (v == null ? '–' : `${num(v * 100, 0)} %`);
+    const item = (k, v, title) => h('span', { class: 'fc-item', dataset: { k }, title }, v);
+    const trusted = f.mode === 'predictive';
+    const low = f.errors > 0 && f.quantile && f.coverage < f.quantile - 0.05;
+    replace(el,
+      h('b', null, 'Forecast '),
+      h('span', { class: `badge ${trusted ? 'act-scale' : 'act-hold'}`, id: 'forecast-mode' }, trusted ? 'predictive' : 'reactive fallback'),
+      f.why ? h('span', { class: 'muted' }, ` ${f.why}`) : null,
+      item('horizon', `horizon ${duration(f.horizon_seconds)}`, 'the reaction horizon: machine boot (measured), container start and a tick'),
+      item('coverage', h('span', { class: low ? 'bad' : null }, `coverage ${pct(f.coverage)}`),
+        `the recent share of peaks at or under the upper bound (aim: ${pct(f.quantile)}), over ${f.errors} scored forecasts`),
+      item('mase', h('span', { class: f.mase != null && f.mase >= 1 ? 'bad' : null }, `MASE ${f.mase != null ? num(f.mase, 2) : '–'}`),
+        'mean absolute scaled error: under 1 the forecast beats the naive one (the last value)'),
+      item('errors', `${f.errors} scored`, 'forecasts scored against the peak that came'),
+      item('capacity', `${num(f.per_replica, 1)} req/s per replica${f.learned ? ' (learned)' : ' (CPU target while learning)'}`,
+        'the request rate one replica serves within the app\'s SLO'));
+  }
+
+  // limitSummary is the header's word on a network limit in force (the
+  // card below the charts has the details).
+  limitSummary() {
+    const e = this.throttle?.throttle;
+    if (!e) return null;
+    return h('div', { id: 'limit-summary' }, h('b', { class: 'bad' }, `${rateText(e.limit.rate)} until ${clock(e.until).slice(0, 5)}`),
+      h('span', null, 'network limit (below)'));
+  }
+
+  // getThrottle reads the app's rate limit (null where hoist cannot
+  // throttle: the route answers 501).
+  async getThrottle(opt) {
+    try {
+      return await get(`v1/apps/${enc(this.name)}/throttle`, opt);
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 501) return null;
+      throw e;
+    }
+  }
+
+  // renderThrottle shows the app's network limit: the tasks, rate, burst,
+  // the time left (on the cluster's clock), and what the agents report of it;
+  // operators put or lift a limit here.
+  renderThrottle() {
+    const st = this.throttle;
+    this.throttleCard.hidden = !st;
+    if (!st) return;
+    const e = st.throttle;
+    const key = JSON.stringify([e, st.reported, store.role]);
+    const left = e ? (Date.parse(e.until) - this.now().getTime()) / 1000 : 0;
+    if (key === this.throttleKey) {
+      // Only the countdown changed.
+      if (this.throttleLeft) this.throttleLeft.textContent = left > 0 ? `${duration(left)} left` : 'expiring';
+      return;
+    }
+    if (this.throttleEl.contains(document.activeElement)) return; // an operator is typing
+    this.throttleKey = key;
+    this.throttleLeft = null;
+    const parts = [];
+    if (e) {
+      const rate = rateText(e.limit.rate);
+      this.throttleLeft = h('span', { id: 'throttle-left', class: 'mono' }, left > 0 ? `${duration(left)} left` : 'expiring');
+      const tasks = e.tasks?.length ? e.tasks : null;
+      parts.push(h('div', { class: 'kv', id: 'throttle-active', dataset: { rate: e.limit.rate, until: e.until } },
+        h('div', null, h('b', null, rate), h('span', null, 'each way, per task')),
+        h('div', null, h('b', null, e.limit.burst ? bytes(e.limit.burst) : 'default'), h('span', null, 'burst')),
+        h('div', null, h('b', { id: 'throttle-tasks' }, tasks ? tasks.join(', ') : 'all running tasks'), h('span', null, 'tasks limited')),
+        h('div', null, h('b', null, clock(e.until)), h('span', null, 'until (UTC), ', this.throttleLeft)),
+        h('div', null, h('b', null, e.by), h('span', null, `since ${clock(e.since)}`))),
+        e.reason ? h('p', { class: 'muted' }, e.reason) : null);
+      parts.push(this.reportTable(st.reported));
+    } else {
+      parts.push(h('p', { class: 'muted', id: 'throttle-none' }, 'No rate limit on this app\'s tasks.'));
+    }
+    if (store.canEdit()) parts.push(this.throttleForm(e));
+    else parts.push(h('p', { class: 'note' }, `Your role is ${store.role}: an operator can limit or lift.`));
+    replace(this.throttleEl, parts);
+  }
+
+  // reportTable is what each task's agent reported of the limit: applied or
+  // not, and the qdiscs' own counters (only on Swarm, where agents apply it).
+  reportTable(rep) {
+    if (!rep?.length) return h('p', { class: 'muted', id: 'throttle-reported' }, 'No agent has reported this limit (the simulator applies it in its model; on Swarm each node\'s agent reports its counters).');
+    const c = (k) => [h('td', { class: 'num' }, bytes(k?.bytes ?? 0)), h('td', { class: 'num' }, num(k?.drops ?? 0)), h('td', { class: 'num' }, num(k?.overlimits ?? 0))];
+    return h('div', { class: 'scroll' }, h('table', { id: 'throttle-reported' },
+      h('thead', null,
+        h('tr', null, h('th', { scope: 'col', rowspan: 2 }, 'Task'), h('th', { scope: 'col', rowspan: 2 }, 'Applied'),
+          h('th', { scope: 'colgroup', colspan: 3, class: 'num' }, 'Sent by the task (egress)'), h('th', { scope: 'colgroup', colspan: 3, class: 'num' }, 'Received (ingress)')),
+        h('tr', null, ['bytes', 'drops', 'overlimits', 'bytes', 'drops', 'overlimits'].map((x) => h('th', { scope: 'col', class: 'num' }, x)))),
+      h('tbody', null, rep.map((r) => h('tr', { dataset: { task: r.task } },
+        h('td', { class: 'mono' }, r.task),
+        h('td', null, r.error ? h('span', { class: 'bad', title: r.error }, 'error: ' + r.error) : r.applied ? `yes, ${rateText(r.rate)}` : 'no'),
+        c(r.egress), c(r.ingress))))));
+  }
+
+  throttleForm(e) {
+    const f = (id, label, value, title) => h('label', { for: id }, label, h('input', { id, type: 'text', value, title }));
+    const form = h('form', { class: 'fields throttle', id: 'throttle-form' },
+      f('thr-rate', 'Rate each way', e ? rateText(e.limit.rate) : '3Mbit', 'as tc writes it: 3Mbit, 500kbit, 1Gbit'),
+      f('thr-burst', 'Burst (optional)', '', 'bytes of the token bucket: 32KiB'),
+      f('thr-for', 'For', '10m', 'a duration: 30s, 10m, 1h'),
+      f('thr-tasks', 'Tasks (optional)', e?.tasks?.join(', ') || '', 'task IDs, comma-separated; empty: every running task'),
+      h('button', { type: 'submit', class: 'primary', id: 'throttle-set' }, e ? 'Change the limit' : 'Limit'),
+      e ? h('button', { type: 'button', id: 'throttle-lift', onclick: () => this.lift() }, 'Lift the limit') : null);
+    form.addEventListener('submit', (ev) => { ev.preventDefault(); this.limit(form); });
+    return form;
+  }
+
+  async limit(form) {
+    const v = (id) => form.querySelector('#' + id).value.trim();
+    const body = { rate: v('thr-rate') };
+    if (v('thr-burst')) body.burst = v('thr-burst');
+    if (v('thr-for')) body.for = v('thr-for');
+    const tasks = v('thr-tasks').split(/[\s,]+/).filter(Boolean);
+    if (tasks.length) body.tasks = tasks;
+    await this.throttleCall(() => post(`v1/apps/${enc(this.name)}/throttle`, body), 'Limit set');
+  }
+
+  async lift() {
+    await this.throttleCall(() => del(`v1/apps/${enc(this.name)}/throttle`), 'Limit lifted');
+  }
+
+  async throttleCall(call, done) {
+    const m = this.throttleMsg;
+    m.hidden = false;
+    m.className = 'msg';
+    m.setAttribute('role', 'status');
+    m.textContent = 'Sending…';
+    try {
+      this.throttle = await call();
+      document.activeElement?.blur();
+      this.throttleKey = null;
+      this.renderThrottle();
+      this.renderApp();
+      m.className = 'msg ok';
+      m.textContent = done + '.';
+    } catch (e) {
+      if (!(e instanceof ApiError) || e.status === 401) { m.hidden = true; failed(e); return; }
+      m.className = 'msg err';
+      m.setAttribute('role', 'alert');
+      m.textContent = 'Not done: ' + e.describe();
+    }
   }
 
   updateMarks() {
@@ -373,6 +643,12 @@ export class AppView extends LiveView {
       if (input) input.setAttribute('aria-invalid', 'true');
     }
   }
+}
+
+// rateText writes bits/s as tc does: 3Mbit.
+function rateText(bits) {
+  for (const [u, v] of [['Gbit', 1e9], ['Mbit', 1e6], ['kbit', 1e3]]) if (bits >= v && bits % v === 0) return `${bits / v}${u}`;
+  return bits >= 1e6 ? `${num(bits / 1e6, 2)}Mbit` : `${bits}bit`;
 }
 
 const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];

@@ -13,6 +13,7 @@ export const MARKS = {
   ordered: { color: '#1a7f37', dash: [], label: 'machine ordered' },
   destroyed: { color: '#bf3989', dash: [], label: 'machine destroyed' },
   scalein: { color: '#8250df', dash: [3, 3], label: 'scale-in started' },
+  throttle: { color: '#bf3989', dash: [1, 2], label: 'network limit' },
 };
 
 // MARK_GAP is the least distance between two markers drawn, as a share of
@@ -50,6 +51,7 @@ export function appMarker(ev) {
     case 'app.scale': return (ev.to ?? 0) >= (ev.from ?? 0) ? 'up' : 'down';
     case 'app.hold': return 'hold';
     case 'app.anomaly': return 'anomaly';
+    case 'app.throttle': return 'throttle';
   }
   return null;
 }
@@ -112,13 +114,18 @@ function timeTicks(u, splits, ai, space, incr) {
 export class Chart {
   // series: uPlot series options after the x one; axes: for each y scale
   // (label: what is measured and its unit).
-  constructor(container, { label, series, axes, scales = {}, height = 220, range = savedRange() }) {
+  // bands: uPlot bands (a fill between two series); ahead: seconds of
+  // future shown after the last sample (a forecast's horizon); overlay(u):
+  // drawn after the series, before the markers.
+  constructor(container, { label, series, axes, scales = {}, height = 220, range = savedRange(), bands = [], ahead = 0, overlay = null }) {
     this.el = container;
     this.label = label;
     this.height = height;
     this.marks = [];
     this.points = 0;
     this.range = range;
+    this.ahead = ahead;
+    this.overlay = overlay;
     this.window = null; // the x range last set by the picker
     container.setAttribute('role', 'img');
     // Each axis says what it measures and in which unit (tests read it too).
@@ -130,6 +137,7 @@ export class Chart {
       tzDate: utc,
       scales: { x: { time: true }, ...scales },
       series: [{ label: 'time (UTC)', value: (u, v) => (v == null ? '–' : dateTime(v * 1000)) }, ...series],
+      bands,
       axes: [{ stroke: '#59636e', grid: { stroke: '#eaeef2' }, values: timeTicks, label: 'time (UTC)', labelSize: 20, size: 44 },
         ...axes.map((a) => ({ stroke: '#59636e', grid: { stroke: '#eaeef2' }, ...a }))],
       legend: { live: true },
@@ -142,7 +150,7 @@ export class Chart {
         hooks: {
           // After each draw (new data, a new range, a resize), and when the
           // cursor leaves: without a cursor the legend shows the latest values.
-          draw: [(u) => { self.drawMarks(u); self.showLatest(); }],
+          draw: [(u) => { self.overlay?.(u); self.drawMarks(u); self.showLatest(); }],
           setCursor: [(u) => { if (u.cursor.idx == null) self.showLatest(); }],
         },
       }],
@@ -176,14 +184,25 @@ export class Chart {
     this.applyRange();
   }
 
+  // setAhead shows sec seconds after the last sample as well (every chart
+  // of a page the same, so their times line up).
+  setAhead(sec) {
+    if (sec === this.ahead) return;
+    this.ahead = sec;
+    this.window = null;
+    this.applyRange();
+  }
+
   applyRange() {
     const t = this.u.data[0];
     if (!t || !t.length) return;
-    const max = t[t.length - 1];
-    const min = this.range ? Math.max(t[0], max - this.range) : t[0];
+    const last = t[t.length - 1];
+    const min = this.range ? Math.max(t[0], last - this.range) : t[0];
+    const max = last + (this.ahead || 0);
     this.window = [min, max > min ? max : min + 1];
     this.el.dataset.tFirst = t[0];
-    this.el.dataset.tLast = max;
+    this.el.dataset.tLast = last;
+    this.el.dataset.ahead = this.ahead || 0;
     this.u.setScale('x', { min: this.window[0], max: this.window[1] });
     this.el.dataset.range = this.range;
   }
@@ -285,6 +304,8 @@ export class Chart {
         ctx.moveTo(x, top); ctx.lineTo(x + s, top + s); ctx.lineTo(x, top + 2 * s); ctx.lineTo(x - s, top + s);
       } else if (kind === 'hold') {
         ctx.rect(x - s * 0.6, top, s * 1.2, s * 1.2);
+      } else if (kind === 'throttle') {
+        ctx.rect(x - s, top, s * 2, s * 0.7); // a bar: the flow capped
       } else {
         ctx.moveTo(x, top); ctx.lineTo(x + s, top + s * 1.4); ctx.lineTo(x - s, top + s * 1.4);
       }

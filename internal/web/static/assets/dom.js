@@ -57,6 +57,33 @@ export function num(v, digits = 1) {
   return v.toFixed(digits);
 }
 
+// duration writes seconds as 45 s, 2m10s, 1h05m.
+export function duration(sec) {
+  const s = Math.max(0, Math.round(sec));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${s % 60 ? pad(s % 60) + 's' : ''}`;
+  return `${Math.floor(s / 3600)}h${pad(Math.floor((s % 3600) / 60))}m`;
+}
+
+// si writes a number with an SI prefix: 2.5M, 750k, 12.
+export function si(v) {
+  if (v == null || Number.isNaN(v)) return '–';
+  const a = Math.abs(v);
+  for (const [p, d] of [['G', 1e9], ['M', 1e6], ['k', 1e3]]) {
+    if (a >= d) return `${+(v / d).toFixed(a >= 100 * d ? 0 : a >= 10 * d ? 1 : 2)}${p}`;
+  }
+  return String(+v.toFixed(a >= 10 ? 0 : 2));
+}
+
+// bytes writes a byte count in binary units: 32 KiB, 1.5 MiB.
+export function bytes(n) {
+  if (n == null) return '–';
+  for (const [u, d] of [['GiB', 2 ** 30], ['MiB', 2 ** 20], ['KiB', 2 ** 10]]) {
+    if (n >= d) return `${+(n / d).toFixed(n >= 10 * d ? 0 : 1)} ${u}`;
+  }
+  return `${n} B`;
+}
+
 export function gib(bytes) {
   if (bytes == null) return '–';
   return (bytes / 2 ** 30).toFixed(bytes >= 10 * 2 ** 30 ? 0 : 1) + ' GiB';
