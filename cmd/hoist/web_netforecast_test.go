@@ -3,13 +3,16 @@ package main
 // Browser tests of the app page's forecast band and network limit: `hoist
 // run` on the simulator in-process, headless Chromium through chromedriver
 // (webdriver_test.go). Screenshots: app-shop-forecast.png,
-// app-files-throttle.png under e2e/artifacts/dashboard.
+// app-files-throttle.png under e2e/artifacts/dashboard; with
+// HOIST_DOC_SCREENSHOTS=1 also docs/img/dashboard-{forecast,throttle,traffic}.png.
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"math"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -192,6 +195,9 @@ func TestDashboardForecastAndThrottle(t *testing.T) {
 		}
 	}
 	b.fullPageScreenshot("app-shop-forecast", 1400)
+	if os.Getenv("HOIST_DOC_SCREENSHOTS") != "" {
+		b.elementScreenshot("#chart-load", "../../docs/img/dashboard-forecast.png")
+	}
 	noConsoleErrors(t, b, "forecast")
 
 	// A limit set through the API is on the app's page: rate, tasks, the
@@ -219,7 +225,13 @@ func TestDashboardForecastAndThrottle(t *testing.T) {
 		if (!c) return false;
 		const m = JSON.parse(c.dataset.max);
 		return m['sent (net_tx)'] > 0 && m['received (net_rx)'] > 0 && +c.dataset.marksThrottle >= 1 &&
-			JSON.parse(c.dataset.axes).includes('traffic (bit/s)')`, 20*time.Second)
+			JSON.parse(c.dataset.axes).includes('traffic (bit/s)') && m['limit each way'] > 0`, 20*time.Second)
+	var limitMax float64
+	b.mustExec(`return JSON.parse(document.getElementById('chart-net').dataset.max)['limit each way']`, &limitMax)
+	// All running tasks (files keeps 2 to 4) at 3 Mbit/s each.
+	if n := limitMax / 3e6; n < 2 || n > 4 || n != math.Trunc(n) {
+		t.Errorf("the traffic chart's limit is %.0f bit/s, not 3 Mbit/s times the running tasks", limitMax)
+	}
 	var text string
 	b.mustExec(`return document.getElementById('throttle').textContent`, &text)
 	for _, want := range []string{"3Mbit", "each way", "operator", "until"} {
@@ -228,6 +240,10 @@ func TestDashboardForecastAndThrottle(t *testing.T) {
 		}
 	}
 	b.fullPageScreenshot("app-files-throttle", 1400)
+	if os.Getenv("HOIST_DOC_SCREENSHOTS") != "" {
+		b.elementScreenshot("#throttle-card", "../../docs/img/dashboard-throttle.png")
+		b.elementScreenshot("#chart-net", "../../docs/img/dashboard-traffic.png")
+	}
 	noConsoleErrors(t, b, "throttle")
 
 	// An operator lifts it from the page, and sets another on one task; a
@@ -251,4 +267,34 @@ func TestDashboardForecastAndThrottle(t *testing.T) {
 		t.Fatalf("the API has %+v after the page set 5Mbit on task-x1", thr.Throttle)
 	}
 	noConsoleErrors(t, b, "throttle by hand", "400")
+
+	// A viewer sees the limit, without the form.
+	b.click("#logout")
+	signIn(t, b, viewerTok)
+	b.navigate(run.url + "#/apps/files")
+	b.waitFor("the viewer's limit card", `return !!document.getElementById('throttle-active') && !document.getElementById('throttle-form') &&
+		document.getElementById('throttle').textContent.includes('Your role is viewer')`, 20*time.Second)
+	noConsoleErrors(t, b, "viewer")
+}
+
+// elementScreenshot saves one element's picture at path (docs images).
+func (b *browser) elementScreenshot(css, path string) {
+	b.t.Helper()
+	b.mustExec(`document.querySelector(arguments[0]).scrollIntoView()`, nil, css)
+	id, err := b.element(css)
+	var data string
+	if err == nil {
+		err = b.call("GET", b.sess("/element/"+id+"/screenshot"), nil, &data)
+	}
+	if err != nil {
+		b.t.Fatalf("screenshot of %s: %v", css, err)
+	}
+	png, err := base64.StdEncoding.DecodeString(data)
+	if err == nil {
+		err = os.WriteFile(path, png, 0o644)
+	}
+	if err != nil {
+		b.t.Fatalf("screenshot of %s: %v", css, err)
+	}
+	b.t.Logf("screenshot: %s", path)
 }

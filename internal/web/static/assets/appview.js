@@ -263,12 +263,26 @@ export class AppView extends LiveView {
       series: [
         { label: 'received (net_rx)', stroke: '#0969da', width: 2, scale: 'b', value: bits },
         { label: 'sent (net_tx)', stroke: '#1a7f37', width: 2, scale: 'b', value: bits },
+        // The limit in force, over its time so far: its rate times the
+        // tasks it covers, each way (a limit is per task, the chart a total).
+        { label: 'limit each way', stroke: '#bf3989', dash: [5, 3], width: 1.5, scale: 'b', paths: stepped,
+          value: (u, v) => (v == null ? 'none' : si(v) + 'bit/s') },
       ],
       axes: [{ scale: 'b', label: 'traffic (bit/s)', values: (u, splits) => splits.map((v) => si(v)), size: 56 }],
       scales: { b: { range: fromZero } },
       ahead: this.ahead || 0,
     });
     this.updateMarks();
+  }
+
+  // limitCol is the limit in force at each sample since it began: its rate
+  // times the tasks it covers (the listed ones, else the running ones).
+  limitCol() {
+    const c = this.cols;
+    const e = this.throttle?.throttle;
+    if (!e) return c.t.map(() => null);
+    const since = Date.parse(e.since) / 1000, until = Date.parse(e.until) / 1000;
+    return c.t.map((t, i) => (t >= since && t < until ? e.limit.rate * (e.tasks?.length || c.running[i] || 0) : null));
   }
 
   // drawAhead draws the latest forecast over the horizon after the last
@@ -328,7 +342,7 @@ export class AppView extends LiveView {
       this.charts.load.setData(this.hasForecast ? [c.t, load, c.p95_ms, c.forecast, c.forecast_upper] : [c.t, load, c.p95_ms]);
     }
     const bits = (col) => col.map((v) => (v == null ? null : v * 8));
-    this.charts.net?.setData([c.t, bits(c.net_rx), bits(c.net_tx)]);
+    this.charts.net?.setData([c.t, bits(c.net_rx), bits(c.net_tx), this.limitCol()]);
     this.updateMarks();
   }
 
@@ -472,6 +486,7 @@ export class AppView extends LiveView {
       this.throttleKey = null;
       this.renderThrottle();
       this.renderApp();
+      this.updateCharts();
       m.className = 'msg ok';
       m.textContent = done + '.';
     } catch (e) {
