@@ -178,7 +178,9 @@ func (d *KNN) nonConformity() (float64, bool) {
 			continue
 		}
 		a, b := enter-d.back(lag), leave-d.back(lag+dim)
-		d.dist[lag] = math.Max(0, d.dist[lag]+a*a-b*b)
+		// The builtin, not math.Max (same rules, no call): this runs History
+		// times per value.
+		d.dist[lag] = max(0, d.dist[lag]+a*a-b*b)
 	}
 	if embN-dim < d.cfg.K {
 		return 0, false

@@ -76,6 +76,7 @@ type scratch struct {
 	nSvc, nNode     map[string]int
 	svcBuf, nodeBuf []*cluster.Task
 	poolMaps        map[string]map[string]cluster.Machine
+	recs            []cluster.MachineRecord // the records' copies (index.records)
 }
 
 // groupTasks lists the tasks by service and by node, each in the observed
@@ -161,7 +162,8 @@ func buildIndex(s *Snapshot, ix *index) *index {
 	}
 	// The decision moves its own copies of the records (later steps see
 	// the phases as they will be); the snapshot stays as observed.
-	recs := slices.Clone(s.Records) // one allocation for all the copies
+	ix.scratch.recs = append(ix.scratch.recs[:0], s.Records...) // one buffer for all the copies
+	recs := ix.scratch.recs
 	for i := range recs {
 		ix.records[recs[i].Name] = &recs[i]
 	}

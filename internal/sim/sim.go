@@ -90,6 +90,8 @@ type Cluster struct {
 	state    cluster.State
 	stateGen uint64
 	stateOK  bool
+	// lists is each pool's last List answer.
+	lists map[string][]cluster.Machine
 }
 
 type node struct {
@@ -156,6 +158,7 @@ func New(cfg *config.Config, opt Options) (*Cluster, error) {
 		cfg: cfg, start: start, now: start,
 		nodeByID: map[string]*node{}, machines: map[string]*machine{}, services: map[string]*service{},
 		loads: map[string]*appLoad{}, failCreates: map[string]int{}, throttles: opt.Throttles,
+		lists: map[string][]cluster.Machine{},
 	}
 	c.stats.init(cfg)
 	for _, p := range cfg.Pools {
@@ -650,12 +653,30 @@ func (p *Provider) List(context.Context) ([]cluster.Machine, error) {
 	if n == 0 {
 		return nil, nil
 	}
+	// The last answer again when it is still exact (a machine's status
+	// changes at its boot's end, not every second); callers must not change
+	// it, as State's.
+	if last := c.lists[p.pool]; len(last) == n {
+		i := 0
+		for _, m := range c.byName {
+			if m.pool == p.pool {
+				if c.view(m) != last[i] {
+					break
+				}
+				i++
+			}
+		}
+		if i == n {
+			return last, nil
+		}
+	}
 	out := make([]cluster.Machine, 0, n)
 	for _, m := range c.byName {
 		if m.pool == p.pool {
 			out = append(out, c.view(m))
 		}
 	}
+	c.lists[p.pool] = out
 	return out, nil
 }
 
