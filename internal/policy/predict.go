@@ -185,6 +185,13 @@ func Predict(set PredictSettings, st *PredictState, in PredictInput) Prediction 
 	} else {
 		raw = max(now, need(short.NaiveUpper))
 	}
+	if mode == "predictive" {
+		// Machines ordered now are ready in Long: they must then hold the
+		// replicas wanted then, the forecast's rise over Long on top of
+		// what is wanted now (which has its own headroom: without it, the
+		// machine for a steady rise came one replica's headroom late).
+		ahead = max(ahead, raw+ahead-now)
+	}
 	ahead = max(ahead, raw)
 	if changed {
 		why = "cost per request changed: learning again"
