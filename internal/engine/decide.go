@@ -73,58 +73,102 @@ func reuse[K comparable, V any](m map[K]V, n int) map[K]V {
 // scratch is what an index keeps between the loop's ticks besides its maps:
 // nothing in it outlives the decision that fills it.
 type scratch struct {
-	nSvc, nNode     map[string]int
+	svc, node       grouping
 	svcBuf, nodeBuf []*cluster.Task
+	taskSvc         []int // each task's slot in svc
+	taskNode        []int // each task's slot in node, -1 unplaced
 	poolMaps        map[string]map[string]cluster.Machine
 	recs            []cluster.MachineRecord // the records' copies (index.records)
 }
 
+// grouping numbers the keys of a grouping in the order they first appear.
+type grouping struct {
+	slot   map[string]int
+	keys   []string
+	n      []int
+	res    []cluster.Resources // the node grouping's reserved sums
+	groups [][]*cluster.Task
+}
+
+func (g *grouping) reset(hint int) {
+	g.slot = reuse(g.slot, hint)
+	g.keys, g.n, g.res, g.groups = g.keys[:0], g.n[:0], g.res[:0], g.groups[:0]
+}
+
+// of returns key's slot, adding it if new.
+func (g *grouping) of(key string) int {
+	i, ok := g.slot[key]
+	if !ok {
+		i = len(g.keys)
+		g.slot[key] = i
+		g.keys = append(g.keys, key)
+		g.n = append(g.n, 0)
+		g.res = append(g.res, cluster.Resources{})
+	}
+	return i
+}
+
+// cut gives each slot an empty group of capacity its count, from buf.
+func (g *grouping) cut(buf []*cluster.Task) {
+	for _, n := range g.n {
+		g.groups = append(g.groups, buf[:0:n])
+		buf = buf[n:]
+	}
+}
+
 // groupTasks lists the tasks by service and by node, each in the observed
-// order, as pointers into tasks (the decision changes none of them). Two
-// passes, so that each grouping is one buffer cut into exact slices
-// (capacity = length: an append to one group copies instead of overwriting
-// the next) rather than a slice grown per key.
+// order, as pointers into tasks (the decision changes none of them), and
+// sums each node's reservations (as State.Reserved). Two passes, so that
+// each grouping is one buffer cut into exact slices (capacity = length: an
+// append to one group copies instead of overwriting the next) rather than a
+// slice grown per key; keys are numbered on the first pass, so a task costs
+// two map lookups, not one per count, group and append.
 func (ix *index) groupTasks(tasks []cluster.Task, services, nodes int) {
-	// Sized for the services and nodes observed (most have tasks): a map
-	// grown one entry at a time rehashes itself many times over.
 	sc := &ix.scratch
-	sc.nSvc, sc.nNode = reuse(sc.nSvc, services), reuse(sc.nNode, nodes)
-	nSvc, nNode := sc.nSvc, sc.nNode
+	sc.svc.reset(services)
+	sc.node.reset(nodes)
+	if cap(sc.taskSvc) < len(tasks) {
+		sc.taskSvc, sc.taskNode = make([]int, len(tasks)), make([]int, len(tasks))
+	}
+	taskSvc, taskNode := sc.taskSvc[:len(tasks)], sc.taskNode[:len(tasks)]
 	placed := 0
 	for i := range tasks {
-		nSvc[tasks[i].Service]++
-		if tasks[i].NodeID != "" {
-			nNode[tasks[i].NodeID]++
-			placed++
+		t := &tasks[i]
+		si := sc.svc.of(t.Service)
+		sc.svc.n[si]++
+		taskSvc[i], taskNode[i] = si, -1
+		if t.NodeID == "" {
+			continue
 		}
+		ni := sc.node.of(t.NodeID)
+		sc.node.n[ni]++
+		sc.node.res[ni] = sc.node.res[ni].Add(t.Reservation)
+		taskNode[i] = ni
+		placed++
 	}
-	ix.tasks, ix.onNode = reuse(ix.tasks, len(nSvc)), reuse(ix.onNode, len(nNode))
-	byService, byNode := ix.tasks, ix.onNode
 	if cap(sc.svcBuf) < len(tasks) {
 		sc.svcBuf = make([]*cluster.Task, len(tasks))
 	}
 	if cap(sc.nodeBuf) < placed {
 		sc.nodeBuf = make([]*cluster.Task, placed)
 	}
-	svcBuf, nodeBuf := sc.svcBuf[:len(tasks)], sc.nodeBuf[:placed]
+	sc.svc.cut(sc.svcBuf[:len(tasks)])
+	sc.node.cut(sc.nodeBuf[:placed])
 	ix.placed = placed
 	for i := range tasks {
 		t := &tasks[i]
-		g, ok := byService[t.Service]
-		if !ok {
-			n := nSvc[t.Service]
-			g, svcBuf = svcBuf[:0:n], svcBuf[n:]
+		sc.svc.groups[taskSvc[i]] = append(sc.svc.groups[taskSvc[i]], t)
+		if ni := taskNode[i]; ni >= 0 {
+			sc.node.groups[ni] = append(sc.node.groups[ni], t)
 		}
-		byService[t.Service] = append(g, t)
-		if t.NodeID == "" {
-			continue
-		}
-		g, ok = byNode[t.NodeID]
-		if !ok {
-			n := nNode[t.NodeID]
-			g, nodeBuf = nodeBuf[:0:n], nodeBuf[n:]
-		}
-		byNode[t.NodeID] = append(g, t)
+	}
+	ix.tasks, ix.onNode = reuse(ix.tasks, len(sc.svc.keys)), reuse(ix.onNode, len(sc.node.keys))
+	for i, k := range sc.svc.keys {
+		ix.tasks[k] = sc.svc.groups[i]
+	}
+	for i, k := range sc.node.keys {
+		ix.onNode[k] = sc.node.groups[i]
+		ix.reserved[k] = sc.node.res[i]
 	}
 }
 
@@ -145,12 +189,6 @@ func buildIndex(s *Snapshot, ix *index) *index {
 	ix.votes, ix.nodesSorted, ix.recsSorted = nil, nil, nil
 	for i := range s.State.Services {
 		ix.services[s.State.Services[i].Name] = &s.State.Services[i]
-	}
-	// As s.State.Reserved(), into the reused map.
-	for _, t := range s.State.Tasks {
-		if t.NodeID != "" {
-			ix.reserved[t.NodeID] = ix.reserved[t.NodeID].Add(t.Reservation)
-		}
 	}
 	ix.groupTasks(s.State.Tasks, len(s.State.Services), len(s.State.Nodes))
 	for i := range s.State.Nodes {
