@@ -126,15 +126,15 @@ func lifecycle(cfg *config.Config, s *Snapshot, ix *index, m *memory) []MachineA
 	sort.Strings(pools)
 	for _, pool := range pools {
 		view := ix.provider[pool]
-		mnames := make([]string, 0, len(view))
+		// Only the machines to adopt are sorted (nearly always none).
+		var mnames []string
 		for n := range view {
-			mnames = append(mnames, n)
+			if _, known := ix.records[n]; !known && !s.Busy[n] {
+				mnames = append(mnames, n)
+			}
 		}
 		sort.Strings(mnames)
 		for _, n := range mnames {
-			if _, known := ix.records[n]; known || s.Busy[n] {
-				continue
-			}
 			to := cluster.PhaseBooting
 			nodeID := ""
 			reason := "found at the provider"

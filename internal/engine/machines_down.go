@@ -132,7 +132,9 @@ func (w *poolWork) scaleIn() {
 			}
 		}
 		chosen = capacity.RemovableCapped(nodes, matured, limit)
-		reason = fmt.Sprintf("reserved below %.0f%% for %s and its tasks fit elsewhere", pool.ScaleDown.Below*100, pool.ScaleDown.For)
+		if len(chosen) > 0 { // only said of the nodes chosen (formatted every tick otherwise)
+			reason = fmt.Sprintf("reserved below %.0f%% for %s and its tasks fit elsewhere", pool.ScaleDown.Below*100, pool.ScaleDown.For)
+		}
 	}
 	for _, id := range chosen {
 		r := recOf[id]
@@ -152,15 +154,17 @@ func (w *poolWork) scaleIn() {
 		// The nodes that could actually go (their tasks fit elsewhere, the
 		// pool stays at min), and the time left before the first may: the
 		// reason counts down from one tick to the next.
-		d.Action, d.Reason = ActNone, fmt.Sprintf("%s unneeded, removable in %s", nodesCount(len(unneeded)), left.Round(time.Second))
+		// One reason formatted, the one that applies.
+		d.Action = ActNone
 		switch {
+		case limit <= 0:
+			d.Reason = fmt.Sprintf("at min %d", pool.Min)
 		case len(low) == 0:
 			d.Reason = "no node below the scale-down share"
 		case len(unneeded) == 0:
 			d.Reason = fmt.Sprintf("%s below the scale-down share, none removable: their tasks would not fit elsewhere", nodesCount(len(low)))
-		}
-		if limit <= 0 {
-			d.Reason = fmt.Sprintf("at min %d", pool.Min)
+		default:
+			d.Reason = fmt.Sprintf("%s unneeded, removable in %s", nodesCount(len(unneeded)), left.Round(time.Second))
 		}
 	}
 }
