@@ -301,9 +301,16 @@ func (s *seasonal) at(t time.Time) (float64, bool) {
 }
 
 // peakRise is level plus the largest rise, one season ago, from t to any of
-// the next h steps: "what happened next, last time".
+// the next h steps: "what happened next, last time". Buckets without a
+// sample (the series had a gap: a busy host's metrics miss ticks, most
+// often while replicas start, just when a rise comes) are skipped, not
+// invented; the base is the last bucket with a sample at or before t one
+// season ago, within h steps. NaN when nothing of that span is known.
 func (s *seasonal) peakRise(t time.Time, h int, step time.Duration, level float64) float64 {
 	base, ok := s.at(t.Add(-s.period))
+	for j := 1; !ok && j <= h; j++ {
+		base, ok = s.at(t.Add(-s.period - time.Duration(j)*step))
+	}
 	if !ok {
 		return math.NaN()
 	}
@@ -316,11 +323,12 @@ func (s *seasonal) peakRise(t time.Time, h int, step time.Duration, level float6
 		} else {
 			lastBucket = b
 		}
-		v, ok := s.at(at)
-		if !ok {
-			return math.NaN()
+		if v, ok := s.at(at); ok {
+			rise = max(rise, v-base)
 		}
-		rise = max(rise, v-base)
+	}
+	if math.IsInf(rise, -1) {
+		return math.NaN()
 	}
 	return max(0, level+rise)
 }

@@ -241,3 +241,23 @@ func TestShortSeasonLearned(t *testing.T) {
 		t.Errorf("default seasons: the forecast %s before the third rise is %+v: it cannot have learned a 50 s period", h, fc)
 	}
 }
+
+// A gap in the series (a busy host's metrics miss ticks while replicas
+// start, just after a rise) does not blind the season's memory: what is
+// known of the span one season ago is used.
+func TestShortSeasonWithGaps(t *testing.T) {
+	const period, step, h = 50 * time.Second, 2 * time.Second, 14 * time.Second
+	fo := New(Options{Step: step, Seasons: []time.Duration{period}, Bucket: step})
+	end := 2*period + 12*time.Second // 14 s before the third ramp's top at 126 s
+	var fc Forecast
+	for d := time.Duration(0); d <= end; d += step {
+		if x := d % period; x >= 24*time.Second && x < 32*time.Second {
+			continue // no sample from 4 s into each rise to its top's 6th second
+		}
+		fo.Observe(t0.Add(d), ramp(period, d))
+		fc = fo.Peak(h)
+	}
+	if fc.Point < 150 {
+		t.Errorf("%s before the third ramp's top, with a gap in the last one: forecast %+v, want the rise seen before the gap (200)", h, fc)
+	}
+}
