@@ -70,6 +70,9 @@ type runtimeOptions struct {
 	Logger           *slog.Logger
 	Out              io.Writer // the terminal (events, status lines, notes)
 	noSignalHandling bool      // tests: no SIGHUP reload
+	// throttleReports replaces the backend's agents' reports of limits
+	// (tests: the dashboard's table of them on the simulator, which has none).
+	throttleReports func(app string) []api.TaskLimit
 }
 
 // Runtime is a running hoist: the engine and the parts around it, built
@@ -204,6 +207,9 @@ func newRuntime(ctx context.Context, cfg *config.Config, opt runtimeOptions) (rt
 		Load: func(context.Context) (*config.Config, error) { return loadConfig(opt.ConfigPath) },
 	}
 	o.Throttles, o.ThrottleReports = rt.Guard, parts.throttleReports
+	if opt.throttleReports != nil {
+		o.ThrottleReports = opt.throttleReports
+	}
 	if opt.Tokens != "" {
 		o.Tokens = func() (*auth.Tokens, error) { return auth.LoadTokens(opt.Tokens, opt.Logger) }
 	}

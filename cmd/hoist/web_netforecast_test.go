@@ -10,13 +10,18 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hoist/hoist/internal/api"
+	"github.com/hoist/hoist/internal/throttle"
 )
 
 // forecastDescriptor: shop has a predictive policy on a sine of requests;
@@ -102,7 +107,26 @@ type throttleView struct {
 
 func TestDashboardForecastAndThrottle(t *testing.T) {
 	requireBrowser(t)
-	run := startSimRun(t, forecastDescriptor, 50, tokensFile(t))
+	path := filepath.Join(t.TempDir(), "hoist.yaml")
+	if err := os.WriteFile(path, []byte(forecastDescriptor), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The simulator has no agents: what Swarm's agents would report of the
+	// limit on files's tasks (applied with its counters, or an error) is
+	// given here, for the page's table of it.
+	reports := func(app string) []api.TaskLimit {
+		if app != "files" {
+			return nil
+		}
+		return []api.TaskLimit{
+			{Task: "task-r1", Applied: true, Rate: 3e6,
+				Egress:  throttle.Counters{Bytes: 3 << 20, Packets: 2400, Drops: 17, Overlimits: 2022},
+				Ingress: throttle.Counters{Bytes: 512 << 10, Packets: 400, Drops: 0, Overlimits: 946}},
+			{Task: "task-r2", Error: "no network namespace for the container"},
+		}
+	}
+	run := startRuntime(t, nil, runtimeOptions{ConfigPath: path, Speed: 50, Tokens: tokensFile(t), throttleReports: reports})
+	run.url += "/"
 	b := startBrowser(t, 1400, 1000)
 	b.navigate(run.url + "#/apps/shop")
 	signIn(t, b, operatorTok)
@@ -189,7 +213,7 @@ func TestDashboardForecastAndThrottle(t *testing.T) {
 		t.Errorf("the page says mode %q, the API %q", band.Mode, f.Mode)
 	}
 	for _, want := range []*regexp.Regexp{regexp.MustCompile(`coverage \d+ %`), regexp.MustCompile(`MASE (\d+\.\d\d|–)`),
-		regexp.MustCompile(`horizon (\d+ s|\d+m)`), regexp.MustCompile(`\d+ scored`), regexp.MustCompile(`(predictive|reactive fallback)`)} {
+		regexp.MustCompile(`horizon (\d+ s|\d+m)`), regexp.MustCompile(`\d+ scored`), regexp.MustCompile(`(predictive|reactive fallback|forecast only)`)} {
 		if !want.MatchString(band.Health) {
 			t.Errorf("the forecast's health %q lacks %s", band.Health, want)
 		}
@@ -203,15 +227,17 @@ func TestDashboardForecastAndThrottle(t *testing.T) {
 	// A limit set through the API is on the app's page: rate, tasks, the
 	// time left counting down on the cluster's clock; the traffic chart
 	// and a marker for the limit's event.
+	// (3 h of the simulated clock is 3.6 min here at 50x: the limits outlive
+	// the test on a busy machine.)
 	var thr throttleView
-	if code := apiDo(t, "POST", run.url, operatorTok, "/v1/apps/files/throttle", `{"rate":"3Mbit","for":"10m"}`, &thr); code != 200 || thr.Throttle == nil {
+	if code := apiDo(t, "POST", run.url, operatorTok, "/v1/apps/files/throttle", `{"rate":"3Mbit","for":"3h"}`, &thr); code != 200 || thr.Throttle == nil {
 		t.Fatalf("POST throttle: %d %+v", code, thr)
 	}
 	b.navigate(run.url + "#/apps/files")
 	b.waitFor("the limit on the page", `
 		const a = document.getElementById('throttle-active');
 		return !!a && a.dataset.rate === '3000000' && document.getElementById('throttle-tasks').textContent === 'all running tasks' &&
-			/^(\d+m\d\ds|\d+m|\d+ s) left$/.test(document.getElementById('throttle-left').textContent)`, 20*time.Second)
+			/^(\d+h\d\dm|\d+m\d\ds|\d+m|\d+ s) left$/.test(document.getElementById('throttle-left').textContent)`, 20*time.Second)
 	left := func() string {
 		var s string
 		b.mustExec(`return document.getElementById('throttle-left').textContent`, &s)
@@ -231,6 +257,16 @@ func TestDashboardForecastAndThrottle(t *testing.T) {
 	// All running tasks (files keeps 2 to 4) at 3 Mbit/s each.
 	if n := limitMax / 3e6; n < 2 || n > 4 || n != math.Trunc(n) {
 		t.Errorf("the traffic chart's limit is %.0f bit/s, not 3 Mbit/s times the running tasks", limitMax)
+	}
+	// The agents' reports: one applied with its counters, one failed.
+	var rows [][]string
+	b.mustExec(`return [...document.querySelectorAll('#throttle-reported tbody tr')].map(tr => [...tr.cells].map(td => td.textContent))`, &rows)
+	want := [][]string{
+		{"task-r1", "yes, 3Mbit", "3 MiB", "17", "2022", "512 KiB", "0", "946"},
+		{"task-r2", "error: no network namespace for the container", "–", "–", "–", "–", "–", "–"},
+	}
+	if fmt.Sprint(rows) != fmt.Sprint(want) {
+		t.Errorf("the agents' reports on the page:\n%q\nwant\n%q", rows, want)
 	}
 	var text string
 	b.mustExec(`return document.getElementById('throttle').textContent`, &text)
@@ -258,7 +294,7 @@ func TestDashboardForecastAndThrottle(t *testing.T) {
 	b.click("#throttle-set")
 	b.waitFor("the refusal", `const m = document.getElementById('throttle-msg'); return m.classList.contains('err') && m.textContent.includes('400') && m.textContent.includes('rate')`, 10*time.Second)
 	b.typeInto("#thr-rate", "5Mbit")
-	b.typeInto("#thr-for", "2m")
+	b.typeInto("#thr-for", "3h")
 	b.typeInto("#thr-tasks", "task-x1")
 	b.click("#throttle-set")
 	b.waitFor("the new limit", `const a = document.getElementById('throttle-active'); return !!a && a.dataset.rate === '5000000' && document.getElementById('throttle-tasks').textContent === 'task-x1'`, 10*time.Second)

@@ -522,6 +522,7 @@ func TestDashboardAfterTwoHours(t *testing.T) {
 		XMax     float64   `json:"xMax"`
 		TFirst   float64   `json:"tFirst"`
 		TLast    float64   `json:"tLast"`
+		Ahead    float64   `json:"ahead"` // a forecast's horizon shown after the last sample
 		LegendAt float64   `json:"legendAt"`
 		Axes     []string  `json:"axes"`
 		Legend   []string  `json:"legend"`
@@ -532,7 +533,7 @@ func TestDashboardAfterTwoHours(t *testing.T) {
 			const d = c.dataset;
 			const marks = Object.keys(d).filter(k => /^marks[A-Z]/.test(k)).reduce((n, k) => n + +d[k], 0);
 			return {id: c.id, marks, drawn: +d.drawnMarks, xs: JSON.parse(d.markXs || '[]'), width: +d.plotWidth,
-				xMin: +d.xMin, xMax: +d.xMax, tFirst: +d.tFirst, tLast: +d.tLast, legendAt: +d.legendAt, axes: JSON.parse(d.axes),
+				xMin: +d.xMin, xMax: +d.xMax, tFirst: +d.tFirst, tLast: +d.tLast, ahead: +(d.ahead || 0), legendAt: +d.legendAt, axes: JSON.parse(d.axes),
 				legend: [...c.querySelectorAll('.u-legend .u-series')].map(s => s.textContent)};
 		})`, &out)
 		return out
@@ -566,7 +567,7 @@ func TestDashboardAfterTwoHours(t *testing.T) {
 		t.Fatalf("the app page has %d charts, want metric, replicas and load", len(all))
 	}
 	for _, c := range all {
-		if c.XMin != c.TFirst || c.XMax != c.TLast {
+		if c.XMin != c.TFirst || c.XMax != c.TLast+c.Ahead {
 			t.Errorf("all: chart %s shows %.0f..%.0f, its data is %.0f..%.0f", c.ID, c.XMin, c.XMax, c.TFirst, c.TLast)
 		}
 		t.Logf("all: chart %s: %d event markers drawn as %d on %.0f px, x %.0f s", c.ID, c.Marks, c.Drawn, c.Width, c.XMax-c.XMin)
@@ -609,10 +610,10 @@ func TestDashboardAfterTwoHours(t *testing.T) {
 		cs := charts()
 		for _, c := range cs {
 			want := min(c.TLast-c.TFirst, r.sec)
-			if c.LegendAt != c.XMax {
-				t.Errorf("%s: chart %s: the legend shows %.0f, the latest sample in view is %.0f", r.label, c.ID, c.LegendAt, c.XMax)
+			if c.LegendAt != c.TLast {
+				t.Errorf("%s: chart %s: the legend shows %.0f, the latest sample is %.0f", r.label, c.ID, c.LegendAt, c.TLast)
 			}
-			if span := c.XMax - c.XMin; c.XMax != c.TLast || span < want-1 || span > want+1 {
+			if span := c.XMax - c.Ahead - c.XMin; c.XMax != c.TLast+c.Ahead || span < want-1 || span > want+1 {
 				t.Errorf("%s: chart %s shows %.0f..%.0f (%.0f s), want the last %.0f s up to %.0f", r.label, c.ID, c.XMin, c.XMax, span, want, c.TLast)
 			}
 		}

@@ -50,7 +50,9 @@ export class AppView extends LiveView {
     this.head = h('div', { class: 'kv', id: 'app-summary' });
     this.decision = h('div', { id: 'decision' });
     this.forecastEl = h('div', { id: 'forecast', class: 'forecast', hidden: true });
-    this.throttleEl = h('div', { id: 'throttle' });
+    this.throttleState = h('div');
+    this.throttleFormEl = h('div');
+    this.throttleEl = h('div', { id: 'throttle' }, this.throttleState, this.throttleFormEl);
     this.throttleMsg = h('p', { id: 'throttle-msg', class: 'msg', role: 'status', hidden: true });
     this.throttleCard = h('section', { class: 'card', 'aria-labelledby': 'h-throttle', id: 'throttle-card', hidden: true },
       h('h2', { id: 'h-throttle' }, 'Network limit'), this.throttleEl, this.throttleMsg);
@@ -119,13 +121,15 @@ export class AppView extends LiveView {
     const opt = { signal: this.ctl.signal };
     try {
       const last = this.cols.t.length ? this.cols.t[this.cols.t.length - 1] : null;
+      const gen = this.throttleGen;
       const [app, more, thr] = await Promise.all([
         get(`v1/apps/${enc(this.name)}`, opt),
         get(`v1/apps/${enc(this.name)}/series` + (last != null ? `?after=${last}` : ''), opt),
         this.getThrottle(opt),
       ]);
       this.app = app;
-      this.throttle = thr;
+      // A limit set or lifted from this page meanwhile is newer than thr.
+      if (gen === this.throttleGen) this.throttle = thr;
       if (more.t.length) {
         appendCols(this.cols, more, SERIES_KEYS, 5000);
         this.metric = more.metric || this.metric;
@@ -355,13 +359,16 @@ export class AppView extends LiveView {
     el.hidden = false;
     el.dataset.mode = f.mode;
     const pct = (v) => (v == null ? '–' : `${num(v * 100, 0)} %`);
-    const item = (k, v, title) => h('span', { class: 'fc-item', dataset: { k }, title }, v);
+    // Items are separated for screen readers and copied text too.
+    const item = (k, v, title) => [h('span', { class: 'sep', 'aria-hidden': 'true' }, ' · '), h('span', { class: 'fc-item', dataset: { k }, title }, v)];
     const trusted = f.mode === 'predictive';
+    const only = f.why === 'forecast_only';
     const low = f.errors > 0 && f.quantile && f.coverage < f.quantile - 0.05;
     replace(el,
       h('b', null, 'Forecast '),
-      h('span', { class: `badge ${trusted ? 'act-scale' : 'act-hold'}`, id: 'forecast-mode' }, trusted ? 'predictive' : 'reactive fallback'),
-      f.why ? h('span', { class: 'muted' }, ` ${f.why}`) : null,
+      h('span', { class: `badge ${trusted ? 'act-scale' : 'act-hold'}`, id: 'forecast-mode' }, trusted ? 'predictive' : only ? 'forecast only' : 'reactive fallback'),
+      f.why && !only ? h('span', { class: 'muted' }, ` ${f.why}`) : null,
+      only ? h('span', { class: 'muted' }, ' decides and records, acts as reactive') : null,
       item('horizon', `horizon ${duration(f.horizon_seconds)}`, 'the reaction horizon: machine boot (measured), container start and a tick'),
       item('coverage', h('span', { class: low ? 'bad' : null }, `coverage ${pct(f.coverage)}`),
         `the recent share of peaks at or under the upper bound (aim: ${pct(f.quantile)}), over ${f.errors} scored forecasts`),
@@ -400,42 +407,44 @@ export class AppView extends LiveView {
     this.throttleCard.hidden = !st;
     if (!st) return;
     const e = st.throttle;
-    const key = JSON.stringify([e, st.reported, store.role]);
     const left = e ? (Date.parse(e.until) - this.now().getTime()) / 1000 : 0;
-    if (key === this.throttleKey) {
-      // Only the countdown changed.
-      if (this.throttleLeft) this.throttleLeft.textContent = left > 0 ? `${duration(left)} left` : 'expiring';
-      return;
+    // The state and the agents' reports are redrawn when they change; the
+    // form only when the limit itself or the role does (the reports change
+    // at every scrape, and someone may be typing).
+    const stateKey = JSON.stringify([e, e ? st.reported : null]);
+    if (stateKey !== this.throttleKey) {
+      this.throttleKey = stateKey;
+      this.throttleLeft = null;
+      if (e) {
+        const tasks = e.tasks?.length ? e.tasks : null;
+        this.throttleLeft = h('span', { id: 'throttle-left', class: 'mono' });
+        replace(this.throttleState,
+          h('div', { class: 'kv', id: 'throttle-active', dataset: { rate: e.limit.rate, until: e.until } },
+            h('div', null, h('b', null, rateText(e.limit.rate)), h('span', null, 'each way, per task')),
+            h('div', null, h('b', null, e.limit.burst ? bytes(e.limit.burst) : 'default'), h('span', null, 'burst')),
+            h('div', null, h('b', { id: 'throttle-tasks' }, tasks ? tasks.join(', ') : 'all running tasks'), h('span', null, 'tasks limited')),
+            h('div', null, h('b', null, clock(e.until)), h('span', null, 'until (UTC), ', this.throttleLeft)),
+            h('div', null, h('b', null, e.by), h('span', null, `since ${clock(e.since)}`))),
+          e.reason ? h('p', { class: 'muted' }, e.reason) : null,
+          this.reportTable(st.reported));
+      } else {
+        replace(this.throttleState, h('p', { class: 'muted', id: 'throttle-none' }, 'No rate limit on this app\'s tasks.'));
+      }
     }
-    if (this.throttleEl.contains(document.activeElement)) return; // an operator is typing
-    this.throttleKey = key;
-    this.throttleLeft = null;
-    const parts = [];
-    if (e) {
-      const rate = rateText(e.limit.rate);
-      this.throttleLeft = h('span', { id: 'throttle-left', class: 'mono' }, left > 0 ? `${duration(left)} left` : 'expiring');
-      const tasks = e.tasks?.length ? e.tasks : null;
-      parts.push(h('div', { class: 'kv', id: 'throttle-active', dataset: { rate: e.limit.rate, until: e.until } },
-        h('div', null, h('b', null, rate), h('span', null, 'each way, per task')),
-        h('div', null, h('b', null, e.limit.burst ? bytes(e.limit.burst) : 'default'), h('span', null, 'burst')),
-        h('div', null, h('b', { id: 'throttle-tasks' }, tasks ? tasks.join(', ') : 'all running tasks'), h('span', null, 'tasks limited')),
-        h('div', null, h('b', null, clock(e.until)), h('span', null, 'until (UTC), ', this.throttleLeft)),
-        h('div', null, h('b', null, e.by), h('span', null, `since ${clock(e.since)}`))),
-        e.reason ? h('p', { class: 'muted' }, e.reason) : null);
-      parts.push(this.reportTable(st.reported));
-    } else {
-      parts.push(h('p', { class: 'muted', id: 'throttle-none' }, 'No rate limit on this app\'s tasks.'));
-    }
-    if (store.canEdit()) parts.push(this.throttleForm(e));
-    else parts.push(h('p', { class: 'note' }, `Your role is ${store.role}: an operator can limit or lift.`));
-    replace(this.throttleEl, parts);
+    if (this.throttleLeft) this.throttleLeft.textContent = left > 0 ? `${duration(left)} left` : 'expiring';
+    const formKey = JSON.stringify([e && [e.limit, e.tasks, e.until], store.role]);
+    if (formKey === this.throttleFormKey || this.throttleFormEl.contains(document.activeElement)) return;
+    this.throttleFormKey = formKey;
+    replace(this.throttleFormEl, store.canEdit() ? this.throttleForm(e)
+      : h('p', { class: 'note' }, `Your role is ${store.role}: an operator can limit or lift.`));
   }
 
   // reportTable is what each task's agent reported of the limit: applied or
   // not, and the qdiscs' own counters (only on Swarm, where agents apply it).
   reportTable(rep) {
     if (!rep?.length) return h('p', { class: 'muted', id: 'throttle-reported' }, 'No agent has reported this limit (the simulator applies it in its model; on Swarm each node\'s agent reports its counters).');
-    const c = (k) => [h('td', { class: 'num' }, bytes(k?.bytes ?? 0)), h('td', { class: 'num' }, num(k?.drops ?? 0)), h('td', { class: 'num' }, num(k?.overlimits ?? 0))];
+    // A task whose agent failed has no counters to show.
+    const c = (k, known) => (known ? [bytes(k?.bytes ?? 0), num(k?.drops ?? 0), num(k?.overlimits ?? 0)] : ['–', '–', '–']).map((v) => h('td', { class: 'num' }, v));
     return h('div', { class: 'scroll' }, h('table', { id: 'throttle-reported' },
       h('thead', null,
         h('tr', null, h('th', { scope: 'col', rowspan: 2 }, 'Task'), h('th', { scope: 'col', rowspan: 2 }, 'Applied'),
@@ -444,7 +453,7 @@ export class AppView extends LiveView {
       h('tbody', null, rep.map((r) => h('tr', { dataset: { task: r.task } },
         h('td', { class: 'mono' }, r.task),
         h('td', null, r.error ? h('span', { class: 'bad', title: r.error }, 'error: ' + r.error) : r.applied ? `yes, ${rateText(r.rate)}` : 'no'),
-        c(r.egress), c(r.ingress))))));
+        c(r.egress, r.applied || !r.error), c(r.ingress, r.applied || !r.error))))));
   }
 
   throttleForm(e) {
@@ -481,9 +490,11 @@ export class AppView extends LiveView {
     m.setAttribute('role', 'status');
     m.textContent = 'Sending…';
     try {
+      this.throttleGen = (this.throttleGen || 0) + 1;
       this.throttle = await call();
+      this.throttleGen++;
       document.activeElement?.blur();
-      this.throttleKey = null;
+      this.throttleKey = this.throttleFormKey = null;
       this.renderThrottle();
       this.renderApp();
       this.updateCharts();
