@@ -217,7 +217,9 @@ export class AppView extends LiveView {
       axes: [{ scale: 'n', label: 'replicas (tasks)' }],
       scales: { n: { range: counts(4) } },
     });
-    this.hasForecast = has('forecast');
+    // A predictive policy forecasts from its first ticks on: its series are
+    // drawn from the start, empty until then.
+    this.hasForecast = has('forecast') || policies.some((p) => p.type === 'predictive');
     if (has('offered') || has('rate') || this.hasForecast) {
       // The simulator knows the load offered; on Swarm it is the rate the
       // replicas served, as the collector scraped it (else the rate the
