@@ -51,7 +51,25 @@ type Anomaly struct {
 	Hold Duration `yaml:"hold"`
 	// Threshold is the score that counts as an anomaly (default 0.5).
 	Threshold float64 `yaml:"threshold"`
+	// Streams sets another detector or warm-up for some of the streams the
+	// guard watches (rps, cpu, net_rx, net_tx); the others use Detector with
+	// its own warm-up (docs/netguard.md).
+	Streams map[string]AnomalyStream `yaml:"streams,omitempty"`
 }
+
+// AnomalyStream is one stream's detector.
+type AnomalyStream struct {
+	// Detector names the detector (default: controller.anomaly.detector).
+	Detector string `yaml:"detector"`
+	// Warmup is how many values the detector sees before it scores (0: the
+	// detector's own, 150 or more); shorter catches a flood sooner after an
+	// app starts, at the price of more false alarms early on.
+	Warmup int `yaml:"warmup"`
+}
+
+// AnomalyStreams are the streams the guard watches, the keys of
+// Anomaly.Streams.
+var AnomalyStreams = []string{"rps", "cpu", "net_rx", "net_tx"}
 
 // Sim configures the simulated cluster (provider "sim").
 type Sim struct {

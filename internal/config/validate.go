@@ -260,6 +260,7 @@ func (c *Config) check() []problem {
 	if t := c.Controller.Anomaly.Threshold; t <= 0 || t > 1 {
 		ck.add("controller.anomaly.threshold", "must be in (0, 1]")
 	}
+	c.Controller.Anomaly.checkStreams(&ck)
 	if _, err := time.Parse(time.RFC3339, c.Sim.Start); err != nil {
 		ck.add("sim.start", "must be an RFC 3339 time such as %s", DefaultSimStart)
 	}

@@ -98,6 +98,11 @@ func NewWithNet(cfg config.Anomaly, metrics engine.MetricSource, rec engine.Reco
 	if _, err := anomaly.New(cfg.Detector); err != nil {
 		return nil, fmt.Errorf("controller.anomaly.detector: %w", err)
 	}
+	for _, m := range Streams {
+		if _, err := newDetector(cfg, m); err != nil {
+			return nil, fmt.Errorf("controller.anomaly.streams.%s: %w", m, err)
+		}
+	}
 	return &Guard{cfg: cfg, metrics: metrics, events: rec, apps: map[string]*appState{}, net: net}, nil
 }
 
@@ -119,7 +124,7 @@ func (g *Guard) Observe(ctx context.Context, now time.Time, apps []config.App, r
 		for _, m := range Streams {
 			s := st.streams[m]
 			if s == nil {
-				det, _ := anomaly.New(g.cfg.Detector)
+				det, _ := newDetector(g.cfg, m)
 				s = &stream{det: det}
 				st.streams[m] = s
 			}
@@ -177,6 +182,12 @@ func (g *Guard) Observe(ctx context.Context, now time.Time, apps []config.App, r
 			}
 		}
 	}
+}
+
+// newDetector is stream m's detector: controller.anomaly.streams' choice,
+// else the guard's detector with its own warm-up.
+func newDetector(cfg config.Anomaly, m string) (anomaly.Detector, error) {
+	return anomaly.NewWarmup(cfg.StreamDetector(m), cfg.Streams[m].Warmup)
 }
 
 func (g *Guard) app(name string) *appState {

@@ -166,3 +166,55 @@ func TestThrottleOnTrafficAnomaly(t *testing.T) {
 		t.Fatal("throttled without a book")
 	}
 }
+
+// controller.anomaly.streams gives the traffic streams a detector with a
+// short warm-up: a flood 25 ticks after the app started is throttled, while
+// the other streams keep the default (still silent) and the same guard
+// without the setting sees nothing yet.
+func TestStreamWarmup(t *testing.T) {
+	run := func(cfg config.Anomaly) (*throttle.Book, *events.Memory) {
+		src := &fixed{v: map[string]float64{"rps": 10, "cpu": 20, "net_rx": 1000}}
+		tr := &traffic{per: map[string]float64{"t1": 500, "t2": 500}}
+		log := events.NewMemory(100)
+		book := throttle.NewBook()
+		g, err := NewWithNet(cfg, src, log, Net{Book: book, Traffic: tr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		apps := []config.App{{Name: "a", OnAnomaly: config.OnAnomalyThrottle, Throttle: &config.Throttle{Rate: 3e6}}}
+		now := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+		for i := range 25 {
+			now = now.Add(2 * time.Second)
+			src.v["net_rx"] = 1000 + float64(i%5)*10
+			src.v["rps"] = 10 + float64(i%3)
+			g.Observe(context.Background(), now, apps, map[string]int{"a": 2}, 2*time.Second)
+		}
+		if n := len(log.List(events.Filter{})); n != 0 {
+			t.Fatalf("events before the flood: %v", log.List(events.Filter{}))
+		}
+		now = now.Add(2 * time.Second)
+		src.v["net_rx"], src.v["rps"] = 5e6, 1000
+		tr.per = map[string]float64{"t1": 500, "t2": 5e6}
+		g.Observe(context.Background(), now, apps, map[string]int{"a": 2}, 2*time.Second)
+		return book, log
+	}
+	base := config.Anomaly{Detector: "default", Hold: config.Duration(time.Minute), Threshold: 0.5}
+	short := base
+	short.Streams = map[string]config.AnomalyStream{"net_rx": {Detector: "robustz", Warmup: 20}, "net_tx": {Detector: "robustz", Warmup: 20}}
+	book, log := run(short)
+	now := time.Date(2026, 1, 5, 0, 0, 52, 0, time.UTC)
+	if e, ok := book.Get("a", now); !ok || !reflect.DeepEqual(e.Tasks, []string{"t2"}) {
+		t.Fatalf("short warm-up: entry %+v %v; events %v", e, ok, log.List(events.Filter{}))
+	}
+	if an := log.List(events.Filter{Kinds: []events.Kind{events.AppAnomaly}}); len(an) != 1 || !strings.Contains(an[0].Reason, "net_rx") {
+		t.Fatalf("want one net_rx anomaly (rps keeps the default warm-up), got %v", an)
+	}
+	if book, log := run(base); len(book.Active(now)) != 0 || len(log.List(events.Filter{})) != 0 {
+		t.Fatalf("the default warm-up scored after 26 values: %v", log.List(events.Filter{}))
+	}
+	bad := base
+	bad.Streams = map[string]config.AnomalyStream{"net_rx": {Detector: "knn", Warmup: 20}}
+	if _, err := New(bad, &fixed{}, events.NewMemory(1)); err == nil || !strings.Contains(err.Error(), "controller.anomaly.streams.net_rx") {
+		t.Fatalf("knn with a warm-up: %v", err)
+	}
+}
