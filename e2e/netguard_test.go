@@ -3,178 +3,361 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/swarm"
+	"github.com/moby/moby/client"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
-	"github.com/hoist/hoist/internal/collector"
 	"github.com/hoist/hoist/internal/throttle"
 )
 
-// TestNetguardAgentThrottlesAContainer runs hoist's agent on the stack's
-// dockerd against a real demoapp container labelled as a swarm task: the
-// agent reports the container's traffic counters, applies the limit hoist
-// wants inside the container's network namespace (found from its PID), and
-// removes it when hoist no longer wants it. The container's traffic is
-// measured both ways from the host: the demoapp answers ?bytes=N (the task
-// sends) and reads uploads (the task receives).
-func TestNetguardAgentThrottlesAContainer(t *testing.T) {
-	s := newStack(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+// netguardDescriptor: three replicas of the demo app on one local machine;
+// the traffic streams' detectors warm up in 16 values (32 s) instead of the
+// default's 150 (controller.anomaly.streams); a policy that scales up on
+// received traffic, which an unthrottled flood sets off and normal load
+// does not (about 5 KB/s per replica against 50 KB/s).
+const netguardDescriptor = `
+controller:
+  interval: 2s
+  boot_timeout: 2m
+  anomaly:
+    streams:
+      net_rx: {detector: robustz, warmup: 16}
+      net_tx: {detector: robustz, warmup: 16}
+pools:
+  - name: ng
+    provider: local
+    min: 1
+    max: 1
+    machine: {cpus: 1, memory: 1GiB}
+apps:
+  - name: ngdemo
+    image: hoist/demoapp:latest
+    pools: [ng]
+    port: 8080
+    env: [WORK=1ms]
+    replicas: {min: 3, max: 6}
+    cooldown: {up: 6s, down: 5m}
+    on_anomaly: throttle
+    throttle: {rate: 3Mbit, for: 24s}
+    policies:
+      - type: threshold
+        metric: net_rx
+        upper: 50000
+        lower: 1
+        for: 4s
+        window: 2s
+`
+
+// ngTask is one running task of the app, as Swarm reports it.
+type ngTask struct {
+	id  string
+	pid int    // its container's main process, in the host's PID namespace
+	ip  string // on the app's overlay network
+}
+
+func (s *stack) ngTasks(t *testing.T, app string) []ngTask {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	task := fmt.Sprintf("netguard%d", os.Getpid())
-	out, err := exec.CommandContext(ctx, "docker", "run", "-d", "--rm", "--name", task,
-		"--label", "com.docker.swarm.task.id="+task, "--label", "com.docker.swarm.service.name=netguard",
-		"hoist/demoapp:latest").CombinedOutput()
-	if err != nil {
-		t.Fatalf("docker run: %v: %s", err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", task).Run() })
-	ipOut, err := exec.CommandContext(ctx, "docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", task).Output()
+	res, err := s.cli.TaskList(ctx, client.TaskListOptions{Filters: client.Filters{}.Add("service", app).Add("desired-state", "running")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := "http://" + strings.TrimSpace(string(ipOut)) + ":8080"
-	waitFor(t, 30*time.Second, "the demoapp container to answer", func() bool {
-		resp, err := http.Get(base + "/healthz")
-		if err != nil {
-			return false
+	var out []ngTask
+	for _, tk := range res.Items {
+		if tk.Status.State != swarm.TaskStateRunning || tk.Status.ContainerStatus == nil || tk.Status.ContainerStatus.PID == 0 {
+			continue
 		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
-
-	agent := &collector.Agent{Docker: s.cli, Machine: "e2e", Shaper: throttle.PIDShaper{}}
-	report := func(want map[string]throttle.Limit) collector.ContainerStats {
-		t.Helper()
-		rep, err := agent.Report(ctx, want)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, c := range rep.Containers {
-			if c.TaskID == task {
-				return c
+		nt := ngTask{id: tk.ID, pid: tk.Status.ContainerStatus.PID}
+		for _, na := range tk.NetworksAttachments {
+			if na.Network.Spec.Name == "hoist-"+app && len(na.Addresses) > 0 {
+				nt.ip = na.Addresses[0].Addr().String()
 			}
 		}
-		t.Fatalf("the agent did not report task %s: %+v", task, rep.Containers)
-		return collector.ContainerStats{}
+		out = append(out, nt)
 	}
-	const mbit = 1e6
-	const secs = 10 * time.Second
-
-	before := report(nil)
-	if len(before.Net) == 0 {
-		t.Fatalf("no network counters: %+v", before)
-	}
-	down, up := download(t, base, 3*time.Second), upload(t, base, 3*time.Second)
-	t.Logf("unthrottled: the task sends %.1f Mbit/s, receives %.1f Mbit/s", down/mbit, up/mbit)
-	after := report(nil)
-	if tx := after.NetTotal().TxBytes - before.NetTotal().TxBytes; tx < 1<<20 {
-		t.Errorf("the task's tx counter moved %d bytes over a download", tx)
-	}
-
-	want := map[string]throttle.Limit{task: {Rate: 3_000_000}}
-	report(want)
-	c := report(want) // twice: idempotent
-	if c.Throttle == nil || !c.Throttle.Applied || c.Throttle.Rate != 3_000_000 || c.ThrottleErr != "" {
-		t.Fatalf("after applying: %+v %q", c.Throttle, c.ThrottleErr)
-	}
-	checkOneQdisc(ctx, t, task)
-	down, up = download(t, base, secs), upload(t, base, secs)
-	c = report(want)
-	t.Logf("throttled at 3 Mbit/s: the task sends %.3f Mbit/s, receives %.3f Mbit/s; egress %+v ingress %+v",
-		down/mbit, up/mbit, c.Throttle.Egress, c.Throttle.Ingress)
-	for name, v := range map[string]float64{"sending": down, "receiving": up} {
-		if v < 2.7*mbit || v > 3.3*mbit {
-			t.Errorf("throttled task %s at %.3f Mbit/s, want 2.7-3.3", name, v/mbit)
-		}
-	}
-	if c.Throttle.Egress.Overlimits == 0 || c.Throttle.Ingress.Overlimits == 0 {
-		t.Errorf("overlimits egress %d ingress %d, want > 0", c.Throttle.Egress.Overlimits, c.Throttle.Ingress.Overlimits)
-	}
-
-	// Not wanted any more: removed at the next scrape.
-	if c := report(map[string]throttle.Limit{}); c.Throttle != nil {
-		t.Fatalf("still limited after hoist stopped wanting it: %+v", c.Throttle)
-	}
-	down, up = download(t, base, 3*time.Second), upload(t, base, 3*time.Second)
-	t.Logf("lifted: the task sends %.1f Mbit/s, receives %.1f Mbit/s", down/mbit, up/mbit)
-	if down < 30*mbit || up < 30*mbit {
-		t.Errorf("lifted but still slow: %.1f / %.1f Mbit/s", down/mbit, up/mbit)
-	}
+	return out
 }
 
-// download reads ?bytes answers for d: the task's sending rate in bit/s.
-func download(t *testing.T, base string, d time.Duration) float64 {
+// netBytes is a task's received and sent bytes so far over its interfaces
+// (lo and hoist's IFB devices left out), read from the kernel in the
+// container's network namespace: the test's own measure, not hoist's.
+func netBytes(t *testing.T, pid int) (rx, tx uint64) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	start := time.Now()
-	var n int64
-	for ctx.Err() == nil {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/?bytes=1073741824", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			break
-		}
-		k, _ := io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		n += k
-	}
-	return float64(n) * 8 / time.Since(start).Seconds()
-}
-
-// upload sends for d and waits for the answer, which comes once the task
-// has read everything: the task's receiving rate in bit/s, measured from
-// what it says it received.
-func upload(t *testing.T, base string, d time.Duration) float64 {
-	t.Helper()
-	start := time.Now()
-	body := &timedZeros{until: start.Add(d)}
-	resp, err := http.Post(base+"/", "application/octet-stream", body)
-	if err != nil {
-		t.Fatalf("upload: %v", err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	elapsed := time.Since(start)
-	_, after, ok := strings.Cut(strings.TrimSpace(string(b)), "received=")
-	n, err := strconv.ParseInt(after, 10, 64)
-	if !ok || err != nil {
-		t.Fatalf("upload answer %q", b)
-	}
-	return float64(n) * 8 / elapsed.Seconds()
-}
-
-type timedZeros struct{ until time.Time }
-
-func (z *timedZeros) Read(p []byte) (int, error) {
-	if time.Now().After(z.until) {
-		return 0, io.EOF
-	}
-	clear(p)
-	return len(p), nil
-}
-
-// checkOneQdisc looks inside the container's namespace: one root TBF, one
-// ingress qdisc and one IFB after applying twice.
-func checkOneQdisc(ctx context.Context, t *testing.T, name string) {
-	t.Helper()
-	out, err := exec.CommandContext(ctx, "docker", "inspect", "-f", "{{.State.Pid}}", name).Output()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/net/dev", pid))
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(out)))
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		name, rest, ok := strings.Cut(sc.Text(), ":")
+		name = strings.TrimSpace(name)
+		if !ok || name == "lo" || strings.HasPrefix(name, "hoist-ifb") {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) < 9 {
+			continue
+		}
+		r, _ := strconv.ParseUint(f[0], 10, 64)
+		x, _ := strconv.ParseUint(f[8], 10, 64)
+		rx, tx = rx+r, tx+x
+	}
+	return rx, tx
+}
+
+// rates are each task's received and sent bit/s over a span.
+type rates map[string][2]float64
+
+// measure reads every task's counters d apart.
+func measure(t *testing.T, tasks []ngTask, d time.Duration) rates {
+	t.Helper()
+	type c struct{ rx, tx uint64 }
+	first := map[string]c{}
+	start := time.Now()
+	for _, tk := range tasks {
+		rx, tx := netBytes(t, tk.pid)
+		first[tk.id] = c{rx, tx}
+	}
+	time.Sleep(d) // a measuring span, not synchronisation
+	el := time.Since(start).Seconds()
+	out := rates{}
+	for _, tk := range tasks {
+		rx, tx := netBytes(t, tk.pid)
+		out[tk.id] = [2]float64{float64(rx-first[tk.id].rx) * 8 / el, float64(tx-first[tk.id].tx) * 8 / el}
+	}
+	return out
+}
+
+// TestNetguardFloodIsThrottled is the network guard's whole loop on the real
+// stack: the demo app runs three replicas on a machine of the local
+// provider under a steady load; hoist's agent there reports each task's
+// traffic; one task is flooded (demoapp load --flood, uploads and
+// downloads of 64 KiB at full speed). hoist must flag it within two ticks,
+// limit that task to 3 Mbit/s each way inside its container's namespace
+// (one qdisc however often the agent reconciles), keep the other tasks'
+// traffic as it was (within 10 %), hold the scale-up the policy asks for
+// meanwhile, and when the limit expires remove it, leaving everything as
+// before. Traffic is measured from the kernel's counters in each
+// container's namespace, not from hoist.
+func TestNetguardFloodIsThrottled(t *testing.T) {
+	s := newStack(t)
+	const pool, app, mbit = "ng", "ngdemo", 1e6
+	testStart := time.Now()
+	desc := writeFile(t, t.TempDir(), "ng.yaml", netguardDescriptor)
+	t.Cleanup(func() { // runs last
+		if left := s.leftovers(t, pool); len(left) > 0 {
+			t.Errorf("left behind:\n%s", strings.Join(left, "\n"))
+		}
+	})
+	newProvider(t, s, pool, 1, "")
+	t.Cleanup(func() { s.removeService(t, app); s.removeNetwork("hoist-" + app) })
+	h := startHoist(t, desc, "")
+
+	var tasks []ngTask
+	waitFor(t, 3*time.Minute, "3 replicas running", func() bool {
+		tasks = s.ngTasks(t, app)
+		return len(tasks) == 3 && tasks[0].ip != "" && tasks[1].ip != "" && tasks[2].ip != ""
+	})
+	t.Logf("3 replicas running after %s (load average %s)", time.Since(testStart).Round(time.Second), loadAvg())
+	// Steady load: 30 requests/s over the three, each answered with 20 kB.
+	s.startLoadArgs(t, app, "--rate", "30", "--path", "/?bytes=20000")
+	loadFrom := len(h.out.String())
+	for _, tk := range tasks {
+		_, tx0 := netBytes(t, tk.pid)
+		waitFor(t, time.Minute, "the load to reach task "+tk.id, func() bool {
+			_, tx := netBytes(t, tk.pid)
+			return tx > tx0+200_000
+		})
+	}
+	// The detectors of net_rx and net_tx score once they have 16 values;
+	// they get one per tick once the collector has two samples of the app.
+	waitFor(t, 2*time.Minute, "20 ticks under load", func() bool {
+		return statusLines(h.out.String()[loadFrom:]) >= 20
+	})
+	if n := h.count("app.throttle", "") + h.count("app.anomaly", ""); n > 0 {
+		t.Fatalf("anomalies or limits before the flood:\n%s", strings.Join(h.events(), "\n"))
+	}
+	before := measure(t, tasks, 8*time.Second)
+
+	victim := tasks[0]
+	rx0, _ := netBytes(t, victim.pid)
+	floodFrom := len(h.out.String())
+	s.startFlood(t, app, victim.ip)
+	var floodAt time.Time
+	waitFor(t, time.Minute, "the flood to reach "+victim.id, func() bool {
+		rx, _ := netBytes(t, victim.pid)
+		if rx > rx0+4<<20 {
+			floodAt = time.Now()
+			return true
+		}
+		return false
+	})
+	h.waitEvent(t, 30*time.Second, "app.throttle", "throttle applied by anomaly")
+	flaggedAt := time.Now()
+	out := h.out.String()[floodFrom:]
+	anomalyAt := strings.Index(out, " app.anomaly ")
+	if anomalyAt < 0 {
+		t.Fatalf("a limit without an anomaly:\n%s", out)
+	}
+	ticks := statusLines(out[:anomalyAt]) + 1
+	anomalyLine, _, _ := strings.Cut(out[anomalyAt:], "\n")
+	t.Logf("flood seen at %s; anomaly flagged in tick %d after it (seen by the test %.1f s after the flood's first bytes):%s",
+		floodAt.Format("15:04:05.000"), ticks, flaggedAt.Sub(floodAt).Seconds(), anomalyLine)
+	if ticks > 2 {
+		t.Errorf("flagged in the %dth tick after the flood started, want within 2", ticks)
+	}
+	if !strings.Contains(anomalyLine, victim.id[:12]) {
+		t.Errorf("the anomaly does not name the flooded task %s: %s", victim.id, anomalyLine)
+	}
+	for _, tk := range tasks[1:] {
+		if strings.Contains(anomalyLine, tk.id[:12]) {
+			t.Errorf("the anomaly names task %s, which did not flood: %s", tk.id, anomalyLine)
+		}
+	}
+
+	// Applied by the agent on the machine, in the task's namespace, and
+	// reconciled at every scrape without a second qdisc.
+	var st throttle.State
+	waitFor(t, 20*time.Second, "the limit in the flooded task's namespace", func() bool {
+		var err error
+		st, err = throttle.PIDShaper{}.Read(context.Background(), victim.pid)
+		return err == nil && st.Applied
+	})
+	if st.Rate != 3_000_000 {
+		t.Errorf("applied rate %d, want 3000000", st.Rate)
+	}
+	for _, tk := range tasks[1:] {
+		if o, err := (throttle.PIDShaper{}).Read(context.Background(), tk.pid); err != nil || o.Applied {
+			t.Errorf("task %s, which did not flood, limited: %+v %v", tk.id, o, err)
+		}
+	}
+	limited := measure(t, tasks, 8*time.Second)
+	after, err := throttle.PIDShaper{}.Read(context.Background(), victim.pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkOneQdisc(t, victim.pid)
+	v := limited[victim.id]
+	t.Logf("flooded task %s limited: receives %.3f Mbit/s, sends %.3f Mbit/s (before the flood %.3f / %.3f); qdisc over the span: ingress %+v, egress %+v",
+		victim.id[:12], v[0]/mbit, v[1]/mbit, before[victim.id][0]/mbit, before[victim.id][1]/mbit,
+		counterDelta(st.Ingress, after.Ingress), counterDelta(st.Egress, after.Egress))
+	for i, dir := range []string{"receives", "sends"} {
+		if v[i] > 3.3*mbit {
+			t.Errorf("the flooded task %s %.3f Mbit/s under a 3 Mbit/s limit, want <= 3.3", dir, v[i]/mbit)
+		}
+	}
+	if v[0] < 2.7*mbit {
+		t.Errorf("the flooded task receives %.3f Mbit/s, want 2.7-3.3 (the flood should fill the limit)", v[0]/mbit)
+	}
+	if after.Ingress.Overlimits <= st.Ingress.Overlimits {
+		t.Errorf("the ingress limit held nothing back: %+v -> %+v", st.Ingress, after.Ingress)
+	}
+	for _, tk := range tasks[1:] {
+		compareRates(t, "during the flood", tk.id, before[tk.id], limited[tk.id])
+	}
+
+	// The flood stops; the limit expires and the agent removes it.
+	s.removeService(t, app+"-flood")
+	h.waitEvent(t, time.Minute, "app.throttle", "throttle lifted (expired)")
+	waitFor(t, 20*time.Second, "the limit removed from the task's namespace", func() bool {
+		o, err := throttle.PIDShaper{}.Read(context.Background(), victim.pid)
+		return err == nil && !o.Applied && ifbs(t, victim.pid) == 0
+	})
+	restored := measure(t, tasks, 8*time.Second)
+	for _, tk := range tasks {
+		compareRates(t, "after the limit expired", tk.id, before[tk.id], restored[tk.id])
+	}
+	if now := s.ngTasks(t, app); len(now) != 3 {
+		t.Errorf("%d replicas after the flood, want 3", len(now))
+	}
+	if n := h.count("app.scale_up", ""); n > 0 {
+		t.Errorf("%d scale-ups during the flood, want none:\n%s", n, strings.Join(h.events(), "\n"))
+	}
+	holds := h.count("app.hold", "throttled")
+	if holds == 0 {
+		t.Errorf("the policy never asked for the scale-up the limit should hold:\n%s", strings.Join(h.events(), "\n"))
+	}
+	h.stop(t)
+
+	t.Log("hoist's events:\n" + strings.Join(h.events(), "\n"))
+	var b strings.Builder
+	fmt.Fprintf(&b, "figures of this run (load average %s):\n", loadAvg())
+	fmt.Fprintf(&b, "  anomaly flagged in tick %d after the flood's first bytes (interval 2s)\n", ticks)
+	fmt.Fprintf(&b, "  flooded task, limited at 3 Mbit/s: receives %.3f, sends %.3f Mbit/s\n", v[0]/mbit, v[1]/mbit)
+	for _, tk := range tasks {
+		fmt.Fprintf(&b, "  task %s rx/tx Mbit/s: before %.3f/%.3f, flood %.3f/%.3f, after expiry %.3f/%.3f\n", tk.id[:12],
+			before[tk.id][0]/mbit, before[tk.id][1]/mbit, limited[tk.id][0]/mbit, limited[tk.id][1]/mbit,
+			restored[tk.id][0]/mbit, restored[tk.id][1]/mbit)
+	}
+	fmt.Fprintf(&b, "  scale-ups held while throttled: %d app.hold events, %d app.scale_up\n", holds, h.count("app.scale_up", ""))
+	fmt.Fprintf(&b, "  whole test: %s", time.Since(testStart).Round(time.Second))
+	t.Log(b.String())
+}
+
+// compareRates fails when a task's traffic moved more than 10 % from before.
+func compareRates(t *testing.T, when, task string, before, now [2]float64) {
+	t.Helper()
+	for i, dir := range []string{"received", "sent"} {
+		if before[i] <= 0 || now[i] < 0.9*before[i] || now[i] > 1.1*before[i] {
+			t.Errorf("task %s %s %.3f Mbit/s %s, %.3f before: more than 10 %% off", task, dir, now[i]/1e6, when, before[i]/1e6)
+		}
+	}
+}
+
+// counterDelta is what a qdisc counted between two reads.
+func counterDelta(a, b throttle.Counters) string {
+	return fmt.Sprintf("%d bytes, %d packets, %d drops, %d overlimits", b.Bytes-a.Bytes, b.Packets-a.Packets, b.Drops-a.Drops, b.Overlimits-a.Overlimits)
+}
+
+// statusLines counts hoist's per-tick status lines in out ("[15:04:05] ...").
+func statusLines(out string) int {
+	n := 0
+	for _, l := range strings.Split(out, "\n") {
+		if len(l) > 11 && l[0] == '[' && l[9] == ']' {
+			n++
+		}
+	}
+	return n
+}
+
+// startFlood runs demoapp's load generator in flood mode against one task:
+// eight requests at a time, each uploading 64 KiB and asking 64 KiB back.
+func (s *stack) startFlood(t *testing.T, app, ip string) {
+	t.Helper()
+	n := uint64(1)
+	spec := swarm.ServiceSpec{
+		Annotations: swarm.Annotations{Name: app + "-flood"},
+		TaskTemplate: swarm.TaskSpec{
+			ContainerSpec: &swarm.ContainerSpec{Image: "hoist/demoapp:latest", Args: []string{"load", "--target", ip + ":8080",
+				"--concurrency", "8", "--flood", "65536", "--path", "/?work=0s&bytes=65536", "--report", "5s"}},
+			Placement: &swarm.Placement{Constraints: []string{"node.role==manager"}},
+			Networks:  []swarm.NetworkAttachmentConfig{{Target: "hoist-" + app}},
+		},
+		Mode: swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &n}},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := s.cli.ServiceCreate(ctx, client.ServiceCreateOptions{Spec: spec}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.removeService(t, app+"-flood") })
+}
+
+// nsHandle opens the network namespace of a process.
+func nsHandle(t *testing.T, pid int) *netlink.Handle {
+	t.Helper()
 	ns, err := netns.GetFromPid(pid)
 	if err != nil {
 		t.Fatal(err)
@@ -184,14 +367,39 @@ func checkOneQdisc(ctx context.Context, t *testing.T, name string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return h
+}
+
+// ifbs counts the IFB devices in a process's network namespace.
+func ifbs(t *testing.T, pid int) int {
+	t.Helper()
+	h := nsHandle(t, pid)
 	defer h.Close()
 	links, _ := h.LinkList()
-	ifbs := 0
+	n := 0
+	for _, l := range links {
+		if l.Type() == "ifb" {
+			n++
+		}
+	}
+	return n
+}
+
+// checkOneQdisc looks inside a container's namespace: one root TBF and one
+// ingress qdisc per interface and one IFB per interface, after the agent
+// applied the limit at every scrape.
+func checkOneQdisc(t *testing.T, pid int) {
+	t.Helper()
+	h := nsHandle(t, pid)
+	defer h.Close()
+	links, _ := h.LinkList()
+	ifb, ifaces := 0, 0
 	for _, l := range links {
 		switch {
 		case l.Type() == "ifb":
-			ifbs++
+			ifb++
 		case l.Attrs().Name != "lo":
+			ifaces++
 			qs, _ := h.QdiscList(l)
 			kinds := map[string]int{}
 			for _, q := range qs {
@@ -202,7 +410,7 @@ func checkOneQdisc(ctx context.Context, t *testing.T, name string) {
 			}
 		}
 	}
-	if ifbs != 1 {
-		t.Errorf("%d ifb devices, want 1", ifbs)
+	if ifb != ifaces {
+		t.Errorf("%d ifb devices for %d interfaces, want one each", ifb, ifaces)
 	}
 }

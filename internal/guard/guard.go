@@ -11,6 +11,7 @@ package guard
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -75,6 +76,9 @@ type appState struct {
 type stream struct {
 	det   anomaly.Detector
 	score float64
+	// last is the previous value fed (NaN before the first): detectors
+	// score falls as well as rises, and only a rise of traffic throttles.
+	last float64
 }
 
 // Anomaly is one detection.
@@ -125,7 +129,7 @@ func (g *Guard) Observe(ctx context.Context, now time.Time, apps []config.App, r
 			s := st.streams[m]
 			if s == nil {
 				det, _ := newDetector(g.cfg, m)
-				s = &stream{det: det}
+				s = &stream{det: det, last: math.NaN()}
 				st.streams[m] = s
 			}
 			v := 0.0
@@ -140,6 +144,8 @@ func (g *Guard) Observe(ctx context.Context, now time.Time, apps []config.App, r
 				driver = m
 			}
 			s.score = s.det.Score(v)
+			prev := s.last
+			s.last = v
 			if s.score < g.cfg.Threshold {
 				continue
 			}
@@ -154,6 +160,12 @@ func (g *Guard) Observe(ctx context.Context, now time.Time, apps []config.App, r
 			}
 			switch {
 			case isTraffic(m) && a.OnAnomaly == config.OnAnomalyThrottle && a.Throttle != nil && g.net.Book != nil:
+				if !(v > prev) {
+					// The end of a flood (or a limit biting) is an anomaly too,
+					// but limiting tasks for sending less would be perverse.
+					reason += ": a fall, nothing throttled"
+					break
+				}
 				if len(st.last.Tasks) == 0 {
 					reason += ": no task's traffic known, nothing throttled"
 					break

@@ -218,3 +218,36 @@ func TestStreamWarmup(t *testing.T) {
 		t.Fatalf("knn with a warm-up: %v", err)
 	}
 }
+
+// A fall of traffic (the end of a flood) is an anomaly, but throttles
+// nothing.
+func TestTrafficFallThrottlesNothing(t *testing.T) {
+	src := &fixed{v: map[string]float64{"net_rx": 1000}}
+	tr := &traffic{per: map[string]float64{"t1": 500, "t2": 500}}
+	log := events.NewMemory(100)
+	book := throttle.NewBook()
+	cfg := config.Anomaly{Detector: "default", Hold: config.Duration(time.Minute), Threshold: 0.5,
+		Streams: map[string]config.AnomalyStream{"net_rx": {Detector: "robustz", Warmup: 16}}}
+	g, err := NewWithNet(cfg, src, log, Net{Book: book, Traffic: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	apps := []config.App{{Name: "a", OnAnomaly: config.OnAnomalyThrottle, Throttle: &config.Throttle{Rate: 3e6}}}
+	now := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+	tick := func(v float64) {
+		now = now.Add(2 * time.Second)
+		src.v["net_rx"] = v
+		g.Observe(context.Background(), now, apps, map[string]int{"a": 2}, 2*time.Second)
+	}
+	for i := range 20 {
+		tick(1e6 + float64(i%4)*1e4)
+	}
+	tick(1000)
+	an := log.List(events.Filter{Kinds: []events.Kind{events.AppAnomaly}})
+	if len(an) != 1 || !strings.Contains(an[0].Reason, "a fall, nothing throttled") {
+		t.Fatalf("anomalies %v", an)
+	}
+	if len(book.Active(now)) != 0 {
+		t.Fatalf("throttled on a fall: %+v", book.Active(now))
+	}
+}
