@@ -69,7 +69,20 @@ func (s *stack) ngTasks(t *testing.T, app string) []ngTask {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	res, err := s.cli.TaskList(ctx, client.TaskListOptions{Filters: client.Filters{}.Add("service", app).Add("desired-state", "running")})
+	svcs, err := s.cli.ServiceList(ctx, client.ServiceListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := ""
+	for _, sv := range svcs.Items {
+		if sv.Spec.Name == app {
+			id = sv.ID
+		}
+	}
+	if id == "" {
+		return nil // not deployed yet
+	}
+	res, err := s.cli.TaskList(ctx, client.TaskListOptions{Filters: client.Filters{}.Add("service", id).Add("desired-state", "running")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -182,6 +182,10 @@ func (h *haFeature) acting(ctx context.Context, rt *Runtime) bool {
 		h.log.Warn("new leader: reading the state from the swarm failed; not ticking yet", "err", err)
 		return false
 	}
+	if err := rt.throttles.Reload(ctx, time.Now()); err != nil {
+		h.log.Warn("new leader: reading the rate limits from the swarm failed; not ticking yet", "err", err)
+		return false
+	}
 	h.machines.reset()
 	rt.Engine.Reset()
 	h.mu.Lock()
@@ -204,6 +208,9 @@ func (h *haFeature) follow(ctx context.Context, rt *Runtime) error {
 		if !h.elector.Leading() {
 			if err := rt.api.Refresh(ctx); err != nil {
 				h.log.Debug("standby: reading the state from the swarm", "err", err)
+			}
+			if err := rt.throttles.Reload(ctx, time.Now()); err != nil {
+				h.log.Debug("standby: reading the rate limits from the swarm", "err", err)
 			}
 		}
 	}

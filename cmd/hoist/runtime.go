@@ -150,7 +150,14 @@ func newRuntime(ctx context.Context, cfg *config.Config, opt runtimeOptions) (rt
 
 	// The rate limits hoist wants (desired state): set by the guard and the
 	// API, read by the backend (the agents apply them).
+	// They survive a restart in the state under --data, and a failover in
+	// the swarm's hoist-state with --ha (a simulation keeps them in memory).
 	rt.throttles = throttle.NewBook()
+	if st := rt.throttleStore(cfg); st != nil {
+		if rt.throttles, err = throttle.OpenBook(ctx, st, time.Now(), opt.Logger); err != nil {
+			return rt, err
+		}
+	}
 	if rt.backend, err = newBackend(ctx, cfg, opt, rec, rt.throttles, rt.ha); err != nil {
 		return rt, err
 	}
@@ -232,6 +239,19 @@ func newRuntime(ctx context.Context, cfg *config.Config, opt runtimeOptions) (rt
 		rt.prom.exporter.Registry().MustRegister(rt.ha)
 	}
 	return rt, nil
+}
+
+// throttleStore is where the rate limits are kept: nil in memory only.
+func (rt *Runtime) throttleStore(cfg *config.Config) throttle.Store {
+	switch {
+	case allSim(cfg):
+		return nil
+	case rt.ha != nil:
+		return rt.ha.state
+	case rt.state.bolt != nil:
+		return rt.state.bolt
+	}
+	return nil
 }
 
 // newBackend is the simulator when every pool is simulated, else Swarm.

@@ -132,6 +132,11 @@ func (g *Guard) Observe(ctx context.Context, now time.Time, apps []config.App, r
 				s = &stream{det: det, last: math.NaN()}
 				st.streams[m] = s
 			}
+			if n == 0 && math.IsNaN(s.last) {
+				// The stream starts when the app first runs: the zeros of
+				// its deployment would make its first load a record.
+				continue
+			}
 			v := 0.0
 			if n > 0 {
 				per, err := g.metrics.Value(ctx, engine.MetricQuery{App: a.Name, Metric: m, Window: window})

@@ -251,3 +251,38 @@ func TestTrafficFallThrottlesNothing(t *testing.T) {
 		t.Fatalf("throttled on a fall: %+v", book.Active(now))
 	}
 }
+
+// The streams start when the app first runs: the ticks of its deployment
+// (no replica yet) do not count towards the warm-up, so its first load is
+// not a record that throttles it.
+func TestStreamsStartWhenTheAppRuns(t *testing.T) {
+	src := &fixed{v: map[string]float64{"net_rx": 1000}}
+	tr := &traffic{per: map[string]float64{"t1": 500, "t2": 500}}
+	log := events.NewMemory(100)
+	book := throttle.NewBook()
+	cfg := config.Anomaly{Detector: "default", Hold: config.Duration(time.Minute), Threshold: 0.5,
+		Streams: map[string]config.AnomalyStream{"net_rx": {Detector: "robustz", Warmup: 16}}}
+	g, err := NewWithNet(cfg, src, log, Net{Book: book, Traffic: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	apps := []config.App{{Name: "a", OnAnomaly: config.OnAnomalyThrottle, Throttle: &config.Throttle{Rate: 3e6}}}
+	now := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+	tick := func(running int, v float64) {
+		now = now.Add(2 * time.Second)
+		src.v["net_rx"] = v
+		g.Observe(context.Background(), now, apps, map[string]int{"a": running}, 2*time.Second)
+	}
+	for range 30 {
+		tick(0, 0) // deploying
+	}
+	for range 3 {
+		tick(2, 50) // running, idle
+	}
+	for i := range 20 {
+		tick(2, 1e5+float64(i%3)*1e3) // the load arrives
+	}
+	if an := log.List(events.Filter{}); len(an) != 0 {
+		t.Fatalf("events: %v", an)
+	}
+}

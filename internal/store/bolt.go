@@ -19,6 +19,7 @@ import (
 	"github.com/hoist/hoist/internal/cluster"
 	"github.com/hoist/hoist/internal/config"
 	"github.com/hoist/hoist/internal/events"
+	"github.com/hoist/hoist/internal/throttle"
 )
 
 // FileName is the database file under the data directory.
@@ -38,6 +39,7 @@ var (
 	bucketApps      = []byte("apps")
 	bucketOverrides = []byte("overrides")
 	bucketRequests  = []byte("requests")
+	bucketThrottles = []byte("throttles")
 )
 
 // Retention bounds the event log. Zero fields mean "no bound".
@@ -125,7 +127,7 @@ func OpenBolt(dir string, opt BoltOptions) (*Bolt, error) {
 		subs: map[chan events.Event]struct{}{}, kick: make(chan struct{}, 1),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	err = s.update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketMachines, bucketEvents, bucketApps, bucketOverrides, bucketRequests} {
+		for _, b := range [][]byte{bucketMeta, bucketMachines, bucketEvents, bucketApps, bucketOverrides, bucketRequests, bucketThrottles} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -556,6 +558,49 @@ func (s *Bolt) PutOverride(_ context.Context, o Override) error {
 // DeleteOverride removes an app's override; ErrNotFound if there is none.
 func (s *Bolt) DeleteOverride(_ context.Context, app string) error {
 	return s.del(bucketOverrides, app)
+}
+
+var _ throttle.Store = (*Bolt)(nil)
+
+// Throttles returns the rate limits hoist wants (docs/netguard.md), by app:
+// the guard's book reads them at start, so a restart keeps them.
+func (s *Bolt) Throttles(context.Context) ([]throttle.Entry, error) {
+	var out []throttle.Entry
+	err := s.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketThrottles).ForEach(func(k, v []byte) error {
+			e, err := decodeThrottle(k, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, e)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read rate limits: %w", err)
+	}
+	return out, nil
+}
+
+// PutThrottle stores an app's rate limit, replacing the one before.
+func (s *Bolt) PutThrottle(_ context.Context, e throttle.Entry) error {
+	data, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("encode throttles/%s: %w", e.App, err)
+	}
+	if err := s.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketThrottles).Put([]byte(e.App), data) }); err != nil {
+		return fmt.Errorf("write throttles/%s: %w", e.App, err)
+	}
+	return nil
+}
+
+// DeleteThrottle forgets an app's rate limit; nil when there was none (a
+// lift and an expiry may both delete it).
+func (s *Bolt) DeleteThrottle(_ context.Context, app string) error {
+	if err := s.del(bucketThrottles, app); err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	return nil
 }
 
 func (s *Bolt) put(bucket []byte, key string, v any) error {

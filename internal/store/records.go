@@ -11,6 +11,7 @@ import (
 	"github.com/hoist/hoist/internal/cluster"
 	"github.com/hoist/hoist/internal/config"
 	"github.com/hoist/hoist/internal/events"
+	"github.com/hoist/hoist/internal/throttle"
 )
 
 // Decoding of stored records. A record that does not decode, or does not
@@ -112,6 +113,25 @@ func decodeRequest(k, v []byte) (cluster.PoolRequest, error) {
 	}
 	return r, nil
 }
+
+// decodeThrottle reads an app's rate limit; k is its app.
+func decodeThrottle(k, v []byte) (throttle.Entry, error) {
+	var e throttle.Entry
+	what := "rate limit " + strconv.Quote(string(k))
+	if err := tooLarge(what, v); err != nil {
+		return e, err
+	}
+	if err := json.Unmarshal(v, &e); err != nil {
+		return e, fmt.Errorf("%s: %w", what, err)
+	}
+	if e.App != string(k) || e.Limit.Rate == 0 || !e.Since.Before(e.Until) {
+		return e, fmt.Errorf("%s: inconsistent record (app %q, rate %d, %s to %s)", what, e.App, e.Limit.Rate, e.Since, e.Until)
+	}
+	return e, nil
+}
+
+// DecodeThrottle is decodeThrottle for the swarm's copy of the state (--ha).
+func DecodeThrottle(k, v []byte) (throttle.Entry, error) { return decodeThrottle(k, v) }
 
 // Bounds of the YAML records hoist writes (an app: a few levels of maps and
 // lists, indented by 4): well above them, and well below what makes the YAML

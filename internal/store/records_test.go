@@ -12,6 +12,7 @@ import (
 	"github.com/hoist/hoist/internal/config"
 	"github.com/hoist/hoist/internal/events"
 	"github.com/hoist/hoist/internal/fuzzbudget"
+	"github.com/hoist/hoist/internal/throttle"
 )
 
 // recordBudget: a damaged record must cost about what a sound one does,
@@ -32,11 +33,12 @@ func FuzzRecords(f *testing.F) {
 	ay, _ := yaml.Marshal(config.App{Name: "web", Image: "demo", Pools: []string{"workers"}, Replicas: config.Replicas{Min: 1, Max: 3},
 		Policies: []config.Policy{{Type: config.PolicyThreshold, Metric: "cpu", Upper: 80, Lower: &lower}}})
 	oy, _ := yaml.Marshal(Override{App: "web", Replicas: config.Replicas{Min: 2, Max: 9}})
+	tj, _ := json.Marshal(throttle.Entry{App: "web", Tasks: []string{"t1"}, Limit: throttle.Limit{Rate: 3e6}, Since: t0, Until: t0.Add(time.Minute), By: "anomaly"})
 	for _, seed := range []struct {
 		key string
 		v   []byte
 	}{
-		{"workers-a1", mj}, {"\x00\x00\x00\x00\x00\x00\x00\x07", ej}, {"workers", rj}, {"web", ay}, {"web", oy},
+		{"workers-a1", mj}, {"\x00\x00\x00\x00\x00\x00\x00\x07", ej}, {"workers", rj}, {"web", ay}, {"web", oy}, {"web", tj},
 		{"web", mj[:len(mj)/2]}, {"web", []byte("a: &a [*a, *a, *a, *a]\nb: *a\n")}, {"x", []byte(`{"seq":1e400}`)},
 		{"web", []byte(strings.Repeat("[", 5000))}, {"web", []byte(strings.Repeat("- ", 3000))},
 	} {
@@ -62,6 +64,11 @@ func FuzzRecords(f *testing.F) {
 			if o, err := decodeOverride(k, v); err == nil && o.App != string(k) {
 				t.Fatalf("override %q accepted as %+v", k, o)
 			} else if err != nil && !strings.Contains(err.Error(), "override ") {
+				t.Fatalf("error does not name the record: %v", err)
+			}
+			if e, err := decodeThrottle(k, v); err == nil && (e.App != string(k) || e.Limit.Rate == 0 || !e.Since.Before(e.Until)) {
+				t.Fatalf("rate limit %q accepted as %+v", k, e)
+			} else if err != nil && !strings.Contains(err.Error(), "rate limit ") {
 				t.Fatalf("error does not name the record: %v", err)
 			}
 			if r, err := decodeRequest(k, v); err == nil && (r.Pool != string(k) || r.Seq == 0 || r.Target < 0) {

@@ -25,6 +25,7 @@ import (
 	"github.com/hoist/hoist/internal/cluster"
 	"github.com/hoist/hoist/internal/config"
 	"github.com/hoist/hoist/internal/store"
+	"github.com/hoist/hoist/internal/throttle"
 )
 
 // StateService is the default name of the service holding the state.
@@ -35,6 +36,7 @@ const (
 	stateApp      = "hoist.state.app."
 	stateOverride = "hoist.state.override."
 	stateRequest  = "hoist.state.request."
+	stateThrottle = "hoist.state.throttle."
 )
 
 // State keeps registered apps, policy overrides (api.Registry) and manual
@@ -262,6 +264,43 @@ func (s *State) DeletePoolRequest(ctx context.Context, pool string, seq uint64) 
 			return errUnchanged
 		}
 		delete(l, stateRequest+pool)
+		return nil
+	})
+}
+
+var _ throttle.Store = (*State)(nil)
+
+// Throttles implements throttle.Store: the rate limits hoist wants, so a
+// new leader goes on applying them.
+func (s *State) Throttles(ctx context.Context) ([]throttle.Entry, error) {
+	l, _, err := s.labels(ctx)
+	if err != nil {
+		return nil, err
+	}
+	keys, vals := records(l, stateThrottle)
+	out := make([]throttle.Entry, 0, len(keys))
+	for _, k := range keys {
+		e, err := store.DecodeThrottle([]byte(k), []byte(vals[k]))
+		if err != nil {
+			return nil, fmt.Errorf("state service %s: %w", s.name, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// PutThrottle implements throttle.Store.
+func (s *State) PutThrottle(ctx context.Context, e throttle.Entry) error {
+	return s.update(ctx, put(stateThrottle, e.App, e, true))
+}
+
+// DeleteThrottle implements throttle.Store; nothing to do when there is none.
+func (s *State) DeleteThrottle(ctx context.Context, app string) error {
+	return s.update(ctx, func(l map[string]string) error {
+		if _, ok := l[stateThrottle+app]; !ok {
+			return errUnchanged
+		}
+		delete(l, stateThrottle+app)
 		return nil
 	})
 }

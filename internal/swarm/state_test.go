@@ -10,6 +10,7 @@ import (
 	"github.com/hoist/hoist/internal/config"
 	"github.com/hoist/hoist/internal/lease"
 	"github.com/hoist/hoist/internal/store"
+	"github.com/hoist/hoist/internal/throttle"
 )
 
 func TestStateRoundTrip(t *testing.T) {
@@ -75,5 +76,41 @@ func TestStateRoundTrip(t *testing.T) {
 	fake.services[StateService].Spec.Labels[stateApp+"web"] = "name: other"
 	if _, err := s.Apps(ctx); err == nil {
 		t.Error("an inconsistent app record was read")
+	}
+}
+
+// Rate limits kept in the state service: what a new leader's book reads.
+func TestStateThrottles(t *testing.T) {
+	ctx := context.Background()
+	fake := newFake()
+	s := NewState(copying{fake}, "", &epochFence{epoch: 3})
+	t0 := time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC)
+	book, err := throttle.OpenBook(ctx, s, t0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	book.Set(throttle.Entry{App: "web", Tasks: []string{"t1"}, Limit: throttle.Limit{Rate: 3e6}, Since: t0, Until: t0.Add(10 * time.Minute), By: "anomaly"})
+	book.Set(throttle.Entry{App: "api", Limit: throttle.Limit{Rate: 1e6}, Since: t0, Until: t0.Add(time.Minute), By: "ops"})
+	if got := fake.services[StateService].Spec.Labels[stateThrottle+"web"]; got == "" {
+		t.Fatal("no label for web's limit")
+	}
+	// The next leader, two minutes later: api's limit expired and is deleted.
+	s = NewState(copying{fake}, "", &epochFence{epoch: 4})
+	next, err := throttle.OpenBook(ctx, s, t0.Add(2*time.Minute), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := next.Active(t0.Add(2 * time.Minute)); len(got) != 1 || got[0].App != "web" || got[0].Tasks[0] != "t1" {
+		t.Fatalf("the next leader's book: %+v", got)
+	}
+	if _, ok := fake.services[StateService].Spec.Labels[stateThrottle+"api"]; ok {
+		t.Fatal("the expired limit is still stored")
+	}
+	if err := s.DeleteThrottle(ctx, "none"); err != nil {
+		t.Fatalf("deleting a missing limit: %v", err)
+	}
+	fake.services[StateService].Spec.Labels[stateThrottle+"web"] = `{"app":"other"}`
+	if _, err := s.Throttles(ctx); err == nil {
+		t.Error("an inconsistent rate limit was read")
 	}
 }

@@ -1,7 +1,9 @@
 package throttle
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sort"
 	"sync"
@@ -32,14 +34,102 @@ type Want struct {
 	Limit
 }
 
+// Store keeps a book's entries across restarts of hoist: its state under
+// --data (store.Bolt), or the swarm's hoist-state service with --ha.
+type Store interface {
+	Throttles(ctx context.Context) ([]Entry, error)
+	PutThrottle(ctx context.Context, e Entry) error
+	DeleteThrottle(ctx context.Context, app string) error
+}
+
+// storeTimeout bounds one write through to the store (the swarm's, with
+// --ha, is a network call made from the control loop).
+const storeTimeout = 10 * time.Second
+
 // Book holds every app's entry. Safe for concurrent use.
 type Book struct {
 	mu      sync.Mutex
 	entries map[string]Entry
+	store   Store // nil: in memory only
+	log     *slog.Logger
 }
 
-// NewBook returns an empty book.
+// NewBook returns an empty book, in memory only.
 func NewBook() *Book { return &Book{entries: map[string]Entry{}} }
+
+// OpenBook returns a book that writes every change through to st and
+// starts with st's entries still active at now; the expired ones are
+// deleted from st. A failed write is logged and the book goes on in memory
+// (the limit is still applied; the next change of the app's entry writes
+// it again): a store that cannot be written must not stop the guard.
+func OpenBook(ctx context.Context, st Store, now time.Time, log *slog.Logger) (*Book, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	b := &Book{entries: map[string]Entry{}, store: st, log: log}
+	stored, err := st.Throttles(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the stored rate limits: %w", err)
+	}
+	for _, e := range stored {
+		if !now.Before(e.Until) {
+			if err := st.DeleteThrottle(ctx, e.App); err != nil {
+				log.Warn("deleting an expired rate limit", "app", e.App, "err", err)
+			}
+			continue
+		}
+		b.entries[e.App] = e
+		log.Info("rate limit kept from the previous run", "app", e.App, "tasks", len(e.Tasks), "rate", e.Limit.String(), "until", e.Until)
+	}
+	return b, nil
+}
+
+// Reload replaces the book's entries with the store's still active at now:
+// with --ha, a new leader takes over the limits its predecessor wanted, and
+// a standby follows them (its collector tells the agents the same).
+func (b *Book) Reload(ctx context.Context, now time.Time) error {
+	if b.store == nil {
+		return nil
+	}
+	stored, err := b.store.Throttles(ctx)
+	if err != nil {
+		return fmt.Errorf("read the stored rate limits: %w", err)
+	}
+	m := make(map[string]Entry, len(stored))
+	for _, e := range stored {
+		if now.Before(e.Until) {
+			m[e.App] = e
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.entries = m
+	return nil
+}
+
+// put and del write through to the store. b.mu is held: the store sees the
+// changes in the book's order.
+func (b *Book) put(e Entry) {
+	if b.store == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if err := b.store.PutThrottle(ctx, e); err != nil {
+		b.log.Error("storing a rate limit (kept in memory only)", "app", e.App, "err", err)
+	}
+}
+
+func (b *Book) del(app string) {
+	if b.store == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if err := b.store.DeleteThrottle(ctx, app); err != nil {
+		b.log.Error("deleting a stored rate limit", "app", app, "err", err)
+	}
+}
 
 // Set stores e as its app's entry; renewed says whether one was active at
 // e.Since (the renewal keeps the first Since).
@@ -53,6 +143,7 @@ func (b *Book) Set(e Entry) (renewed bool) {
 		e.Since = old.Since
 	}
 	b.entries[e.App] = e
+	b.put(e)
 	return renewed
 }
 
@@ -62,6 +153,9 @@ func (b *Book) Lift(app string) (Entry, bool) {
 	defer b.mu.Unlock()
 	e, ok := b.entries[app]
 	delete(b.entries, app)
+	if ok {
+		b.del(app)
+	}
 	return e, ok
 }
 
@@ -82,6 +176,7 @@ func (b *Book) Expire(now time.Time) []Entry {
 		if !now.Before(e.Until) {
 			out = append(out, e)
 			delete(b.entries, app)
+			b.del(app)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].App < out[j].App })
