@@ -157,7 +157,7 @@ func measure(t *testing.T, tasks []ngTask, d time.Duration) rates {
 // stack: the demo app runs three replicas on a machine of the local
 // provider under a steady load; hoist's agent there reports each task's
 // traffic; one task is flooded (demoapp load --flood, uploads and
-// downloads of 64 KiB at full speed). hoist must flag it within two ticks,
+// downloads at full speed). hoist must flag it within two ticks,
 // limit that task to 3 Mbit/s each way inside its container's namespace
 // (one qdisc however often the agent reconciles), keep the other tasks'
 // traffic as it was (within 10 %), hold the scale-up the policy asks for
@@ -205,16 +205,22 @@ func TestNetguardFloodIsThrottled(t *testing.T) {
 	before := measure(t, tasks, 8*time.Second)
 
 	victim := tasks[0]
-	rx0, _ := netBytes(t, victim.pid)
-	floodFrom := len(h.out.String())
 	s.startFlood(t, app, victim.ip)
+	// The flood starts between the last poll that saw the task's usual
+	// traffic and the first that saw a megabyte more: ticks are counted
+	// from that last poll (hoist's output up to it), so a tick under way
+	// when the flood began counts too.
 	var floodAt time.Time
+	floodFrom := 0
+	prevRx, _ := netBytes(t, victim.pid)
+	prevAt, prevOut := time.Now(), len(h.out.String())
 	waitFor(t, time.Minute, "the flood to reach "+victim.id, func() bool {
 		rx, _ := netBytes(t, victim.pid)
-		if rx > rx0+4<<20 {
-			floodAt = time.Now()
+		if rx > prevRx+1<<20 {
+			floodAt, floodFrom = prevAt, prevOut
 			return true
 		}
+		prevRx, prevAt, prevOut = rx, time.Now(), len(h.out.String())
 		return false
 	})
 	h.waitEvent(t, 30*time.Second, "app.throttle", "throttle applied by anomaly")
@@ -226,7 +232,7 @@ func TestNetguardFloodIsThrottled(t *testing.T) {
 	}
 	ticks := statusLines(out[:anomalyAt]) + 1
 	anomalyLine, _, _ := strings.Cut(out[anomalyAt:], "\n")
-	t.Logf("flood seen at %s; anomaly flagged in tick %d after it (seen by the test %.1f s after the flood's first bytes):%s",
+	t.Logf("flood began after %s; anomaly flagged in tick %d after it (seen by the test %.1f s later):%s",
 		floodAt.Format("15:04:05.000"), ticks, flaggedAt.Sub(floodAt).Seconds(), anomalyLine)
 	if ticks > 2 {
 		t.Errorf("flagged in the %dth tick after the flood started, want within 2", ticks)
@@ -346,7 +352,8 @@ func statusLines(out string) int {
 }
 
 // startFlood runs demoapp's load generator in flood mode against one task:
-// eight requests at a time, each uploading 64 KiB and asking 64 KiB back.
+// eight requests at a time, each uploading 64 KiB and asking 32 KiB back
+// (with the task's usual answers, both directions exceed 3 Mbit/s).
 func (s *stack) startFlood(t *testing.T, app, ip string) {
 	t.Helper()
 	n := uint64(1)
@@ -354,7 +361,7 @@ func (s *stack) startFlood(t *testing.T, app, ip string) {
 		Annotations: swarm.Annotations{Name: app + "-flood"},
 		TaskTemplate: swarm.TaskSpec{
 			ContainerSpec: &swarm.ContainerSpec{Image: "hoist/demoapp:latest", Args: []string{"load", "--target", ip + ":8080",
-				"--concurrency", "8", "--flood", "65536", "--path", "/?work=0s&bytes=65536", "--report", "5s"}},
+				"--concurrency", "8", "--flood", "65536", "--path", "/?work=0s&bytes=32768", "--report", "5s"}},
 			Placement: &swarm.Placement{Constraints: []string{"node.role==manager"}},
 			Networks:  []swarm.NetworkAttachmentConfig{{Target: "hoist-" + app}},
 		},

@@ -292,7 +292,8 @@ func (e *Engine) observe(ctx context.Context, feed bool) (*observation, error) {
 			}
 		}
 		s.Metrics[a.Name] = samples
-		if e.d.Guard != nil && a.OnAnomaly == config.OnAnomalyHold {
+		// throttle holds too: scale-ups wait while a limit is on the app's tasks.
+		if e.d.Guard != nil && (a.OnAnomaly == config.OnAnomalyHold || a.OnAnomaly == config.OnAnomalyThrottle) {
 			if held, why := e.d.Guard.HoldScaleUp(a.Name, now); held {
 				s.AnomalyHold[a.Name] = why
 			}
