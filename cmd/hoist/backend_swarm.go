@@ -159,7 +159,7 @@ func newSwarmBackend(ctx context.Context, cfg *config.Config, rec swarm.Recorder
 	ha.providers(b.providers)
 	b.coll = collector.New(collector.Options{State: b.orch, Logger: log, HTTP: collector.CredentialClient(agentCred),
 		Local: &collector.Agent{Docker: cli, Machine: "manager", Shaper: throttle.PIDShaper{}}, LocalNode: info.Info.Swarm.NodeID,
-		Throttles: throttles})
+		Throttles: ha.throttles(throttles)})
 
 	// The balancer layer: balancer apps deployed as HAProxy services, one
 	// derived per app that asks for it, their stats as the lb_* metrics.

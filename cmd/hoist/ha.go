@@ -27,11 +27,13 @@ import (
 
 	"github.com/hoist/hoist/internal/api"
 	"github.com/hoist/hoist/internal/cluster"
+	"github.com/hoist/hoist/internal/collector"
 	"github.com/hoist/hoist/internal/engine"
 	"github.com/hoist/hoist/internal/events"
 	"github.com/hoist/hoist/internal/lease"
 	"github.com/hoist/hoist/internal/store"
 	"github.com/hoist/hoist/internal/swarm"
+	"github.com/hoist/hoist/internal/throttle"
 )
 
 // haOptions are hoist run's --ha flags.
@@ -101,6 +103,25 @@ func (h *haFeature) fence() swarm.Fence {
 	}
 	return h
 }
+
+// throttles is what the collector tells the agents: the book, and with
+// --ha only while leading (a standby's scrapes read the agents and leave
+// the leader's limits alone).
+func (h *haFeature) throttles(b *throttle.Book) collector.Throttles {
+	if h == nil {
+		return b
+	}
+	return leaderThrottles{Book: b, h: h}
+}
+
+type leaderThrottles struct {
+	*throttle.Book
+	h *haFeature
+}
+
+var _ collector.Deciding = leaderThrottles{}
+
+func (l leaderThrottles) Deciding() bool { return l.h.elector != nil && l.h.elector.Leading() }
 
 // registry is where the API keeps apps and overrides: the swarm with --ha.
 func (h *haFeature) registry() api.Registry {

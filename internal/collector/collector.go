@@ -40,6 +40,13 @@ type Throttles interface {
 	Active(now time.Time) []throttle.Entry
 }
 
+// Deciding is optionally implemented by Throttles: while it reports false
+// (a standby with --ha), the agents are only read, told nothing, so they
+// keep what the leader wants.
+type Deciding interface {
+	Deciding() bool
+}
+
 // Options configure a Collector.
 type Options struct {
 	State StateSource
@@ -134,6 +141,10 @@ func (c *Collector) Scrape(ctx context.Context) { c.loop.Once(ctx) }
 // in-process).
 func (c *Collector) targets(st cluster.State) []scrapeloop.Target[Report] {
 	wants := Wants(st, c.active())
+	telling := c.opt.Throttles != nil
+	if d, ok := c.opt.Throttles.(Deciding); ok && !d.Deciding() {
+		telling = false
+	}
 	var out []scrapeloop.Target[Report]
 	for _, n := range st.Nodes {
 		if !n.Ready {
@@ -149,7 +160,7 @@ func (c *Collector) targets(st cluster.State) []scrapeloop.Target[Report] {
 			continue
 		}
 		var want map[string]throttle.Limit
-		if c.opt.Throttles != nil {
+		if telling {
 			want = wants[n.ID]
 			if want == nil {
 				want = map[string]throttle.Limit{} // none: the agent removes any

@@ -381,3 +381,46 @@ func TestAgentAndCollector(t *testing.T) {
 		t.Fatalf("report with failing stats = %+v, %v", rep, err)
 	}
 }
+
+// wantsRecorder is a Reporter that keeps what it was told.
+type wantsRecorder struct {
+	mu    sync.Mutex
+	wants []map[string]throttle.Limit
+}
+
+func (w *wantsRecorder) Report(_ context.Context, want map[string]throttle.Limit) (Report, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.wants = append(w.wants, want)
+	return Report{Machine: "m"}, nil
+}
+
+// deciding is a book that is not always the one deciding (a standby).
+type deciding struct {
+	*throttle.Book
+	on bool
+}
+
+func (d *deciding) Deciding() bool { return d.on }
+
+// While its Throttles are not deciding (a standby), the collector only
+// reads the agents: they keep the leader's limits.
+func TestStandbyTellsAgentsNothing(t *testing.T) {
+	st := cluster.State{
+		Services: []cluster.Service{{Name: "web"}},
+		Tasks:    []cluster.Task{{ID: "t1", Service: "web", NodeID: "n1", State: cluster.TaskRunning}},
+		Nodes:    []cluster.Node{{ID: "n1", Ready: true}},
+	}
+	rec := &wantsRecorder{}
+	book := &deciding{Book: throttle.NewBook()}
+	c := New(Options{State: fixedState{st}, Local: rec, LocalNode: "n1", Throttles: book})
+	ctx := context.Background()
+	c.Scrape(ctx)
+	book.on = true
+	c.Scrape(ctx)
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.wants) != 2 || rec.wants[0] != nil || rec.wants[1] == nil {
+		t.Fatalf("wants %v: want nil (read only) as a standby, then {} (remove any) as the leader", rec.wants)
+	}
+}
