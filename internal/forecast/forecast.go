@@ -465,7 +465,10 @@ func (tr *track) best(kind int, q float64) *band {
 // season's memory now reaches over the horizon): the ensemble is another
 // forecaster from then on, and the errors made without it (a rise nobody
 // could foresee the first time) say nothing of its coverage or of how it
-// compares with naive. The components' weights are kept.
+// compares with naive. Its error bands, coverage and error against naive
+// start again, judged on its own forecasts as they resolve; the count of
+// errors seen (MinErrors: the horizon has been watched long enough) and
+// the components' weights are kept.
 func (tr *track) joined(c []float64) {
 	var m uint64
 	for i, v := range c {
@@ -479,7 +482,7 @@ func (tr *track) joined(c []float64) {
 	if tr.avail != 0 {
 		fresh := newTrack(len(tr.sqErr), tr.window)
 		tr.bands, tr.pending = fresh.bands, nil
-		tr.n, tr.events, tr.absErr, tr.absNaive = 0, 0, 0, 0
+		tr.events, tr.absErr, tr.absNaive = 0, 0, 0
 	}
 	tr.avail |= m
 }
