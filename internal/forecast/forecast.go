@@ -300,6 +300,19 @@ func (s *seasonal) at(t time.Time) (float64, bool) {
 	return s.sum[i] / float64(s.cnt[i]), true
 }
 
+// recall is the mean in the bucket holding t or, without a sample there,
+// in the same bucket one or two seasons before, while the memory still
+// holds it (a short season's memory spans several: its margin of buckets
+// is longer than the season).
+func (s *seasonal) recall(t time.Time) (float64, bool) {
+	for k := 0; k < 3; k++ {
+		if v, ok := s.at(t.Add(-time.Duration(k) * s.period)); ok {
+			return v, true
+		}
+	}
+	return 0, false
+}
+
 // peakRise is level plus the largest rise, one season ago, from t to any of
 // the next h steps: "what happened next, last time". Buckets without a
 // sample (the series had a gap: a busy host's metrics miss ticks, most
@@ -307,9 +320,9 @@ func (s *seasonal) at(t time.Time) (float64, bool) {
 // invented; the base is the last bucket with a sample at or before t one
 // season ago, within h steps. NaN when nothing of that span is known.
 func (s *seasonal) peakRise(t time.Time, h int, step time.Duration, level float64) float64 {
-	base, ok := s.at(t.Add(-s.period))
+	base, ok := s.recall(t.Add(-s.period))
 	for j := 1; !ok && j <= h; j++ {
-		base, ok = s.at(t.Add(-s.period - time.Duration(j)*step))
+		base, ok = s.recall(t.Add(-s.period - time.Duration(j)*step))
 	}
 	if !ok {
 		return math.NaN()
@@ -323,7 +336,7 @@ func (s *seasonal) peakRise(t time.Time, h int, step time.Duration, level float6
 		} else {
 			lastBucket = b
 		}
-		if v, ok := s.at(at); ok {
+		if v, ok := s.recall(at); ok {
 			rise = max(rise, v-base)
 		}
 	}

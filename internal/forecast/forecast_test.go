@@ -261,3 +261,21 @@ func TestShortSeasonWithGaps(t *testing.T) {
 		t.Errorf("%s before the third ramp's top, with a gap in the last one: forecast %+v, want the rise seen before the gap (200)", h, fc)
 	}
 }
+
+// A season whose whole rise went unseen (a gap in the second period) is
+// recalled from the one before, which a short season's memory still holds.
+func TestShortSeasonRecallsTheSeasonBefore(t *testing.T) {
+	const period, step, h = 50 * time.Second, 2 * time.Second, 14 * time.Second
+	fo := New(Options{Step: step, Seasons: []time.Duration{period}, Bucket: step})
+	var fc Forecast
+	for d := time.Duration(0); d <= 2*period+12*time.Second; d += step {
+		if d >= period+16*time.Second && d < period+40*time.Second {
+			continue // the second ramp unseen
+		}
+		fo.Observe(t0.Add(d), ramp(period, d))
+		fc = fo.Peak(h)
+	}
+	if fc.Point < 250 {
+		t.Errorf("%s before the third ramp's top, the second unseen: forecast %+v, want the first's rise (to 400)", h, fc)
+	}
+}
