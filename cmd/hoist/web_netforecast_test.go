@@ -224,6 +224,12 @@ func TestDashboardForecastAndThrottle(t *testing.T) {
 	}
 	noConsoleErrors(t, b, "forecast")
 
+	// The overview gives a predictive app's rate against its forecast's
+	// upper bound (not a threshold it does not have).
+	b.navigate(run.url + "#/")
+	b.waitFor("shop's rate and forecast on the overview", `const tr = document.querySelector('#apps tr[data-app="shop"]');
+		return !!tr && /rate \d+ req\/s \/ forecast ≤ \d+/.test(tr.textContent) && !tr.textContent.includes('upper')`, 20*time.Second)
+
 	// A limit set through the API is on the app's page: rate, tasks, the
 	// time left counting down on the cluster's clock; the traffic chart
 	// and a marker for the limit's event.

@@ -176,6 +176,9 @@ func (r *Recorder) Record(tk Tick) bool {
 				switch pol.Type {
 				case config.PolicyTarget:
 					row.target = float32(pol.Target)
+				case config.PolicyPredictive:
+					// Its value is the request rate; its reference is the
+					// forecast (Forecast, ForecastUpper), not a threshold.
 				default:
 					row.upper = float32(pol.Upper)
 					if pol.Lower != nil {
@@ -349,6 +352,9 @@ func mainPolicy(a *config.App) (int, *config.Policy) {
 }
 
 func policyLabel(p *config.Policy) string {
+	if p.Type == config.PolicyPredictive {
+		return "rate"
+	}
 	if p.Metric != "" {
 		return p.Metric
 	}
@@ -553,9 +559,12 @@ type AppLatest struct {
 	Upper    *float64 `json:"upper,omitempty"`
 	Lower    *float64 `json:"lower,omitempty"`
 	Offered  *float64 `json:"offered,omitempty"`
-	Action   string   `json:"action"`
-	Reason   string   `json:"reason"`
-	HoldKind string   `json:"hold_kind,omitempty"`
+	// Forecast and ForecastUpper are a predictive policy's (req/s).
+	Forecast      *float64 `json:"forecast,omitempty"`
+	ForecastUpper *float64 `json:"forecast_upper,omitempty"`
+	Action        string   `json:"action"`
+	Reason        string   `json:"reason"`
+	HoldKind      string   `json:"hold_kind,omitempty"`
 }
 
 // PoolLatest is a pool's last sample.
@@ -604,7 +613,8 @@ func (r *Recorder) Latest() Latest {
 		}
 		a := AppLatest{Desired: int(w.desired), Running: int(w.running), Pending: int(w.pending), Starting: int(w.starting),
 			Min: int(w.min), Max: int(w.max), Metric: r.metric[name], Value: ptr(w.value), Target: ptr(w.target),
-			Upper: ptr(w.upper), Lower: ptr(w.lower), Offered: ptr(w.offered)}
+			Upper: ptr(w.upper), Lower: ptr(w.lower), Offered: ptr(w.offered),
+			Forecast: ptr(w.forecast), ForecastUpper: ptr(w.forecastUpper)}
 		if m := r.meta[name]; m != nil {
 			a.Action, a.Reason, a.HoldKind = m.Action, m.Reason, m.HoldKind
 		}

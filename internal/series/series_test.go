@@ -259,3 +259,25 @@ func TestRecordTraffic(t *testing.T) {
 		t.Fatalf("json: %s", data)
 	}
 }
+
+// A predictive policy's value is the request rate, labelled so, with no
+// threshold (its reference is the forecast, in Latest too).
+func TestRecordPredictive(t *testing.T) {
+	r := New(4)
+	tk := tick(0, 2, 50)
+	tk.Snapshot.Apps[0].Policies = []config.Policy{{Type: config.PolicyPredictive, Target: 60}}
+	tk.Plan.Apps[0].Votes = []engine.PolicyVote{{Policy: 0, Type: config.PolicyPredictive, Value: 95, HasValue: true, Replicas: 3}}
+	tk.Plan.Apps[0].Forecast = &engine.AppForecast{Mode: "predictive", Rate: 95, Point: 110, Upper: 140}
+	r.Record(tk)
+	l := r.Latest().Apps["web"]
+	if l.Metric != "rate" || l.Value == nil || *l.Value != 95 || l.Upper != nil || l.Target != nil || l.Lower != nil {
+		t.Fatalf("latest %+v", l)
+	}
+	if l.Forecast == nil || *l.Forecast != 110 || l.ForecastUpper == nil || *l.ForecastUpper != 140 {
+		t.Fatalf("latest forecast %v, upper %v", l.Forecast, l.ForecastUpper)
+	}
+	s, _ := r.App("web", time.Time{})
+	if s.Metric != "rate" || !math.IsNaN(s.Upper[0]) || !math.IsNaN(s.Target[0]) {
+		t.Fatalf("series metric %q upper %v target %v", s.Metric, s.Upper, s.Target)
+	}
+}

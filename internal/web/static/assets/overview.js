@@ -282,8 +282,8 @@ function appRow(name) {
 function updateAppRow(row, a, l) {
   const r = a.replicas || {};
   const d = a.decision || {};
-  const value = l?.value, target = l?.target, upper = l?.upper;
-  const sig = [r.running, r.desired, r.pending, r.starting, d.min, d.max, l?.metric, value, target, upper, l?.offered, d.action, d.reason].join('|');
+  const value = l?.value, target = l?.target, upper = l?.upper, fcUpper = l?.forecast_upper;
+  const sig = [r.running, r.desired, r.pending, r.starting, d.min, d.max, l?.metric, value, target, upper, fcUpper, l?.offered, d.action, d.reason].join('|');
   if (sig === row.sig) return;
   const first = row.sig === '';
   row.sig = sig;
@@ -293,7 +293,12 @@ function updateAppRow(row, a, l) {
   c.replicas.textContent = r.desired == null ? '–' : `${r.running} / ${r.desired}` + (r.starting ? ` (+${r.starting} starting)` : '');
   c.pending.textContent = r.pending ? String(r.pending) : '';
   c.bounds.textContent = d.min == null ? '–' : `${d.min}–${d.max}`;
-  if (l && value != null) {
+  if (l && value != null && fcUpper != null) {
+    // A predictive policy: the request rate against its forecast's upper
+    // bound over the horizon.
+    c.metricText.textContent = `rate ${num(value, 0)} req/s / forecast ≤ ${num(fcUpper, 0)}`;
+    setBar(c.metricBar, value / (fcUpper * 2 || 1), { mark: 0.5, hot: value > fcUpper, label: c.metricText.textContent });
+  } else if (l && value != null) {
     const ref = target ?? upper;
     c.metricText.textContent = `${l.metric} ${num(value)}` + (target != null ? ` / target ${num(target)}` : upper != null ? ` / upper ${num(upper)}` : '');
     const scale = ref ? ref * 2 : 100;
