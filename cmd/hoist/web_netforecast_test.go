@@ -264,6 +264,14 @@ func TestDashboardForecastAndThrottle(t *testing.T) {
 	if n := limitMax / 3e6; n < 2 || n > 4 || n != math.Trunc(n) {
 		t.Errorf("the traffic chart's limit is %.0f bit/s, not 3 Mbit/s times the running tasks", limitMax)
 	}
+	// The overview marks the app as limited.
+	b.navigate(run.url + "#/")
+	b.waitFor("files limited on the overview", `const tr = document.querySelector('#apps tr[data-app="files"]');
+		const l = tr && tr.querySelector('.badge.limit');
+		return !!l && !l.hidden && l.textContent === 'limited 3Mbit/s' && !document.querySelector('#apps tr[data-app="shop"] .badge.limit:not([hidden])')`, 20*time.Second)
+	b.navigate(run.url + "#/apps/files")
+	b.waitFor("the limit on the page again", `return !!document.getElementById('throttle-active') && !!document.querySelector('#throttle-reported tbody tr')`, 20*time.Second)
+
 	// The agents' reports: one applied with its counters, one failed.
 	var rows [][]string
 	b.mustExec(`return [...document.querySelectorAll('#throttle-reported tbody tr')].map(tr => [...tr.cells].map(td => td.textContent))`, &rows)

@@ -11,6 +11,7 @@ import (
 	"github.com/hoist/hoist/internal/engine"
 	"github.com/hoist/hoist/internal/events"
 	"github.com/hoist/hoist/internal/store"
+	"github.com/hoist/hoist/internal/throttle"
 )
 
 // App sources.
@@ -29,6 +30,8 @@ type appView struct {
 	Spec       map[string]any      `json:"spec,omitempty"`
 	Metrics    []metricView        `json:"metrics,omitempty"`
 	Events     []events.Event      `json:"events,omitempty"`
+	// Throttle is the network limit on the app's tasks, while one is wanted.
+	Throttle *throttle.Entry `json:"throttle,omitempty"`
 }
 
 type replicaView struct {
@@ -65,6 +68,11 @@ func (s *Server) appView(a config.App, source string, full bool, snap *engine.Sn
 	v := appView{Name: a.Name, Source: source, Image: a.Image}
 	if source == SourceDescriptor {
 		_, v.Overridden = s.opt.Catalog.Override(a.Name)
+	}
+	if s.opt.Throttles != nil {
+		if en, ok := s.opt.Throttles.Throttled(a.Name, s.opt.Now()); ok {
+			v.Throttle = &en
+		}
 	}
 	if plan != nil {
 		for i := range plan.Apps {

@@ -98,3 +98,27 @@ func TestThrottleReported(t *testing.T) {
 		t.Fatalf("t2: %v", t2)
 	}
 }
+
+// An app's view (show and list) carries its limit while one is wanted.
+func TestAppViewShowsThrottle(t *testing.T) {
+	e := newEnv(t, 1)
+	if r := e.expect(e.do("GET", "/v1/apps/web", "viewer", ""), http.StatusOK); r.body["throttle"] != nil {
+		t.Fatalf("a limit before any: %s", r.raw)
+	}
+	e.expect(e.do("POST", "/v1/apps/web/throttle", "operator", `{"rate":"3Mbit","for":"5m"}`), http.StatusOK)
+	r := e.expect(e.do("GET", "/v1/apps/web", "viewer", ""), http.StatusOK)
+	th, _ := r.body["throttle"].(map[string]any)
+	if th == nil || th["limit"].(map[string]any)["rate"] != 3e6 || th["app"] != "web" {
+		t.Fatalf("show: %s", r.raw)
+	}
+	list := e.expect(e.do("GET", "/v1/apps", "viewer", ""), http.StatusOK)
+	limited := 0
+	for _, a := range list.body["apps"].([]any) {
+		if a.(map[string]any)["throttle"] != nil {
+			limited++
+		}
+	}
+	if limited != 1 {
+		t.Fatalf("%d apps limited in the list: %s", limited, list.raw)
+	}
+}

@@ -4,7 +4,7 @@
 // become running without an event).
 
 import { enc, get } from './api.js';
-import { bar, change, clock, cores, dateTime, gib, h, kindClass, num, phaseBadge, replace, setBar, subject } from './dom.js';
+import { bar, change, clock, cores, dateTime, gib, h, kindClass, num, phaseBadge, replace, setBar, si, subject } from './dom.js';
 import { failed, flash, store } from './store.js';
 
 const POLL_MS = 2000;
@@ -272,6 +272,9 @@ function appRow(name) {
     replicas: h('td', { class: 'num' }), pending: h('td', { class: 'num' }), bounds: h('td', { class: 'num' }),
     metric: h('td'), load: h('td', { class: 'num' }), decision: h('td', { class: 'reason' }),
   };
+  // A network limit in force, beside the name.
+  cells.limit = h('span', { class: 'badge limit', hidden: true });
+  cells.name.append(' ', cells.limit);
   cells.metricText = h('span', { class: 'mono' });
   cells.metricBar = bar(0);
   cells.metric.append(cells.metricText, cells.metricBar);
@@ -283,7 +286,9 @@ function updateAppRow(row, a, l) {
   const r = a.replicas || {};
   const d = a.decision || {};
   const value = l?.value, target = l?.target, upper = l?.upper, fcUpper = l?.forecast_upper;
-  const sig = [r.running, r.desired, r.pending, r.starting, d.min, d.max, l?.metric, value, target, upper, fcUpper, l?.offered, d.action, d.reason].join('|');
+  const lim = a.throttle;
+  const sig = [r.running, r.desired, r.pending, r.starting, d.min, d.max, l?.metric, value, target, upper, fcUpper, l?.offered, d.action, d.reason,
+    lim ? `${lim.limit.rate}@${lim.until}` : ''].join('|');
   if (sig === row.sig) return;
   const first = row.sig === '';
   row.sig = sig;
@@ -293,6 +298,9 @@ function updateAppRow(row, a, l) {
   c.replicas.textContent = r.desired == null ? '–' : `${r.running} / ${r.desired}` + (r.starting ? ` (+${r.starting} starting)` : '');
   c.pending.textContent = r.pending ? String(r.pending) : '';
   c.bounds.textContent = d.min == null ? '–' : `${d.min}–${d.max}`;
+  c.limit.hidden = !lim;
+  c.limit.textContent = lim ? `limited ${si(lim.limit.rate)}bit/s` : '';
+  c.limit.title = lim ? `network limit of ${lim.tasks?.length ? lim.tasks.join(', ') : 'every running task'} until ${clock(lim.until)} UTC, by ${lim.by}` : '';
   if (l && value != null && fcUpper != null) {
     // A predictive policy: the request rate against its forecast's upper
     // bound over the horizon.
