@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -23,6 +24,47 @@ type validatedFile struct {
 	Errors []problemAt `json:"errors"`
 	// Notes are what a Compose file has that hoist ignores.
 	Notes []problemAt `json:"notes"`
+	// Apps say which policies each app got (valid files only).
+	Apps []validatedApp `json:"apps,omitempty"`
+}
+
+// validatedApp is the policies an app got: as written, or the predictive
+// default (an slo and no policies written).
+type validatedApp struct {
+	Name     string   `json:"name"`
+	Policies []string `json:"policies"`
+	Default  bool     `json:"predictive_default,omitempty"`
+}
+
+func appsOf(cfg *config.Config) []validatedApp {
+	out := make([]validatedApp, 0, len(cfg.Apps))
+	for _, a := range cfg.Apps {
+		v := validatedApp{Name: a.Name, Policies: []string{}, Default: a.PredictiveDefault}
+		for _, p := range a.Policies {
+			d := p.Type
+			if m := p.Metric; m != "" {
+				d += " " + m
+			}
+			if p.Query != "" {
+				d += " query"
+			}
+			v.Policies = append(v.Policies, d)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// appLine is one app's policies as validate prints them.
+func appLine(a validatedApp) string {
+	s := "  app " + a.Name + ": "
+	switch {
+	case a.Default:
+		return s + "predictive (the default: an slo and no policies written)"
+	case len(a.Policies) == 0:
+		return s + "no policies: replicas stay as they are"
+	}
+	return s + strings.Join(a.Policies, ", ")
 }
 
 // problemAt is a config.FieldError as data.
@@ -65,6 +107,7 @@ is 0 when every file is valid, 3 when one is not, 1 when one cannot be read.`,
 				case err == nil:
 					f.OK = true
 					f.Notes = problemsOf(cfg.Notes)
+					f.Apps = appsOf(cfg)
 				case errors.As(err, &errs):
 					f.Errors = problemsOf(errs)
 				default:
@@ -82,6 +125,9 @@ is 0 when every file is valid, 3 when one is not, 1 when one cannot be read.`,
 				}
 				if f.OK {
 					fmt.Fprintf(cmd.OutOrStdout(), "%s: ok\n", path)
+					for _, a := range f.Apps {
+						fmt.Fprintln(cmd.OutOrStdout(), appLine(a))
+					}
 				}
 				for _, e := range f.Errors {
 					fmt.Fprintln(cmd.ErrOrStderr(), problemLine(e))

@@ -118,6 +118,10 @@ func (w *walker) finish(root *yaml.Node, base Config) (*Config, error) {
 		return nil, w.sorted()
 	}
 	cfg.File = w.file
+	written := func(p string) bool { _, ok := w.pos[p]; return ok }
+	for i := range cfg.Apps {
+		cfg.Apps[i].defaultPredictive(fmt.Sprintf("apps[%d]", i), written)
+	}
 	cfg.SetDefaults()
 	for _, p := range cfg.check() {
 		if !w.hidden(p) {

@@ -70,6 +70,21 @@ func (p *Policy) checkSeasonBucket(ck *checker, path string, interval time.Durat
 	}
 }
 
+// defaultPredictive gives the app at path the predictive policy, with every
+// field at its default, when its descriptor writes an slo section and no
+// policies key: an operator who states the latency objective and no rule gets
+// the policy that sizes to that objective. An app without an slo keeps no
+// policy (every app gets an slo by default, so defaulting on that would change
+// every descriptor that lists no policies); an explicit `policies: []` is the
+// operator's choice of none. written reports whether a path was in the YAML.
+func (a *App) defaultPredictive(path string, written func(string) bool) {
+	if len(a.Policies) > 0 || !written(path+".slo") || written(path+".policies") {
+		return
+	}
+	a.Policies = []Policy{{Type: PolicyPredictive}}
+	a.PredictiveDefault = true
+}
+
 func (p *Policy) checkPredictive(ck *checker, path string) {
 	if p.Target < 0 || p.Target > 100 {
 		ck.add(path+".target", "must be in (0, 100]: the CPU target while learning")

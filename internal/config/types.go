@@ -208,6 +208,9 @@ type App struct {
 	Throttle *Throttle         `yaml:"throttle,omitempty"`
 	Balancer *Balancer         `yaml:"balancer,omitempty"`
 	Labels   map[string]string `yaml:"labels"`
+	// PredictiveDefault: the descriptor wrote an slo and no policies, so the
+	// app got the predictive policy (see DefaultPredictive).
+	PredictiveDefault bool `yaml:"-" json:"-"`
 }
 
 // Balancer asks for a load balancer in front of the app (see internal/balancer
