@@ -60,6 +60,11 @@ type AppDecision struct {
 	// Ahead is how many replicas a predictive policy's forecast needs within
 	// the machines' horizon (0 without one): the pool orders and keeps room.
 	Ahead int `json:"ahead,omitempty"`
+	// Keep is how many replicas the pool keeps room for at scale-in (at least
+	// Ahead): the highest the policy asked for recently, so that a node is
+	// not removed in a lull and ordered again for the next rise. Room is
+	// never ordered for it.
+	Keep int `json:"keep,omitempty"`
 	// Notice is a predictive policy's change of mode, reported as an event.
 	Notice string `json:"notice,omitempty"`
 	// Forecast is a predictive policy's forecast of the request rate (nil

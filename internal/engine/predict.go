@@ -79,7 +79,7 @@ func (m *memory) bootTime(pool string) (time.Duration, bool) {
 
 // predictVote runs predictive policy i of app: the vote, and the replicas
 // the forecast needs within the machines' horizon.
-func predictVote(cfg *config.Config, app *config.App, i int, in policy.Input, s *Snapshot, am *appMemory, m *memory) (policy.Recommendation, int, string, *AppForecast) {
+func predictVote(cfg *config.Config, app *config.App, i int, in policy.Input, s *Snapshot, ix *index, am *appMemory, m *memory) (policy.Recommendation, int, int, string, *AppForecast) {
 	p := &app.Policies[i]
 	tick := cfg.Interval()
 	// A new replica serves after its container starts (seconds) and the
@@ -100,7 +100,8 @@ func predictVote(cfg *config.Config, app *config.App, i int, in policy.Input, s 
 	}
 	st := &am.predict[i]
 	was := st.Mode
-	pr := policy.Predict(set, st, policy.PredictInput{Input: in, Obs: s.Observed[app.Name], Step: tick, Short: short, Long: long})
+	room, known := appRoom(cfg, app, ix)
+	pr := policy.Predict(set, st, policy.PredictInput{Input: in, Obs: s.Observed[app.Name], Step: tick, Short: short, Long: long, Room: room, RoomKnown: known})
 	notice := ""
 	if st.Mode != was && st.Mode != "" && (was != "" || st.Mode == "reactive") {
 		notice = fmt.Sprintf("%s predictive: now %s", p.Label(i), st.Mode)
@@ -108,7 +109,59 @@ func predictVote(cfg *config.Config, app *config.App, i int, in policy.Input, s 
 			notice += " (" + st.ModeWhy + ")"
 		}
 	}
-	return pr.Recommendation, pr.Ahead, notice, appForecast(pr)
+	return pr.Recommendation, pr.Ahead, max(pr.Keep, pr.Ahead), notice, appForecast(pr)
+}
+
+// appRoom is how many tasks of app its pool holds without a new order: those
+// placed on nodes, plus what fits in the free room of the pool's schedulable
+// nodes in service and of its machines ordered or booting. With other apps on
+// the pool the free room is shared, so this is an upper bound. Unknown (false)
+// without a pool or a reservation (no machine count follows from replicas).
+func appRoom(cfg *config.Config, app *config.App, ix *index) (int, bool) {
+	pool, ok := cfg.Pool(poolFor(cfg, app, ix))
+	if !ok {
+		return 0, false
+	}
+	res := reservation(app, ix.services[app.Name])
+	if res.IsZero() {
+		return 0, false
+	}
+	fit := func(free cluster.Resources) int {
+		n := math.MaxInt
+		if res.MilliCPU > 0 {
+			n = min(n, int(max(free.MilliCPU, 0)/res.MilliCPU))
+		}
+		if res.Memory > 0 {
+			n = min(n, int(max(free.Memory, 0)/res.Memory))
+		}
+		return n
+	}
+	room := 0
+	for _, t := range ix.tasks[app.Name] {
+		if t.State != cluster.TaskPending {
+			room++
+		}
+	}
+	shape := cluster.Resources{MilliCPU: cluster.CPUs(pool.Machine.CPUs), Memory: int64(pool.Machine.Memory)}
+	for _, n := range ix.nodes {
+		if n.Pool != pool.Name || !n.Schedulable() {
+			continue
+		}
+		if r := recordOfNode(ix, n); r != nil && (!r.Phase.Counts() || r.Phase == cluster.PhaseOrdered || r.Phase == cluster.PhaseBooting) {
+			continue // leaving, or counted below as a whole machine
+		}
+		room += fit(n.Capacity.Sub(ix.reserved[n.ID]))
+	}
+	for _, r := range ix.records {
+		if r.Pool == pool.Name && (r.Phase == cluster.PhaseOrdered || r.Phase == cluster.PhaseBooting) {
+			free := shape
+			if r.NodeID != "" {
+				free = free.Sub(ix.reserved[r.NodeID])
+			}
+			room += fit(free)
+		}
+	}
+	return room, true
 }
 
 // appForecast is the plan's summary of a prediction (nil before the policy
@@ -157,6 +210,33 @@ func aheadItems(cfg *config.Config, pool string, s *Snapshot, ix *index) (out []
 		}
 	}
 	return out, apps
+}
+
+// keepItems are the tasks beyond those the apps want now and the forecast's
+// (aheadItems) that predictive policies keep room for at scale-in.
+func keepItems(cfg *config.Config, pool string, ix *index) []cluster.Resources {
+	var out []cluster.Resources
+	for _, name := range sortedAppNames(ix) {
+		ad := ix.appDecision[name]
+		if ad == nil || ad.Keep == 0 || poolFor(cfg, ix.apps[name], ix) != pool {
+			continue
+		}
+		svc := ix.services[name]
+		res := reservation(ix.apps[name], svc)
+		if res.IsZero() {
+			continue
+		}
+		want := max(len(ix.tasks[name]), ad.Ahead)
+		if ad.Action == ActScale || ad.Action == ActDeploy {
+			want = max(want, ad.Desired)
+		} else if svc != nil {
+			want = max(want, svc.Desired)
+		}
+		for k := want; k < ad.Keep; k++ {
+			out = append(out, res)
+		}
+	}
+	return out
 }
 
 // forecasting reports whether an app placed in pool has a predictive policy

@@ -67,9 +67,10 @@ func decideApp(cfg *config.Config, app *config.App, s *Snapshot, ix *index, m *m
 		case config.PolicyAlert:
 			rec, smp = alertVote(p, i, in, s.Alerts, app.Name)
 		case config.PolicyPredictive:
-			var ahead int
-			rec, ahead, d.Notice, d.Forecast = predictVote(cfg, app, i, in, s, am, m)
+			var ahead, keep int
+			rec, ahead, keep, d.Notice, d.Forecast = predictVote(cfg, app, i, in, s, ix, am, m)
 			d.Ahead = max(d.Ahead, ahead)
+			d.Keep = max(d.Keep, keep)
 		default:
 			rec = policy.Threshold(p, &am.threshold[i], in)
 		}

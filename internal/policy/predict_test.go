@@ -2,8 +2,12 @@ package policy
 
 import (
 	"math"
+	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/hoist/hoist/internal/forecast"
 )
 
 // world is a test's stand-in for a cluster: replicas that are single-server
@@ -148,30 +152,81 @@ func TestPredictOrdersAheadOfARepeatedRamp(t *testing.T) {
 	}
 }
 
-func TestModeReportedOnlyOnceItHolds(t *testing.T) {
-	var st PredictState
-	st.report("reactive", "learning", false)
-	if st.Mode != "reactive" {
-		t.Fatalf("first mode %q", st.Mode)
-	}
-	for i := 0; i < modeHold-1; i++ {
-		st.report("predictive", "", false)
-		if i%7 == 3 {
-			st.report("reactive", "worse than naive", false) // a flip resets the count
+// The mode switches only on a sustained condition, each way: a forecast
+// hovering around naive's error (MASE 0.97 / 1.03 tick by tick) never
+// flips it; entering needs MASE at most maseEnter for gateEnter ticks,
+// leaving an unhealthy forecast for gateLeave ticks.
+func TestModeSwitchesWithHysteresis(t *testing.T) {
+	good := forecast.Forecast{Healthy: true, MASE: 0.9, Coverage: 0.98}
+	edge := forecast.Forecast{Healthy: true, MASE: 0.97, Coverage: 0.98}
+	bad := forecast.Forecast{Why: "worse than naive", MASE: 1.03, Coverage: 0.97}
+	var g gate
+	for i := 0; i < 10*gateEnter; i++ {
+		if i%2 == 0 {
+			g.step(edge, 0.98, gateEnter, gateLeave)
+		} else {
+			g.step(bad, 0.98, gateEnter, gateLeave)
+		}
+		if g.on {
+			t.Fatalf("tick %d: trusted a forecast hovering around naive", i)
 		}
 	}
-	if st.Mode != "reactive" {
-		t.Fatalf("mode %q after flips", st.Mode)
+	for i := 0; i < 3*gateEnter; i++ {
+		g.step(edge, 0.98, gateEnter, gateLeave) // healthy, but not by the margin
 	}
-	for i := 0; i < modeHold; i++ {
-		st.report("predictive", "", false)
+	if g.on {
+		t.Fatal("entered at MASE 0.97")
 	}
-	if st.Mode != "predictive" {
-		t.Errorf("mode %q after %d ticks predictive", st.Mode, modeHold)
+	for i := 0; i < gateEnter-1; i++ {
+		g.step(good, 0.98, gateEnter, gateLeave)
 	}
-	st.report("reactive", "cost per request changed", true)
-	if st.Mode != "reactive" || st.ModeWhy != "cost per request changed" {
-		t.Errorf("a cost change is reported at once: %q %q", st.Mode, st.ModeWhy)
+	if g.on {
+		t.Fatalf("entered after %d ticks, want %d", gateEnter-1, gateEnter)
+	}
+	g.step(good, 0.98, gateEnter, gateLeave)
+	if !g.on || !strings.Contains(g.why, "beats naive") {
+		t.Fatalf("not entered after %d good ticks: %+v", gateEnter, g)
+	}
+	for i := 0; i < 10*gateLeave; i++ {
+		if i%3 == 0 {
+			g.step(edge, 0.98, gateEnter, gateLeave) // a healthy tick resets the count
+		} else {
+			g.step(bad, 0.98, gateEnter, gateLeave)
+		}
+	}
+	if !g.on {
+		t.Fatal("left on a forecast unhealthy two ticks in three")
+	}
+	for i := 0; i < gateLeave; i++ {
+		g.step(bad, 0.98, gateEnter, gateLeave)
+	}
+	if g.on || !strings.Contains(g.why, "worse than naive") {
+		t.Fatalf("still trusted after %d unhealthy ticks: %+v", gateLeave, g)
+	}
+	// Coverage short of the quantile by more than the slack does not enter.
+	for i := 0; i < 2*gateEnter; i++ {
+		g.step(forecast.Forecast{Healthy: true, MASE: 0.8, Coverage: 0.9}, 0.98, gateEnter, gateLeave)
+	}
+	if g.on {
+		t.Error("entered with coverage 90 % for a 98 % bound")
+	}
+}
+
+// On a noisy load whose forecast never beats naive, the mode changes once
+// (learning, then reactive for good) and so does the event.
+func TestPredictModeDoesNotFlickerOnNoise(t *testing.T) {
+	r := &predictRun{set: PredictSettings{SLO: 250 * time.Millisecond}, now: time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC), replicas: 10}
+	rng := rand.New(rand.NewPCG(1, 2))
+	modes, last := 0, ""
+	for i := 0; i < 6*360; i++ {
+		p := r.tick(300 + 60*rng.NormFloat64())
+		if p.Mode != last {
+			modes++
+			last = p.Mode
+		}
+	}
+	if modes > 2 {
+		t.Errorf("the mode changed %d times in 6 h of noise", modes)
 	}
 }
 
@@ -233,3 +288,59 @@ func TestPredictForecastOnlyRecordsButReacts(t *testing.T) {
 }
 
 func nearlyEqual(a, b float64) bool { return math.Abs(a-b) <= 1e-9*max(1, math.Abs(a), math.Abs(b)) }
+
+// Replicas beyond the pool's room and beyond the firm need (headroom a new
+// machine would come too late for) are not asked for; the firm need is, and
+// the room is used.
+func TestPredictHeadroomWaitsForRoom(t *testing.T) {
+	r := &predictRun{set: PredictSettings{SLO: 250 * time.Millisecond, DownWindow: time.Nanosecond, KeepWindow: time.Nanosecond},
+		now: time.Unix(0, 0), replicas: 8}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := 0; i < 360; i++ {
+		r.tick(200 + 60*rng.NormFloat64())
+	}
+	cur := int(math.Ceil(200 / r.st.Model.Capacity(r.set.SLO, PredictHeadroom, 0.6).PerReplica))
+	at := func(rate float64, room int) Prediction {
+		st := r.st.Clone()
+		return Predict(r.set, &st, PredictInput{Input: Input{Now: r.now, Current: cur, Ready: cur}, Obs: world(rate, cur, 0.02),
+			Step: 10 * time.Second, Short: 20 * time.Second, Long: 2 * time.Minute, Room: room, RoomKnown: true})
+	}
+	free := at(200, 1000)
+	if free.Replicas <= max(cur+1, free.Firm) {
+		t.Fatalf("set-up: at 200 req/s with %d replicas the noise's headroom (%d) should exceed the firm need (%d) by 2: %s", cur, free.Replicas, free.Firm, free.Reason)
+	}
+	if mid := at(200, cur+1); mid.Replicas != max(cur+1, mid.Firm) {
+		t.Errorf("room for %d: asked for %d (firm %d): %s", cur+1, mid.Replicas, mid.Firm, mid.Reason)
+	}
+	p := at(200, cur)
+	if p.Replicas != max(cur, p.Firm) || p.Replicas >= free.Replicas || p.Ahead < p.Firm {
+		t.Errorf("no room: asked for %d replicas (firm need %d, ahead %d, %d with room): %s", p.Replicas, p.Firm, p.Ahead, free.Replicas, p.Reason)
+	}
+	need := int(math.Ceil(400 / p.Capacity.PerReplica))
+	if p := at(400, cur); p.Replicas < need {
+		t.Errorf("a rate needing %d now got %d replicas without room: %s", need, p.Replicas, p.Reason)
+	}
+}
+
+// Scale-in keeps room for the highest replicas asked for over KeepWindow,
+// after the replicas themselves came down.
+func TestPredictKeepsRoomAfterAFall(t *testing.T) {
+	r := &predictRun{set: PredictSettings{SLO: 250 * time.Millisecond, DownWindow: time.Minute, KeepWindow: 10 * time.Minute}, now: time.Unix(0, 0), replicas: 20}
+	for i := 0; i < 60; i++ {
+		r.tick(600)
+	}
+	high := r.replicas
+	var p Prediction
+	for i := 0; i < 30; i++ { // 5 min
+		p = r.tick(100)
+	}
+	if p.Replicas >= high || p.Keep < high {
+		t.Errorf("5 min after the fall: replicas %d (were %d), keep %d", p.Replicas, high, p.Keep)
+	}
+	for i := 0; i < 40; i++ {
+		p = r.tick(100)
+	}
+	if p.Keep >= high {
+		t.Errorf("still keeping room for %d replicas after the keep window", p.Keep)
+	}
+}
