@@ -244,10 +244,12 @@ func Predict(set PredictSettings, st *PredictState, in PredictInput) Prediction 
 	if mode == "predictive" {
 		// Machines ordered now are ready in Long: they must then hold the
 		// replicas wanted then, the forecast's rise over Long on top of
-		// what is wanted now (which has its own headroom: without it, the
-		// machine for a steady rise came one replica's headroom late).
+		// the firm need now (which has its own headroom: without it, the
+		// machine for a steady rise came one replica's headroom late). On
+		// top of the replicas' own headroom instead, Alibaba's machine
+		// actions were 136, not 112 (NASA week 78, not 74).
 		l := need(long.Upper)
-		ahead = max(now, l, raw+l-now)
+		ahead = max(now, l, ahead+l-now)
 	}
 
 	reason := fmt.Sprintf("rate %.4g req/s; %s; need %d now", rate, cp.Why, now)
