@@ -244,8 +244,15 @@ func (b *browser) typeInto(css, text string) {
 }
 
 // waitFor polls a script until it returns true.
+// minWait is the least time waitFor gives a condition.
+const minWait = 90 * time.Second
+
 func (b *browser) waitFor(what, script string, timeout time.Duration, args ...any) {
 	b.t.Helper()
+	// A deadline, not a measure: on a 2-core machine kept busy, Chromium and
+	// a simulator at 50x take several times longer (a 20 s wait timed out at
+	// load average 37), and a pass returns as soon as the condition holds.
+	timeout = max(timeout, minWait)
 	deadline := time.Now().Add(timeout)
 	var last error
 	for time.Now().Before(deadline) {
