@@ -79,6 +79,9 @@ type stream struct {
 	// last is the previous value fed (NaN before the first): detectors
 	// score falls as well as rises, and only a rise of traffic throttles.
 	last float64
+	// tasks is each task's traffic at the last tick (traffic streams of
+	// apps with on_anomaly: throttle): what a rise is measured from.
+	tasks map[string]float64
 }
 
 // Anomaly is one detection.
@@ -151,6 +154,12 @@ func (g *Guard) Observe(ctx context.Context, now time.Time, apps []config.App, r
 			s.score = s.det.Score(v)
 			prev := s.last
 			s.last = v
+			var prevTasks, tasks map[string]float64
+			if isTraffic(m) && a.OnAnomaly == config.OnAnomalyThrottle {
+				// Kept every tick, so a rise can be told from a level.
+				tasks = g.taskTraffic(ctx, a.Name, m, window)
+				prevTasks, s.tasks = s.tasks, tasks
+			}
 			if s.score < g.cfg.Threshold {
 				continue
 			}
@@ -160,7 +169,10 @@ func (g *Guard) Observe(ctx context.Context, now time.Time, apps []config.App, r
 			var throttleTasks []string
 			holds := a.OnAnomaly == config.OnAnomalyHold || a.OnAnomaly == config.OnAnomalyThrottle
 			if isTraffic(m) {
-				st.last.Tasks = g.topTasks(ctx, a.Name, m, window)
+				if tasks == nil {
+					tasks = g.taskTraffic(ctx, a.Name, m, window)
+				}
+				st.last.Tasks = RiseContributors(prevTasks, tasks)
 				reason += "; tasks " + describeTasks(st.last.Tasks)
 			}
 			switch {

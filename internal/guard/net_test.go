@@ -286,3 +286,22 @@ func TestStreamsStartWhenTheAppRuns(t *testing.T) {
 		t.Fatalf("events: %v", an)
 	}
 }
+
+func TestRiseContributors(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		prev, now map[string]float64
+		want      []string
+	}{
+		{"a flood's first seconds: one task rose", map[string]float64{"a": 200, "b": 200, "c": 195}, map[string]float64{"a": 290, "b": 201, "c": 196}, []string{"a"}},
+		{"one stands out: the level says", map[string]float64{"a": 200, "b": 200}, map[string]float64{"a": 5000, "b": 300}, []string{"a"}},
+		{"an even rise: all", map[string]float64{"a": 100, "b": 100, "c": 100}, map[string]float64{"a": 300, "b": 290, "c": 310}, []string{"c", "a", "b"}},
+		{"no tick before: every task", nil, map[string]float64{"a": 290, "b": 201}, []string{"a", "b"}},
+		{"nothing rose: every task", map[string]float64{"a": 300, "b": 300}, map[string]float64{"a": 290, "b": 280}, []string{"a", "b"}},
+		{"a new task is not a rise", map[string]float64{"a": 200, "b": 200}, map[string]float64{"a": 260, "b": 200, "n": 250}, []string{"a"}},
+	} {
+		if got := RiseContributors(c.prev, c.now); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
