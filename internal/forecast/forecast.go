@@ -478,8 +478,9 @@ func (tr *track) best(kind int, q float64) *band {
 // season's memory now reaches over the horizon): the ensemble is another
 // forecaster from then on, and the errors made without it (a rise nobody
 // could foresee the first time) say nothing of its coverage or of how it
-// compares with naive. Its error bands, coverage and error against naive
-// start again, judged on its own forecasts as they resolve; the count of
+// compares with naive. Its coverage and error against naive start again,
+// judged on its own forecasts as they resolve; its error bands (the upper
+// bound stays as wide as what was seen: the cautious side), the count of
 // errors seen (MinErrors: the horizon has been watched long enough) and
 // the components' weights are kept.
 func (tr *track) joined(c []float64) {
@@ -493,8 +494,12 @@ func (tr *track) joined(c []float64) {
 		return
 	}
 	if tr.avail != 0 {
-		fresh := newTrack(len(tr.sqErr), tr.window)
-		tr.bands, tr.pending = fresh.bands, nil
+		for k := range tr.bands {
+			for _, b := range tr.bands[k] {
+				b.covered = 1
+			}
+		}
+		tr.pending = nil
 		tr.events, tr.absErr, tr.absNaive = 0, 0, 0
 	}
 	tr.avail |= m
