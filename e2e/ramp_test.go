@@ -130,6 +130,7 @@ func TestPredictiveRampOnSwarm(t *testing.T) {
 	}
 	var (
 		pending   [3]float64           // task-seconds pending for resources, per ramp
+		early     [3]float64           // and in the 20 s before each ramp\'s window (reported)
 		trough    = [3]int{99, 99, 99} // fewest pool nodes before each ramp, since the previous one fell
 		lastPoll  time.Time
 		nodesSeen []string
@@ -158,6 +159,9 @@ func TestPredictiveRampOnSwarm(t *testing.T) {
 			if !at.Before(from) && at.Before(to) && !lastPoll.IsZero() {
 				pending[k] += float64(waiting) * at.Sub(lastPoll).Seconds()
 			}
+			if !at.Before(from.Add(-20*time.Second)) && at.Before(from) && !lastPoll.IsZero() {
+				early[k] += float64(waiting) * at.Sub(lastPoll).Seconds()
+			}
 			// Between the end of the previous ramp's rise and this one's.
 			if k > 0 && at.After(epoch.Add(time.Duration(k-1)*rampPeriod+rampDown+2*time.Second)) && at.Before(from.Add(before)) {
 				trough[k] = min(trough[k], nodes)
@@ -183,9 +187,10 @@ func TestPredictiveRampOnSwarm(t *testing.T) {
 	t.Logf("pool nodes and tasks waiting for resources (seconds from the load's time zero; ramps rise at %s, %s, %s):\n%s",
 		rampAt, rampPeriod+rampAt, 2*rampPeriod+rampAt, strings.Join(nodesSeen, "\n"))
 	t.Logf("the policy's view per tick (s from the load's time zero, req/s):\n%s", ticks)
-	report := fmt.Sprintf("tasks pending for resources, task-seconds: ramp 1 %.1f, ramp 2 %.1f, ramp 3 %.1f (third/first %.0f %%); "+
-		"pool nodes before ramps 2 and 3: %d, %d; whole test %s (load average %s)",
-		pending[0], pending[1], pending[2], 100*pending[2]/max(pending[0], 1e-9), trough[1], trough[2], time.Since(testStart).Round(time.Second), loadAvg())
+	report := fmt.Sprintf("tasks pending for resources, task-seconds: ramp 1 %.1f, ramp 2 %.1f, ramp 3 %.1f (third/first %.0f %%; "+
+		"in the 20 s before each: %.1f, %.1f, %.1f); pool nodes before ramps 2 and 3: %d, %d; whole test %s (load average %s)",
+		pending[0], pending[1], pending[2], 100*pending[2]/max(pending[0], 1e-9), early[0], early[1], early[2],
+		trough[1], trough[2], time.Since(testStart).Round(time.Second), loadAvg())
 	t.Log(report)
 	fmt.Println(report)
 	if pending[0] == 0 {
