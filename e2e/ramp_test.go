@@ -71,6 +71,10 @@ apps:
         # no hole in the season's memory
         season_bucket: 4s
         scale_down: {stabilization: 2s}
+        # a load that repeats within a minute: room is kept 10 s after the
+        # need fell (the default, 45m, would keep the ramp's machines
+        # through the lull, and the third ramp would show no forecast)
+        keep_window: 10s
 `
 
 // TestPredictiveRampOnSwarm is issue 13's "must show" on the real stack: a

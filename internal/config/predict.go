@@ -18,7 +18,10 @@ import (
 // at (default 1m; at least the controller's interval, and each season at
 // least two buckets long): a load that repeats every 50s is learned with
 // seasons: [50s] and season_bucket: 2s, and machines are then ordered one
-// boot time ahead of its next rise.
+// boot time ahead of its next rise; keep_window is how long scale-in keeps
+// room for the highest replicas asked for (default 45m: a lull between two
+// rises does not give back the machines the next needs; a load that repeats
+// within minutes may say less).
 const PolicyPredictive = "predictive"
 
 // Bounds of the seasonal memory: each season costs (period / bucket) slots

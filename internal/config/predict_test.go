@@ -51,6 +51,12 @@ func TestPredictiveSeasons(t *testing.T) {
 	if len(p.Seasons) != 2 || p.Seasons[0].D() != 50*time.Second || p.Seasons[1].D() != 24*time.Hour || p.SeasonBucket.D() != 2*time.Second {
 		t.Errorf("seasons %v, bucket %v; want [50s 24h], 2s", p.Seasons, p.SeasonBucket)
 	}
+	if cfg, err := Parse("x.yaml", []byte(desc("2s", "        keep_window: 10s\n"))); err != nil || cfg.Apps[0].Policies[0].KeepWindow.D() != 10*time.Second {
+		t.Errorf("keep_window 10s: %v", err)
+	}
+	if _, err := Parse("x.yaml", []byte(desc("2s", "        keep_window: -1s\n"))); err == nil || !strings.Contains(err.Error(), "x.yaml:16:22: apps[0].policies[0].keep_window: must not be negative") {
+		t.Errorf("keep_window -1s: %v", err)
+	}
 	if _, err := Parse("x.yaml", []byte(desc("10s", "        seasons: [168h]\n"))); err != nil {
 		t.Errorf("a week in the default 1m buckets: %v", err)
 	}

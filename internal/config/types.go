@@ -314,6 +314,9 @@ type Policy struct {
 	// and the resolution of the forecast's memory of them (default 1m).
 	Seasons      []Duration `yaml:"seasons"`
 	SeasonBucket Duration   `yaml:"season_bucket"`
+	// predictive: scale-in keeps room for the highest replicas asked for
+	// over this window (default internal/policy PredictKeepWindow, 45m).
+	KeepWindow Duration `yaml:"keep_window"`
 
 	// schedule: windows of the week that set min and/or max.
 	Timezone string   `yaml:"timezone"`

@@ -608,6 +608,7 @@ func (p *Policy) check(ck *checker, path string) {
 	if p.Type != PolicyPredictive && p.Type != "" {
 		notFor("seasons", p.Seasons != nil)
 		notFor("season_bucket", p.SeasonBucket != 0)
+		notFor("keep_window", p.KeepWindow != 0)
 	}
 	switch p.Type {
 	case PolicyTarget:

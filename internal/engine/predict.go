@@ -98,6 +98,9 @@ func predictVote(cfg *config.Config, app *config.App, i int, in policy.Input, s 
 	if p.ScaleDown != nil && p.ScaleDown.Stabilization != nil {
 		set.DownWindow = p.ScaleDown.Stabilization.D()
 	}
+	if p.KeepWindow > 0 {
+		set.KeepWindow = p.KeepWindow.D()
+	}
 	st := &am.predict[i]
 	was := st.Mode
 	room, known := appRoom(cfg, app, ix)
