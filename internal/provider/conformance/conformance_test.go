@@ -440,6 +440,12 @@ func restartScenario(t *testing.T, s *subject, log *slog.Logger, logs *syncBuffe
 		if s.settle != nil {
 			s.settle(t, prov.Provider)
 		}
+		// The life ends as a process does: none of its provider's
+		// background work (a resumed creation queued behind the engine's
+		// own create of the same machine) outlives it to race the next life.
+		if c, ok := prov.Provider.(interface{ Close() }); ok {
+			c.Close()
+		}
 		return e
 	}
 	ordered := func() []string {
