@@ -7,7 +7,6 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -117,17 +116,6 @@ func TestInstallStack(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(vol.Volume.Mountpoint, "tls", "cert.pem")); err != nil {
 		t.Errorf("no certificate on the volume: %v", err)
 	}
-}
-
-// freePort is a TCP port nothing listens on now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // removeStack removes a stack and, once its container is gone, its volume.

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -54,9 +53,9 @@ func promScenario(t *testing.T, rt promRuntime) {
 	dir := t.TempDir()
 	p := promParams{
 		dir:      dir,
-		listen:   fmt.Sprintf("127.0.0.1:%d", promFreePort(t)),
-		promPort: promFreePort(t),
-		amPort:   promFreePort(t),
+		listen:   fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		promPort: freePort(t),
+		amPort:   freePort(t),
 	}
 	p.rules = filepath.Join(dir, "rules")
 	p.token = filepath.Join(dir, "webhook-token")
@@ -75,7 +74,7 @@ func promScenario(t *testing.T, rt promRuntime) {
 
 	// 1. The alert app's rules are written and loaded.
 	h.waitEvent(t, 30*time.Second, "alert.rules", "hoist-app-web.yml written")
-	promWait(t, 20*time.Second, "Prometheus to load hoist-app-web", func() bool { return promRuleGroups(t, promURL)["hoist-app-web"] })
+	waitFor(t, 20*time.Second, "Prometheus to load hoist-app-web", func() bool { return promRuleGroups(t, promURL)["hoist-app-web"] })
 	if _, err := os.Stat(filepath.Join(p.rules, "hoist-app-web.yml")); err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +105,7 @@ func promScenario(t *testing.T, rt promRuntime) {
 	// 3. The query policy scales its app up.
 	rt.load(t, h, "api", true)
 	h.waitEventAfter(t, 0, 60*time.Second, "app.scale", "api", "policies[0] query")
-	promWait(t, 60*time.Second, "api to scale to 3 or more", func() bool { return h.replicas(t, "api") >= 3 })
+	waitFor(t, 60*time.Second, "api to scale to 3 or more", func() bool { return h.replicas(t, "api") >= 3 })
 	t.Logf("%s: api scaled to %d on its query", time.Since(start).Round(time.Second), h.replicas(t, "api"))
 
 	// 4. Prometheus stops; the load falls; no scale-down, and events say why.
@@ -126,7 +125,7 @@ func promScenario(t *testing.T, rt promRuntime) {
 	}
 	t.Logf("%s: no scale-down while Prometheus was down", time.Since(start).Round(time.Second))
 	stack.run(t, "start", "prometheus")
-	promWait(t, 60*time.Second, "api to scale down once Prometheus is back", func() bool { return h.replicas(t, "api") < up })
+	waitFor(t, 60*time.Second, "api to scale down once Prometheus is back", func() bool { return h.replicas(t, "api") < up })
 	h.waitEventAfter(t, held, 10*time.Second, "app.scale", "api", "policies[0] query")
 	t.Logf("%s: api scaled down to %d after Prometheus came back", time.Since(start).Round(time.Second), h.replicas(t, "api"))
 
@@ -141,7 +140,7 @@ func promScenario(t *testing.T, rt promRuntime) {
 	if _, err := os.Stat(filepath.Join(p.rules, "hoist-app-web.yml")); !os.IsNotExist(err) {
 		t.Fatalf("web's rule file is still there: %v", err)
 	}
-	promWait(t, 20*time.Second, "Prometheus to drop hoist-app-web", func() bool { return !promRuleGroups(t, promURL)["hoist-app-web"] })
+	waitFor(t, 20*time.Second, "Prometheus to drop hoist-app-web", func() bool { return !promRuleGroups(t, promURL)["hoist-app-web"] })
 	t.Logf("%s: web's rules removed and dropped", time.Since(start).Round(time.Second))
 	t.Log("hoist's events:\n" + strings.Join(h.events(), "\n"))
 }
@@ -345,7 +344,7 @@ apps:%s
 			// The generator joins the app's network, made with the app: wait
 			// for a running replica (the first time, for the machine too).
 			running := fmt.Sprintf(`hoist_app_replicas{app=%q,state="running"}`, app)
-			promWait(t, 150*time.Second, app+" running", func() bool { return h.metric(t, running) >= 1 })
+			waitFor(t, 150*time.Second, app+" running", func() bool { return h.metric(t, running) >= 1 })
 			if app == "api" {
 				s.startLoadArgs(t, app, "--rate", fmt.Sprint(rate))
 			} else {
@@ -361,7 +360,7 @@ apps:%s
 			if app == "api" {
 				series, least = fmt.Sprintf(`hoist_app_requests_per_second{app=%q}`, app), 0.75*rate
 			}
-			promWait(t, 60*time.Second, fmt.Sprintf("%s at %g or more (hoist's /metrics)", series, least), func() bool {
+			waitFor(t, 60*time.Second, fmt.Sprintf("%s at %g or more (hoist's /metrics)", series, least), func() bool {
 				return h.metric(t, series) >= least
 			})
 		},
@@ -370,7 +369,7 @@ apps:%s
 			// api's request rate, as hoist measures it, has fallen to nothing
 			// (the query would be 0: a scale-down to min) ...
 			series := `hoist_app_requests_per_second{app="api"}`
-			promWait(t, 45*time.Second, "api's request rate to fall below 1/s (hoist's /metrics)", func() bool {
+			waitFor(t, 45*time.Second, "api's request rate to fall below 1/s (hoist's /metrics)", func() bool {
 				v := h.metric(t, series)
 				return v >= 0 && v < 1
 			})
@@ -505,7 +504,7 @@ func startPromHoist(t *testing.T, descriptor, listen, speed string) *promHoist {
 			t.Logf("hoist output:\n%s", promTail(h.out.String(), 30000))
 		}
 	})
-	promWait(t, 30*time.Second, "hoist's API", func() bool {
+	waitFor(t, 30*time.Second, "hoist's API", func() bool {
 		select {
 		case <-h.done:
 			t.Fatalf("hoist exited:\n%s", h.out)
@@ -547,7 +546,7 @@ func (h *promHoist) waitEvent(t *testing.T, d time.Duration, kind, text string) 
 func (h *promHoist) waitEventAfter(t *testing.T, skip int, d time.Duration, kind, subject, text string) int {
 	t.Helper()
 	at := -1
-	promWait(t, d, fmt.Sprintf("event %s %s %q", kind, subject, text), func() bool {
+	waitFor(t, d, fmt.Sprintf("event %s %s %q", kind, subject, text), func() bool {
 		evs := h.events()
 		for i := min(skip, len(evs)); i < len(evs); i++ {
 			m := promEventRE.FindStringSubmatch(evs[i])
@@ -584,7 +583,7 @@ func (h *promHoist) replicas(t *testing.T, app string) int {
 func (h *promHoist) waitClock(t *testing.T, d time.Duration) {
 	t.Helper()
 	want := float64(time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC).Add(d).Unix())
-	promWait(t, d+time.Minute, fmt.Sprintf("the engine clock to pass %s", d), func() bool {
+	waitFor(t, d+time.Minute, fmt.Sprintf("the engine clock to pass %s", d), func() bool {
 		return h.metric(t, "hoist_last_tick_timestamp_seconds") >= want
 	})
 }
@@ -633,28 +632,6 @@ func promPostStatus(t *testing.T, url, token string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
-}
-
-// promWait polls cond every 200ms until it holds or d passes.
-func promWait(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-func promFreePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func promTail(s string, n int) string {
