@@ -120,19 +120,7 @@ func TestPredictNoDataHolds(t *testing.T) {
 func TestPredictOrdersAheadOfARepeatedRamp(t *testing.T) {
 	r := &predictRun{set: PredictSettings{SLO: 250 * time.Millisecond}, now: time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC), replicas: 5}
 	// The forecaster's seasons are a day and a week: use a daily ramp.
-	load := func(d time.Duration) float64 {
-		m := math.Mod(d.Hours(), 24)
-		switch {
-		case m < 10:
-			return 100
-		case m < 10.25:
-			return 100 + 800*(m-10)/0.25
-		case m < 14:
-			return 900
-		default:
-			return 100
-		}
-	}
+	load := dailyRamp
 	var aheadEarly, nowEarly int
 	for d := time.Duration(0); d < 3*24*time.Hour; d += 10 * time.Second {
 		rate := load(d)
@@ -255,19 +243,7 @@ func TestPredictForecastOnlyRecordsButReacts(t *testing.T) {
 	start := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
 	on := &predictRun{set: PredictSettings{SLO: 250 * time.Millisecond}, now: start, replicas: 5}
 	off := &predictRun{set: PredictSettings{SLO: 250 * time.Millisecond, ForecastOnly: true}, now: start, replicas: 5}
-	load := func(d time.Duration) float64 {
-		m := math.Mod(d.Hours(), 24)
-		switch {
-		case m < 10:
-			return 100
-		case m < 10.25:
-			return 100 + 800*(m-10)/0.25
-		case m < 14:
-			return 900
-		default:
-			return 100
-		}
-	}
+	load := dailyRamp
 	for d := time.Duration(0); d <= 2*24*time.Hour+10*time.Hour-time.Minute; d += 10 * time.Second {
 		pOn, pOff := on.tick(load(d)), off.tick(load(d))
 		if pOff.Mode != "reactive" || pOff.ModeWhy != "forecast_only" {
@@ -342,5 +318,21 @@ func TestPredictKeepsRoomAfterAFall(t *testing.T) {
 	}
 	if p.Keep >= high {
 		t.Errorf("still keeping room for %d replicas after the keep window", p.Keep)
+	}
+}
+
+// dailyRamp is a load that repeats every day: 100 req/s, a 15 min ramp to 900
+// at 10:00, back to 100 at 14:00 (the forecaster's seasons are a day and a week).
+func dailyRamp(d time.Duration) float64 {
+	m := math.Mod(d.Hours(), 24)
+	switch {
+	case m < 10:
+		return 100
+	case m < 10.25:
+		return 100 + 800*(m-10)/0.25
+	case m < 14:
+		return 900
+	default:
+		return 100
 	}
 }
