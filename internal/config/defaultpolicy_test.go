@@ -8,19 +8,8 @@ import (
 // An app whose descriptor writes an slo and no policies key gets the
 // predictive policy; any other app keeps what it wrote.
 func TestPredictiveIsTheDefaultWithAnSLO(t *testing.T) {
-	const head = `
-pools:
-  - name: workers
-    machine: {cpus: 2, memory: 4GiB}
-    max: 3
-apps:
-  - name: web
-    image: hoist/demoapp:latest
-    pools: [workers]
-    replicas: {min: 1, max: 4}
-    resources:
-      reservations: {cpus: 0.5, memory: 256MiB}
-`
+	// minimal without its policies.
+	head := minimal[:strings.Index(minimal, "    policies:")]
 	for _, c := range []struct {
 		name, tail string
 		want       []string // policy types
