@@ -49,6 +49,17 @@ type point struct {
 	n int
 }
 
+// remember appends p to ps and drops, from the front, the points older than
+// window at p's time, in place.
+func remember(ps []point, p point, window time.Duration) []point {
+	ps = append(ps, p)
+	cut := 0
+	for cut < len(ps) && p.t.Sub(ps[cut].t) > window {
+		cut++
+	}
+	return append(ps[:0], ps[cut:]...)
+}
+
 // TargetState is what a target policy remembers between ticks: its raw
 // recommendations over the longer stabilisation window.
 type TargetState struct {
@@ -79,13 +90,8 @@ func Target(p *config.Policy, st *TargetState, in Input) Recommendation {
 
 	upWin, downWin := stabilization(p.ScaleUp), stabilization(p.ScaleDown)
 	longest := max(upWin, downWin)
-	st.history = append(st.history, point{in.Now, raw})
 	// Drop what no window can see any more; keep the slice from growing forever.
-	cut := 0
-	for cut < len(st.history) && in.Now.Sub(st.history[cut].t) > longest {
-		cut++
-	}
-	st.history = append(st.history[:0], st.history[cut:]...)
+	st.history = remember(st.history, point{in.Now, raw}, longest)
 
 	upRec, downRec := raw, raw
 	for _, h := range st.history {

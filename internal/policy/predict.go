@@ -262,12 +262,7 @@ func Predict(set PredictSettings, st *PredictState, in PredictInput) Prediction 
 
 	// Scale-down stabilisation: the highest need of the window; machines
 	// keep room for the highest need of the (longer) keep window.
-	st.history = append(st.history, point{in.Now, raw})
-	cut := 0
-	for cut < len(st.history) && in.Now.Sub(st.history[cut].t) > set.DownWindow {
-		cut++
-	}
-	st.history = append(st.history[:0], st.history[cut:]...)
+	st.history = remember(st.history, point{in.Now, raw}, set.DownWindow)
 	desired := raw
 	if raw < in.Current {
 		for _, h := range st.history {
@@ -291,12 +286,7 @@ func Predict(set PredictSettings, st *PredictState, in PredictInput) Prediction 
 		}
 	}
 	// Machines keep room for the highest replicas asked for over KeepWindow.
-	st.kept = append(st.kept, point{in.Now, desired})
-	cut = 0
-	for cut < len(st.kept) && in.Now.Sub(st.kept[cut].t) > set.KeepWindow {
-		cut++
-	}
-	st.kept = append(st.kept[:0], st.kept[cut:]...)
+	st.kept = remember(st.kept, point{in.Now, desired}, set.KeepWindow)
 	keep := desired
 	for _, h := range st.kept {
 		keep = max(keep, h.n)
