@@ -201,18 +201,24 @@ func aheadItems(cfg *config.Config, pool string, s *Snapshot, ix *index) (out []
 		if res.IsZero() {
 			continue
 		}
-		want := len(ix.tasks[name])
-		if ad.Action == ActScale || ad.Action == ActDeploy {
-			want = max(want, ad.Desired)
-		} else if svc != nil {
-			want = max(want, svc.Desired)
-		}
-		for k := want; k < ad.Ahead; k++ {
+		for k := wantNow(ad, svc, len(ix.tasks[name])); k < ad.Ahead; k++ {
 			out = append(out, res)
 			apps = append(apps, name)
 		}
 	}
 	return out, apps
+}
+
+// wantNow is how many tasks the app's decision wants now: the tasks it has,
+// or more if it scales (or deploys) to more or its service asks for more.
+func wantNow(ad *AppDecision, svc *cluster.Service, tasks int) int {
+	want := tasks
+	if ad.Action == ActScale || ad.Action == ActDeploy {
+		want = max(want, ad.Desired)
+	} else if svc != nil {
+		want = max(want, svc.Desired)
+	}
+	return want
 }
 
 // keepItems are the tasks beyond those the apps want now and the forecast's
@@ -229,13 +235,7 @@ func keepItems(cfg *config.Config, pool string, ix *index) []cluster.Resources {
 		if res.IsZero() {
 			continue
 		}
-		want := max(len(ix.tasks[name]), ad.Ahead)
-		if ad.Action == ActScale || ad.Action == ActDeploy {
-			want = max(want, ad.Desired)
-		} else if svc != nil {
-			want = max(want, svc.Desired)
-		}
-		for k := want; k < ad.Keep; k++ {
+		for k := max(wantNow(ad, svc, len(ix.tasks[name])), ad.Ahead); k < ad.Keep; k++ {
 			out = append(out, res)
 		}
 	}
