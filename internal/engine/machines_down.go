@@ -75,7 +75,7 @@ func (w *poolWork) scaleIn() {
 	limit := d.Active - pool.Min
 	if forecasting(w.cfg, pool.Name, ix) && manual == 0 {
 		// Never below what the tasks and the forecast need within the boot time.
-		limit = min(limit, d.Active-keepFor(pool, ix, append(w.items, keepItems(w.cfg, pool.Name, ix)...)))
+		limit = min(limit, d.Active-keepFor(pool, ix, slices.Concat(w.items, keepItems(w.cfg, pool.Name, ix))))
 	}
 	// Two ways for a node to be unneeded: below the share (Cluster
 	// Autoscaler's rule), its tasks fitting anywhere; or, consolidating, any
