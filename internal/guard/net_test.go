@@ -219,9 +219,10 @@ func TestStreamWarmup(t *testing.T) {
 	}
 }
 
-// A fall of traffic (the end of a flood) is an anomaly, but throttles
-// nothing.
-func TestTrafficFallThrottlesNothing(t *testing.T) {
+// netThrottleGuard is a guard whose net_rx stream has its own robust
+// z-score with a warm-up of 16, two tasks sharing the traffic evenly.
+func netThrottleGuard(t *testing.T) (*Guard, *fixed, *events.Memory, *throttle.Book) {
+	t.Helper()
 	src := &fixed{v: map[string]float64{"net_rx": 1000}}
 	tr := &traffic{per: map[string]float64{"t1": 500, "t2": 500}}
 	log := events.NewMemory(100)
@@ -232,6 +233,13 @@ func TestTrafficFallThrottlesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return g, src, log, book
+}
+
+// A fall of traffic (the end of a flood) is an anomaly, but throttles
+// nothing.
+func TestTrafficFallThrottlesNothing(t *testing.T) {
+	g, src, log, book := netThrottleGuard(t)
 	apps := []config.App{{Name: "a", OnAnomaly: config.OnAnomalyThrottle, Throttle: &config.Throttle{Rate: 3e6}}}
 	now := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
 	tick := func(v float64) {
@@ -256,16 +264,7 @@ func TestTrafficFallThrottlesNothing(t *testing.T) {
 // (no replica yet) do not count towards the warm-up, so its first load is
 // not a record that throttles it.
 func TestStreamsStartWhenTheAppRuns(t *testing.T) {
-	src := &fixed{v: map[string]float64{"net_rx": 1000}}
-	tr := &traffic{per: map[string]float64{"t1": 500, "t2": 500}}
-	log := events.NewMemory(100)
-	book := throttle.NewBook()
-	cfg := config.Anomaly{Detector: "default", Hold: config.Duration(time.Minute), Threshold: 0.5,
-		Streams: map[string]config.AnomalyStream{"net_rx": {Detector: "robustz", Warmup: 16}}}
-	g, err := NewWithNet(cfg, src, log, Net{Book: book, Traffic: tr})
-	if err != nil {
-		t.Fatal(err)
-	}
+	g, src, log, _ := netThrottleGuard(t)
 	apps := []config.App{{Name: "a", OnAnomaly: config.OnAnomalyThrottle, Throttle: &config.Throttle{Rate: 3e6}}}
 	now := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
 	tick := func(running int, v float64) {
