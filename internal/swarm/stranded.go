@@ -72,16 +72,7 @@ func (o *Orchestrator) renewStranded(ctx context.Context, name string, replicas 
 		return nil
 	}
 	o.log.Info("renewing pending tasks Swarm no longer retries", "service", name, "unassigned", len(ids), "older version", stale)
-	set := func(n int) error {
-		return o.updateService(ctx, name, func(spec *swarm.ServiceSpec) error {
-			if spec.Mode.Replicated == nil {
-				return fmt.Errorf("scale %s: %w", name, ErrGlobal)
-			}
-			v := uint64(max(n, 0))
-			spec.Mode.Replicated.Replicas = &v
-			return nil
-		})
-	}
+	set := func(n int) error { return o.updateService(ctx, name, replicasTo(name, n)) }
 	if err := set(min(placed, replicas)); err != nil {
 		return err
 	}
@@ -106,4 +97,17 @@ func (o *Orchestrator) renewStranded(ctx context.Context, name string, replicas 
 		}
 	}
 	return set(replicas)
+}
+
+// replicasTo is the change of a service's spec that scales it to n (Scale's
+// and renewStranded's).
+func replicasTo(name string, n int) func(*swarm.ServiceSpec) error {
+	return func(spec *swarm.ServiceSpec) error {
+		if spec.Mode.Replicated == nil {
+			return fmt.Errorf("scale %s: %w", name, ErrGlobal)
+		}
+		v := uint64(max(n, 0))
+		spec.Mode.Replicated.Replicas = &v
+		return nil
+	}
 }

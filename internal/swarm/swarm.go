@@ -349,15 +349,7 @@ func Constraints(pools, known []string) []string {
 // version it read, retried when another writer got there first.
 // Tasks left pending from before the update are replaced (renewStranded).
 func (o *Orchestrator) Scale(ctx context.Context, name string, replicas int) error {
-	err := o.updateService(ctx, name, func(spec *swarm.ServiceSpec) error {
-		if spec.Mode.Replicated == nil {
-			return fmt.Errorf("scale %s: %w", name, ErrGlobal)
-		}
-		n := uint64(max(replicas, 0))
-		spec.Mode.Replicated.Replicas = &n
-		return nil
-	})
-	if err != nil {
+	if err := o.updateService(ctx, name, replicasTo(name, replicas)); err != nil {
 		return err
 	}
 	return o.renewStranded(ctx, name, replicas)
