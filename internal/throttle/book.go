@@ -66,22 +66,40 @@ func OpenBook(ctx context.Context, st Store, now time.Time, log *slog.Logger) (*
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	b := &Book{entries: map[string]Entry{}, store: st, log: log}
-	stored, err := st.Throttles(ctx)
+	b := &Book{store: st, log: log}
+	active, expired, err := b.read(ctx, now)
 	if err != nil {
-		return nil, fmt.Errorf("read the stored rate limits: %w", err)
+		return nil, err
 	}
-	for _, e := range stored {
-		if !now.Before(e.Until) {
-			if err := st.DeleteThrottle(ctx, e.App); err != nil {
-				log.Warn("deleting an expired rate limit", "app", e.App, "err", err)
-			}
-			continue
+	for _, e := range expired {
+		if err := st.DeleteThrottle(ctx, e.App); err != nil {
+			log.Warn("deleting an expired rate limit", "app", e.App, "err", err)
 		}
-		b.entries[e.App] = e
+	}
+	for _, e := range active {
 		log.Info("rate limit kept from the previous run", "app", e.App, "tasks", len(e.Tasks), "rate", e.Limit.String(), "until", e.Until)
 	}
+	b.entries = active
 	return b, nil
+}
+
+// read is the store's entries: those active at now, by app, and the
+// expired.
+func (b *Book) read(ctx context.Context, now time.Time) (map[string]Entry, []Entry, error) {
+	stored, err := b.store.Throttles(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the stored rate limits: %w", err)
+	}
+	active := make(map[string]Entry, len(stored))
+	var expired []Entry
+	for _, e := range stored {
+		if now.Before(e.Until) {
+			active[e.App] = e
+		} else {
+			expired = append(expired, e)
+		}
+	}
+	return active, expired, nil
 }
 
 // Reload replaces the book's entries with the store's still active at now:
@@ -91,19 +109,13 @@ func (b *Book) Reload(ctx context.Context, now time.Time) error {
 	if b.store == nil {
 		return nil
 	}
-	stored, err := b.store.Throttles(ctx)
+	active, _, err := b.read(ctx, now)
 	if err != nil {
-		return fmt.Errorf("read the stored rate limits: %w", err)
-	}
-	m := make(map[string]Entry, len(stored))
-	for _, e := range stored {
-		if now.Before(e.Until) {
-			m[e.App] = e
-		}
+		return err
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.entries = m
+	b.entries = active
 	return nil
 }
 
