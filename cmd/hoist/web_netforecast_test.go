@@ -14,7 +14,6 @@ import (
 	"math"
 	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -107,10 +106,6 @@ type throttleView struct {
 
 func TestDashboardForecastAndThrottle(t *testing.T) {
 	requireBrowser(t)
-	path := filepath.Join(t.TempDir(), "hoist.yaml")
-	if err := os.WriteFile(path, []byte(forecastDescriptor), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	// The simulator has no agents: what Swarm's agents would report of the
 	// limit on files's tasks (applied with its counters, or an error) is
 	// given here, for the page's table of it.
@@ -125,8 +120,7 @@ func TestDashboardForecastAndThrottle(t *testing.T) {
 			{Task: "task-r2", Error: "no network namespace for the container"},
 		}
 	}
-	run := startRuntime(t, nil, runtimeOptions{ConfigPath: path, Speed: 50, Tokens: tokensFile(t), throttleReports: reports})
-	run.url += "/"
+	run := startSimRun(t, forecastDescriptor, runtimeOptions{Speed: 50, Tokens: tokensFile(t), throttleReports: reports})
 	b := startBrowser(t, 1400, 1000)
 	b.navigate(run.url + "#/apps/shop")
 	signIn(t, b, operatorTok)

@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -82,34 +81,23 @@ type simRun struct {
 	out *syncBuffer
 }
 
-func startSimRun(t *testing.T, descriptor string, speed float64, tokens string) *simRun {
+// startSimRun writes descriptor to a file and runs it with opt (its
+// ConfigPath set to that file).
+func startSimRun(t *testing.T, descriptor string, opt runtimeOptions) *simRun {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "hoist.yaml")
-	if err := os.WriteFile(path, []byte(descriptor), 0o600); err != nil {
+	opt.ConfigPath = filepath.Join(t.TempDir(), "hoist.yaml")
+	if err := os.WriteFile(opt.ConfigPath, []byte(descriptor), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := startRuntime(t, nil, runtimeOptions{ConfigPath: path, Speed: speed, Tokens: tokens})
+	r := startRuntime(t, nil, opt)
 	return &simRun{url: r.url + "/", out: r.out}
 }
 
 // apiGet reads an API route with a token.
 func apiGet(t *testing.T, base, token, path string, out any) {
 	t.Helper()
-	req, err := http.NewRequest("GET", strings.TrimSuffix(base, "/")+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s", path, res.Status)
-	}
-	if err := json.NewDecoder(res.Body).Decode(out); err != nil {
-		t.Fatal(err)
+	if code := apiDo(t, "GET", base, token, path, "", out); code != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, code, http.StatusText(code))
 	}
 }
 
@@ -153,7 +141,7 @@ func signIn(t *testing.T, b *browser, token string) {
 
 func TestDashboard(t *testing.T) {
 	requireBrowser(t)
-	run := startSimRun(t, dashboardDescriptor, 20, tokensFile(t))
+	run := startSimRun(t, dashboardDescriptor, runtimeOptions{Speed: 20, Tokens: tokensFile(t)})
 	b := startBrowser(t, 1400, 1000)
 
 	// The page loads, asks for a token, and shows the overview without a
@@ -285,7 +273,7 @@ apps:
 func TestDashboardPerformance(t *testing.T) {
 	requireBrowser(t)
 	const nApps, nMachines = 200, 100
-	run := startSimRun(t, perfDescriptor(nApps, nMachines), 10, "")
+	run := startSimRun(t, perfDescriptor(nApps, nMachines), runtimeOptions{Speed: 10})
 	b := startBrowser(t, 1400, 1000)
 	b.navigate(run.url)
 	b.waitFor("the first render", `const p = window.hoistPerf; return !!p && p.firstRender != null && p.apps === 200 && p.machines >= 100`, 60*time.Second)

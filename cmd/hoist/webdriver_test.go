@@ -243,10 +243,10 @@ func (b *browser) typeInto(css, text string) {
 	}
 }
 
-// waitFor polls a script until it returns true.
 // minWait is the least time waitFor gives a condition.
 const minWait = 90 * time.Second
 
+// waitFor polls a script until it returns true, for at least minWait.
 func (b *browser) waitFor(what, script string, timeout time.Duration, args ...any) {
 	b.t.Helper()
 	// A deadline, not a measure: on a 2-core machine kept busy, Chromium and
