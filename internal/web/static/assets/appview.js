@@ -391,12 +391,17 @@ export class AppView extends LiveView {
   }
 
   // getThrottle reads the app's rate limit (null where hoist cannot
-  // throttle: the route answers 501).
+  // throttle: the route answers 501, and is not asked again, as a hoist
+  // without a throttle does not gain one while it runs).
   async getThrottle(opt) {
+    if (this.cannotThrottle) return null;
     try {
       return await get(`v1/apps/${enc(this.name)}/throttle`, opt);
     } catch (e) {
-      if (e instanceof ApiError && e.status === 501) return null;
+      if (e instanceof ApiError && e.status === 501) {
+        this.cannotThrottle = true;
+        return null;
+      }
       throw e;
     }
   }
