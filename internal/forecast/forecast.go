@@ -188,6 +188,7 @@ func (f *Forecaster) Observe(t time.Time, y float64) {
 			continue
 		}
 		comps := f.components(t, h)
+		tr.keep(idx, t, comps)
 		tr.joined(comps)
 		point, _ := tr.combine(comps)
 		tr.push(idx+int64(h), comps, point, f.scale(), f.o.Quantile)
@@ -215,7 +216,12 @@ func (f *Forecaster) PeakAt(h time.Duration, q float64) Forecast {
 		out.Why = "no data yet"
 		return out
 	}
-	comps := f.components(f.t0.Add(time.Duration(f.idx)*f.o.Step), steps)
+	t := f.t0.Add(time.Duration(f.idx) * f.o.Step)
+	comps, ok := tr.kept(f.idx, t)
+	if !ok {
+		comps = f.components(t, steps)
+		tr.keep(f.idx, t, comps)
+	}
 	point, _ := tr.combine(comps)
 	out.Point = point
 	out.Upper = tr.best(0, f.o.Quantile).upper(point, f.scale(), q)
@@ -250,8 +256,13 @@ func (f *Forecaster) components(t time.Time, h int) []float64 {
 	}
 	c[compHolt] = max(0, max(f.level+f.trend*sum1, f.level+f.trend*sumH))
 	for i, s := range f.seasons {
-		c[compSeason0+2*i] = s.peakRise(t, h, f.o.Step, f.last)
-		c[compSeason0+2*i+1] = s.peakRise(t, h, f.o.Step, f.level)
+		// Both seasonal forecasts add the same rise (found once) to their level.
+		rise, ok := s.rise(t, h, f.o.Step)
+		c[compSeason0+2*i], c[compSeason0+2*i+1] = math.NaN(), math.NaN()
+		if ok {
+			c[compSeason0+2*i] = max(0, f.last+rise)
+			c[compSeason0+2*i+1] = max(0, f.level+rise)
+		}
 	}
 	return c
 }
@@ -264,6 +275,11 @@ type seasonal struct {
 	sum    []float64
 	cnt    []int32
 	id     []int64
+	// first is the bucket of the first sample (when added): no bucket
+	// before it holds one, so recall answers at once for a time before it
+	// (all of a season's first period, the week's first seven days).
+	first int64
+	added bool
 }
 
 func newSeasonal(period, bucket time.Duration) *seasonal {
@@ -284,6 +300,9 @@ func (s *seasonal) slot(t time.Time) (int, int64) {
 
 func (s *seasonal) add(t time.Time, y float64) {
 	i, b := s.slot(t)
+	if !s.added {
+		s.first, s.added = b, true
+	}
 	if s.id[i] != b {
 		s.id[i], s.sum[i], s.cnt[i] = b, 0, 0
 	}
@@ -305,6 +324,9 @@ func (s *seasonal) at(t time.Time) (float64, bool) {
 // holds it (a short season's memory spans several: its margin of buckets
 // is longer than the season).
 func (s *seasonal) recall(t time.Time) (float64, bool) {
+	if !s.added || floorDiv(t.UnixNano(), int64(s.bucket)) < s.first {
+		return 0, false // t and the seasons before it predate every sample
+	}
 	for k := 0; k < 3; k++ {
 		if v, ok := s.at(t.Add(-time.Duration(k) * s.period)); ok {
 			return v, true
@@ -313,19 +335,20 @@ func (s *seasonal) recall(t time.Time) (float64, bool) {
 	return 0, false
 }
 
-// peakRise is level plus the largest rise, one season ago, from t to any of
-// the next h steps: "what happened next, last time". Buckets without a
-// sample (the series had a gap: a busy host's metrics miss ticks, most
-// often while replicas start, just when a rise comes) are skipped, not
-// invented; the base is the last bucket with a sample at or before t one
-// season ago, within h steps. NaN when nothing of that span is known.
-func (s *seasonal) peakRise(t time.Time, h int, step time.Duration, level float64) float64 {
+// rise is the largest rise, one season ago, from t to any of the next h
+// steps: "what happened next, last time" (the seasonal forecasts add it to
+// their level). Buckets without a sample (the series had a gap: a busy host's
+// metrics miss ticks, most often while replicas start, just when a rise
+// comes) are skipped, not invented; the base is the last bucket with a
+// sample at or before t one season ago, within h steps. False when nothing
+// of that span is known.
+func (s *seasonal) rise(t time.Time, h int, step time.Duration) (float64, bool) {
 	base, ok := s.recall(t.Add(-s.period))
 	for j := 1; !ok && j <= h; j++ {
 		base, ok = s.recall(t.Add(-s.period - time.Duration(j)*step))
 	}
 	if !ok {
-		return math.NaN()
+		return 0, false
 	}
 	rise := math.Inf(-1)
 	lastBucket := int64(math.MinInt64)
@@ -341,9 +364,9 @@ func (s *seasonal) peakRise(t time.Time, h int, step time.Duration, level float6
 		}
 	}
 	if math.IsInf(rise, -1) {
-		return math.NaN()
+		return 0, false
 	}
-	return max(0, level+rise)
+	return rise, true
 }
 
 // newTrack makes the record of a horizon first asked for: a copy of the
@@ -363,6 +386,7 @@ func (f *Forecaster) newTrack(steps int) *track {
 	}
 	c := near.clone()
 	c.pending = nil
+	c.comps = nil // another horizon's
 	return c
 }
 
@@ -387,6 +411,26 @@ type track struct {
 	events   int     // informative spans scored
 	absErr   float64 // EWMA of |ensemble error|
 	absNaive float64 // EWMA of |naive error|
+	// comps are the components made at step compsIdx for time compsT: the
+	// forecaster changes only when a sample moves it to a later step, so
+	// Observe's and PeakAt's at that step are the same (read only: pending
+	// forecasts hold them too).
+	comps    []float64
+	compsIdx int64
+	compsT   time.Time
+}
+
+// keep records the components made at step idx for time t.
+func (tr *track) keep(idx int64, t time.Time, comps []float64) {
+	tr.comps, tr.compsIdx, tr.compsT = comps, idx, t
+}
+
+// kept returns the components made at step idx for time t, if recorded.
+func (tr *track) kept(idx int64, t time.Time) ([]float64, bool) {
+	if tr.comps == nil || tr.compsIdx != idx || !tr.compsT.Equal(t) {
+		return nil, false
+	}
+	return tr.comps, true
 }
 
 type pending struct {
