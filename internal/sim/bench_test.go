@@ -20,10 +20,15 @@ import (
 // apps, a tenth of the load each, on one pool.
 func BenchmarkSimulate(b *testing.B) {
 	for _, tc := range []struct {
-		apps int
-		span time.Duration
-	}{{1, 6 * time.Hour}, {20, time.Hour}} {
-		b.Run(fmt.Sprintf("apps=%d", tc.apps), func(b *testing.B) {
+		apps       int
+		span       time.Duration
+		predictive bool
+	}{{1, 6 * time.Hour, false}, {20, time.Hour, false}, {1, 6 * time.Hour, true}} {
+		name := fmt.Sprintf("apps=%d", tc.apps)
+		if tc.predictive {
+			name += ",predictive"
+		}
+		b.Run(name, func(b *testing.B) {
 			simulated := 0.0
 			var cpu time.Duration
 			b.ReportAllocs()
@@ -31,6 +36,9 @@ func BenchmarkSimulate(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
 				cfg := benchConfig(tc.apps)
+				if tc.predictive {
+					predictive(cfg)
+				}
 				stack, err := NewStack(cfg, StackOptions{EventLimit: 10_000})
 				if err != nil {
 					b.Fatal(err)
@@ -90,4 +98,19 @@ func benchConfig(apps int) *config.Config {
 		panic(err)
 	}
 	return cfg
+}
+
+// predictive gives every app hoist's predictive policy instead of the CPU
+// target, as bench.HoistDefault does for `hoist bench`'s hoist (without its
+// import: internal/bench imports this package).
+func predictive(cfg *config.Config) {
+	for i := range cfg.Apps {
+		a := &cfg.Apps[i]
+		a.Policies = []config.Policy{{Type: config.PolicyPredictive, Target: 60}}
+		a.Cooldown = config.Cooldown{}
+		a.SetDefaults()
+	}
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
 }
