@@ -206,9 +206,21 @@ func fitsElsewhere(nodes []Node, self int, receivers []int, free, headroom []clu
 	slices.SortStableFunc(tasks, func(a, b cluster.Resources) int {
 		return moreFirst(a.Share(n.Capacity), b.Share(n.Capacity))
 	})
-	for _, t := range tasks {
+	// from is where the first fit of the next task may start: a task at
+	// least as large as the one before it (each dimension) fits none of the
+	// receivers the one before passed over, whose room has only shrunk since
+	// (a node's replicas are often all alike: each task then resumes where
+	// the last was placed instead of rescanning the full receivers).
+	from := 0
+	var prev cluster.Resources
+	for k, t := range tasks {
+		if k == 0 || !t.Fits(prev) {
+			from = 0
+		}
+		prev = t
 		placed := false
-		for _, id := range receivers {
+		for j := from; j < len(receivers); j++ {
+			id := receivers[j]
 			if id == self || gone[id] {
 				continue
 			}
@@ -219,7 +231,7 @@ func fitsElsewhere(nodes []Node, self int, receivers []int, free, headroom []clu
 			if room.Fits(t) {
 				free[id] = free[id].Sub(t)
 				*undo = append(*undo, placement{id, t})
-				placed = true
+				placed, from = true, j
 				break
 			}
 		}

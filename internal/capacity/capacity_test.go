@@ -1,7 +1,10 @@
 package capacity
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/hoist/hoist/internal/cluster"
@@ -123,5 +126,111 @@ func TestRemovable(t *testing.T) {
 				t.Errorf("got %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// removableRef is RemovableCapped as it was written first: every task's
+// first fit scans the receivers from the start. The faster one must choose
+// exactly the same nodes.
+func removableRef(nodes []Node, candidates []Candidate, limit int) []string {
+	if limit <= 0 {
+		return nil
+	}
+	free := make([]cluster.Resources, len(nodes))
+	gone := make([]bool, len(nodes))
+	for i, n := range nodes {
+		if n.Receives {
+			free[i] = n.Capacity.Sub(n.Reserved)
+		}
+	}
+	room := func(i int, capped bool) cluster.Resources {
+		if capped && !nodes[i].Ceiling.IsZero() {
+			return free[i].Sub(nodes[i].Capacity.Sub(nodes[i].Ceiling))
+		}
+		return free[i]
+	}
+	var out []string
+	misses := 0
+	for _, c := range candidates {
+		if len(out) >= limit {
+			break
+		}
+		self := slices.IndexFunc(nodes, func(n Node) bool { return n.ID == c.ID })
+		if self < 0 || gone[self] || (c.Capped && misses >= maxCappedMisses) {
+			continue
+		}
+		tasks := slices.Clone(nodes[self].Tasks)
+		slices.SortStableFunc(tasks, func(a, b cluster.Resources) int {
+			return moreFirst(a.Share(nodes[self].Capacity), b.Share(nodes[self].Capacity))
+		})
+		saved := slices.Clone(free)
+		ok := true
+		for _, t := range tasks {
+			placed := false
+			for i := range nodes {
+				if i != self && !gone[i] && nodes[i].Receives && room(i, c.Capped).Fits(t) {
+					free[i] = free[i].Sub(t)
+					placed = true
+					break
+				}
+			}
+			if !placed {
+				ok = false
+				break
+			}
+		}
+		if !ok {
+			free = saved
+			if c.Capped {
+				misses++
+			}
+			continue
+		}
+		gone[self] = true
+		out = append(out, c.ID)
+		misses = 0
+	}
+	return out
+}
+
+// Random clusters with tasks of a few sizes (alike, larger, smaller, larger
+// in one dimension only): RemovableCapped chooses what removableRef does.
+func TestRemovableCappedMatchesFirstFitFromStart(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 13))
+	sizes := []cluster.Resources{r(250, 1), r(500, 1), r(500, 2), r(1000, 1), r(250, 3), r(750, 0)}
+	capacity := r(4000, 8)
+	for round := 0; round < 2000; round++ {
+		nodes := make([]Node, 2+rng.IntN(12))
+		var cands []Candidate
+		for i := range nodes {
+			n := &nodes[i]
+			n.ID = fmt.Sprintf("n%d", i)
+			n.Capacity = capacity
+			n.Receives = rng.IntN(8) > 0
+			if rng.IntN(2) == 0 {
+				n.Ceiling = r(int64(2000+rng.IntN(2000)), int64(4+rng.IntN(4)))
+			}
+			for k := rng.IntN(7); k > 0; k-- {
+				var s cluster.Resources
+				if len(n.Tasks) > 0 && rng.IntN(2) == 0 {
+					s = n.Tasks[len(n.Tasks)-1] // alike, as a service's replicas
+				} else {
+					s = sizes[rng.IntN(len(sizes))]
+				}
+				if !capacity.Sub(n.Reserved).Fits(s) {
+					break
+				}
+				n.Tasks = append(n.Tasks, s)
+				n.Reserved = n.Reserved.Add(s)
+			}
+			if rng.IntN(3) > 0 {
+				cands = append(cands, Candidate{ID: n.ID, Capped: rng.IntN(2) == 0})
+			}
+		}
+		limit := rng.IntN(len(nodes) + 1)
+		got, want := RemovableCapped(nodes, cands, limit), removableRef(nodes, cands, limit)
+		if !slices.Equal(got, want) {
+			t.Fatalf("round %d: got %v, want %v\nnodes %+v\ncandidates %+v", round, got, want, nodes, cands)
+		}
 	}
 }
