@@ -21,7 +21,7 @@ func (w *poolWork) scaleIn() {
 	switch {
 	case pool.ScaleDown.Disabled && manual == 0:
 		blocked = "scale-down disabled"
-	case d.NeedRoom > 0 && (w.waiting > 0 || !forecasting(w.cfg, pool.Name, ix)):
+	case d.NeedRoom > 0 && (w.waiting > 0 || !forecasting(pool.Name, ix)):
 		// With a forecast, tasks about to be created do not hold scale-in:
 		// the limit below keeps room for them and the forecast's.
 		blocked = needRoom(d.NeedRoom)
@@ -73,9 +73,9 @@ func (w *poolWork) scaleIn() {
 	// As sort.SliceStable with less a < b, without its allocations.
 	slices.SortStableFunc(cands, func(a, b cand) int { return lessCmp(a.share, b.share) })
 	limit := d.Active - pool.Min
-	if forecasting(w.cfg, pool.Name, ix) && manual == 0 {
+	if forecasting(pool.Name, ix) && manual == 0 {
 		// Never below what the tasks and the forecast need within the boot time.
-		limit = min(limit, d.Active-keepFor(pool, ix, slices.Concat(w.items, keepItems(w.cfg, pool.Name, ix))))
+		limit = min(limit, d.Active-keepFor(pool, ix, slices.Concat(w.items, keepItems(pool.Name, ix))))
 	}
 	// Two ways for a node to be unneeded: below the share (Cluster
 	// Autoscaler's rule), its tasks fitting anywhere; or, consolidating, any

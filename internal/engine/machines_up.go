@@ -80,20 +80,13 @@ func (w *poolWork) count() {
 // resources, plus those this tick's scale-ups are about to create (so
 // machines come in one step), with the app of each.
 func (w *poolWork) needRoom() (items []cluster.Resources, itemApps []string) {
-	ix := w.ix
-	appNames := make([]string, 0, len(ix.apps))
-	for n := range ix.apps {
-		appNames = append(appNames, n)
-	}
-	sort.Strings(appNames)
-	for _, name := range appNames {
-		app := ix.apps[name]
-		if poolFor(w.cfg, app, ix) != w.pool.Name {
+	for _, v := range w.ix.byName {
+		if v.pool != w.pool.Name {
 			continue
 		}
-		svc := ix.services[name]
+		name := v.app.Name
 		live := 0
-		for _, t := range ix.tasks[name] {
+		for _, t := range v.tasks {
 			live++
 			if t.State == cluster.TaskPending && (t.Reason == "" || t.PendingForResources()) && !t.Reservation.IsZero() {
 				items = append(items, t.Reservation)
@@ -102,12 +95,12 @@ func (w *poolWork) needRoom() (items []cluster.Resources, itemApps []string) {
 			}
 		}
 		want := 0
-		if ad := ix.appDecision[name]; ad != nil && (ad.Action == ActScale || ad.Action == ActDeploy) {
+		if ad := v.d; ad.Action == ActScale || ad.Action == ActDeploy {
 			want = ad.Desired
-		} else if svc != nil {
-			want = svc.Desired
+		} else if v.svc != nil {
+			want = v.svc.Desired
 		}
-		res := reservation(app, svc)
+		res := reservation(v.app, v.svc)
 		if res.IsZero() {
 			continue // Swarm places such tasks anywhere; no machine can help.
 		}
@@ -153,7 +146,7 @@ func (w *poolWork) scaleUp() bool {
 	d.NeedRoom = len(items)
 	// Room the forecast will need within the boot time: ordered now, as
 	// for tasks that wait (predict.go).
-	ahead, aheadApps := aheadItems(w.cfg, pool.Name, s, ix)
+	ahead, aheadApps := aheadItems(pool.Name, s, ix)
 	items, itemApps = append(items, ahead...), append(itemApps, aheadApps...)
 	w.items = items
 	bins := w.bins()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sort"
 	"time"
 
 	"github.com/hoist/hoist/internal/capacity"
@@ -187,21 +186,20 @@ func appForecast(pr policy.Prediction) *AppForecast {
 // aheadItems are the tasks the forecast will need in pool beyond those the
 // apps want now: room is ordered for them so machines are ready before the
 // rise. An app whose scale-up the anomaly guard holds gets none.
-func aheadItems(cfg *config.Config, pool string, s *Snapshot, ix *index) (out []cluster.Resources, apps []string) {
-	for _, name := range sortedAppNames(ix) {
-		ad := ix.appDecision[name]
-		if ad == nil || ad.Ahead == 0 || poolFor(cfg, ix.apps[name], ix) != pool {
+func aheadItems(pool string, s *Snapshot, ix *index) (out []cluster.Resources, apps []string) {
+	for _, v := range ix.byName {
+		if v.d.Ahead == 0 || v.pool != pool {
 			continue
 		}
+		name := v.app.Name
 		if _, held := s.AnomalyHold[name]; held {
 			continue
 		}
-		svc := ix.services[name]
-		res := reservation(ix.apps[name], svc)
+		res := reservation(v.app, v.svc)
 		if res.IsZero() {
 			continue
 		}
-		for k := wantNow(ad, svc, len(ix.tasks[name])); k < ad.Ahead; k++ {
+		for k := wantNow(v.d, v.svc, len(v.tasks)); k < v.d.Ahead; k++ {
 			out = append(out, res)
 			apps = append(apps, name)
 		}
@@ -223,19 +221,17 @@ func wantNow(ad *AppDecision, svc *cluster.Service, tasks int) int {
 
 // keepItems are the tasks beyond those the apps want now and the forecast's
 // (aheadItems) that predictive policies keep room for at scale-in.
-func keepItems(cfg *config.Config, pool string, ix *index) []cluster.Resources {
+func keepItems(pool string, ix *index) []cluster.Resources {
 	var out []cluster.Resources
-	for _, name := range sortedAppNames(ix) {
-		ad := ix.appDecision[name]
-		if ad == nil || ad.Keep == 0 || poolFor(cfg, ix.apps[name], ix) != pool {
+	for _, v := range ix.byName {
+		if v.d.Keep == 0 || v.pool != pool {
 			continue
 		}
-		svc := ix.services[name]
-		res := reservation(ix.apps[name], svc)
+		res := reservation(v.app, v.svc)
 		if res.IsZero() {
 			continue
 		}
-		for k := max(wantNow(ad, svc, len(ix.tasks[name])), ad.Ahead); k < ad.Keep; k++ {
+		for k := max(wantNow(v.d, v.svc, len(v.tasks)), v.d.Ahead); k < v.d.Keep; k++ {
 			out = append(out, res)
 		}
 	}
@@ -244,9 +240,9 @@ func keepItems(cfg *config.Config, pool string, ix *index) []cluster.Resources {
 
 // forecasting reports whether an app placed in pool has a predictive policy
 // (its decision carries the replicas the forecast needs ahead).
-func forecasting(cfg *config.Config, pool string, ix *index) bool {
-	for name, ad := range ix.appDecision {
-		if ad.Ahead > 0 && poolFor(cfg, ix.apps[name], ix) == pool {
+func forecasting(pool string, ix *index) bool {
+	for _, v := range ix.byName {
+		if v.d.Ahead > 0 && v.pool == pool {
 			return true
 		}
 	}
@@ -270,15 +266,6 @@ func keepFor(pool *config.Pool, ix *index, extra []cluster.Resources) int {
 	}
 	shape := cluster.Resources{MilliCPU: cluster.CPUs(pool.Machine.CPUs), Memory: int64(pool.Machine.Memory)}
 	return capacity.Pack(shape, nil, items).NewMachines
-}
-
-func sortedAppNames(ix *index) []string {
-	out := make([]string, 0, len(ix.apps))
-	for n := range ix.apps {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // recordNotice reports a predictive policy's change of mode.

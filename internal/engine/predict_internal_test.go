@@ -82,15 +82,15 @@ func TestAheadItemsHeldByTheGuard(t *testing.T) {
 		{"guard holds", 7, ActNone, true, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			ix := &index{apps: map[string]*config.App{"web": app}, exists: map[string]int{"p": 1},
-				services:    map[string]*cluster.Service{"web": {Name: "web", Desired: 3, Reservation: one}},
-				tasks:       map[string][]*cluster.Task{"web": {{}, {}, {}}},
-				appDecision: map[string]*AppDecision{"web": {App: "web", Action: c.action, Desired: 5, Ahead: c.ahead}}}
+			ix := &index{exists: map[string]int{"p": 1}}
+			ix.byName = []appView{{app: app, svc: &cluster.Service{Name: "web", Desired: 3, Reservation: one},
+				tasks: []*cluster.Task{{}, {}, {}}, d: &AppDecision{App: "web", Action: c.action, Desired: 5, Ahead: c.ahead},
+				pool: poolFor(cfg, app, ix)}}
 			s := &Snapshot{AnomalyHold: map[string]string{}}
 			if c.held {
 				s.AnomalyHold["web"] = "score 0.99"
 			}
-			items, apps := aheadItems(cfg, "p", s, ix)
+			items, apps := aheadItems("p", s, ix)
 			if len(items) != c.want || len(apps) != c.want {
 				t.Errorf("%d items for the forecast, want %d", len(items), c.want)
 			}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/hoist/hoist/internal/cluster"
+	"github.com/hoist/hoist/internal/config"
 	"github.com/hoist/hoist/internal/events"
 )
 
@@ -34,15 +35,12 @@ type ServicePrune struct {
 
 // decidePrune finds the orphaned services of s. m.orphans remembers since
 // when each has been seen orphaned; services that are no longer are forgotten.
-func decidePrune(s *Snapshot, m *memory) []ServicePrune {
-	apps := make(map[string]bool, len(s.Apps))
-	for _, a := range s.Apps {
-		apps[a.Name] = true
-	}
+// apps holds s.Apps by name (the index's).
+func decidePrune(s *Snapshot, m *memory, apps map[string]*config.App) []ServicePrune {
 	var out []ServicePrune
 	seen := map[string]bool{}
 	for _, svc := range s.State.Services {
-		if svc.Labels[cluster.LabelManaged] != "true" || apps[svc.Name] {
+		if svc.Labels[cluster.LabelManaged] != "true" || apps[svc.Name] != nil {
 			continue
 		}
 		seen[svc.Name] = true

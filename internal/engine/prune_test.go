@@ -53,7 +53,7 @@ func TestDecidePrune(t *testing.T) {
 			for k, v := range tc.orphans {
 				m.orphans[k] = v
 			}
-			got := decidePrune(s, m)
+			got := decidePrune(s, m, buildIndex(s, nil).apps)
 			if len(got) != len(tc.want) {
 				t.Fatalf("got %+v, want %+v", got, tc.want)
 			}

@@ -10,7 +10,9 @@ import (
 	"github.com/hoist/hoist/internal/policy"
 )
 
-func decideApp(cfg *config.Config, app *config.App, s *Snapshot, ix *index, m *memory) AppDecision {
+// decideApp decides one app's replicas; svc (nil before it is deployed) and
+// tasks are its service and tasks in the snapshot.
+func decideApp(cfg *config.Config, app *config.App, svc *cluster.Service, tasks []*cluster.Task, s *Snapshot, ix *index, m *memory) AppDecision {
 	d := AppDecision{App: app.Name, Min: app.Replicas.Min, Max: app.Replicas.Max}
 	boundsWhy := ""
 	for _, p := range app.Policies {
@@ -28,13 +30,12 @@ func decideApp(cfg *config.Config, app *config.App, s *Snapshot, ix *index, m *m
 			boundsWhy = b.Reason
 		}
 	}
-	svc := ix.services[app.Name]
 	if svc == nil {
 		d.Action, d.Desired = ActDeploy, d.Min
 		d.Reason = "no service yet: deploy with " + count(d.Min, "replica")
 		return d
 	}
-	for _, t := range ix.tasks[app.Name] {
+	for _, t := range tasks {
 		switch t.State {
 		case cluster.TaskRunning:
 			d.Running++
