@@ -3,6 +3,7 @@ package sim
 import (
 	"time"
 
+	"github.com/hoist/hoist/internal/cluster"
 	"github.com/hoist/hoist/internal/config"
 )
 
@@ -117,19 +118,25 @@ func (s *Stats) tick(c *Cluster, dt time.Duration) {
 	}
 	for _, p := range c.cfg.Pools {
 		ps := s.pool(p.Name)
-		st := c.poolStatus(p.Name)
-		exist := 0
+		// The machines that exist, and those ready (poolStatus's Ready: a
+		// node in service, neither down nor draining), counted in one walk
+		// without poolStatus's sums over every task.
+		exist, ready := 0, 0
 		for _, m := range c.byName {
-			if m.pool == p.Name {
-				exist++
+			if m.pool != p.Name {
+				continue
+			}
+			exist++
+			if n := m.node; n != nil && n.ready && n.availability != cluster.Drain {
+				ready++
 			}
 		}
 		ps.NodeSeconds += float64(exist) * sec
-		if !ps.seen || st.Ready < ps.NodesMin {
-			ps.NodesMin = st.Ready
+		if !ps.seen || ready < ps.NodesMin {
+			ps.NodesMin = ready
 		}
-		if st.Ready > ps.NodesMax {
-			ps.NodesMax = st.Ready
+		if ready > ps.NodesMax {
+			ps.NodesMax = ready
 		}
 		ps.seen = true
 	}
