@@ -783,8 +783,9 @@ func (c *Cluster) App(name string) AppStatus {
 }
 
 // Observation is what a benchmark records of an app and its pool each
-// second: App's Offered and Running and Pool's counts, read under one lock
-// and without App's demand (a queue model search the benchmark does not use).
+// second: App's Offered and Running and Pool's counts and capacity, read
+// under one lock, without App's demand (a queue model search) or Pool's
+// reserved sum (a walk over every task), which the benchmark does not use.
 type Observation struct {
 	Offered float64
 	Running int
@@ -804,7 +805,7 @@ func (c *Cluster) Observe(app, pool string) Observation {
 	if l, ok := c.loads[app]; ok {
 		o.Offered = l.offered
 	}
-	o.Pool = c.poolStatus(pool)
+	o.Pool = c.poolCounts(pool)
 	return o
 }
 
@@ -823,7 +824,7 @@ func (c *Cluster) Pool(name string) PoolStatus {
 }
 
 func (c *Cluster) poolStatus(name string) PoolStatus {
-	var st PoolStatus
+	st := c.poolCounts(name)
 	// The reservations of the tasks on the pool's ready, active nodes: a
 	// placed task's node is in c.nodes, which are the machines' nodes.
 	for _, t := range c.tasks {
@@ -831,6 +832,12 @@ func (c *Cluster) poolStatus(name string) PoolStatus {
 			st.Reserved = st.Reserved.Add(t.svc.reservation)
 		}
 	}
+	return st
+}
+
+// poolCounts is poolStatus without Reserved.
+func (c *Cluster) poolCounts(name string) PoolStatus {
+	var st PoolStatus
 	for _, m := range c.byName {
 		if m.pool != name {
 			continue

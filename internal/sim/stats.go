@@ -3,7 +3,6 @@ package sim
 import (
 	"time"
 
-	"github.com/hoist/hoist/internal/cluster"
 	"github.com/hoist/hoist/internal/config"
 )
 
@@ -118,17 +117,12 @@ func (s *Stats) tick(c *Cluster, dt time.Duration) {
 	}
 	for _, p := range c.cfg.Pools {
 		ps := s.pool(p.Name)
-		// The machines that exist, and those ready (poolStatus's Ready: a
-		// node in service, neither down nor draining), counted in one walk
-		// without poolStatus's sums over every task.
-		exist, ready := 0, 0
+		// Counts only: poolStatus's reserved sum walks every task.
+		ready := c.poolCounts(p.Name).Ready
+		exist := 0
 		for _, m := range c.byName {
-			if m.pool != p.Name {
-				continue
-			}
-			exist++
-			if n := m.node; n != nil && n.ready && n.availability != cluster.Drain {
-				ready++
+			if m.pool == p.Name {
+				exist++
 			}
 		}
 		ps.NodeSeconds += float64(exist) * sec
