@@ -487,17 +487,27 @@ func (b *band) upper(point, scale, q float64) float64 {
 func (b *band) add(e float64) {
 	if len(b.ring) < b.window {
 		b.ring = append(b.ring, e)
-	} else {
-		old := b.ring[b.next]
-		b.ring[b.next] = e
-		b.next = (b.next + 1) % b.window
-		i := sort.SearchFloat64s(b.sorted, old)
-		b.sorted = append(b.sorted[:i], b.sorted[i+1:]...)
+		i := sort.SearchFloat64s(b.sorted, e)
+		b.sorted = append(b.sorted, 0)
+		copy(b.sorted[i+1:], b.sorted[i:])
+		b.sorted[i] = e
+		return
 	}
-	i := sort.SearchFloat64s(b.sorted, e)
-	b.sorted = append(b.sorted, 0)
-	copy(b.sorted[i+1:], b.sorted[i:])
-	b.sorted[i] = e
+	old := b.ring[b.next]
+	b.ring[b.next] = e
+	b.next = (b.next + 1) % b.window
+	// e replaces old in sorted: only the values between the two move, one
+	// place towards old's (removing old, then inserting e, moved every value
+	// after each of them). The sorted values are the same.
+	i := sort.SearchFloat64s(b.sorted, old)
+	j := sort.SearchFloat64s(b.sorted, e)
+	if j > i {
+		copy(b.sorted[i:j-1], b.sorted[i+1:j])
+		b.sorted[j-1] = e
+	} else {
+		copy(b.sorted[j+1:i+1], b.sorted[j:i])
+		b.sorted[j] = e
+	}
 }
 
 // best is the band the upper bound comes from: the narrowest of those whose

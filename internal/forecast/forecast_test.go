@@ -3,6 +3,7 @@ package forecast
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -277,5 +278,25 @@ func TestShortSeasonRecallsTheSeasonBefore(t *testing.T) {
 	}
 	if fc.Point < 250 {
 		t.Errorf("%s before the third ramp's top, the second unseen: forecast %+v, want the first's rise (to 400)", h, fc)
+	}
+}
+
+// band.add replaces the oldest error in its sorted copy in place: after
+// every add, sorted is the ring's values in order, with ties and with new
+// values below, between and above the old ones.
+func TestBandSortedIsTheRingSorted(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	b := &band{power: 1, window: 50}
+	for n := 0; n < 2000; n++ {
+		e := float64(rng.IntN(40)) - 20 // ties are common
+		if n%7 == 0 {
+			e = rng.NormFloat64() * 100
+		}
+		b.add(e)
+		want := slices.Clone(b.ring)
+		slices.Sort(want)
+		if !slices.Equal(b.sorted, want) {
+			t.Fatalf("after %d adds: sorted %v, ring sorted %v", n+1, b.sorted, want)
+		}
 	}
 }
