@@ -10,16 +10,12 @@ import (
 
 // index is the snapshot arranged for lookups.
 type index struct {
-	services    map[string]*cluster.Service
-	tasks       map[string][]*cluster.Task // by service, into the snapshot's tasks
-	onNode      map[string][]*cluster.Task // by node ID, into the snapshot's tasks
-	nodes       map[string]*cluster.Node
-	byMachine   map[string]*cluster.Node
-	reserved    map[string]cluster.Resources
-	records     map[string]*cluster.MachineRecord
-	provider    map[string]map[string]cluster.Machine // pool -> name -> machine
-	apps        map[string]*config.App
-	appDecision map[string]*AppDecision
+	onNode    map[string][]*cluster.Task // by node ID, into the snapshot's tasks
+	nodes     map[string]*cluster.Node
+	byMachine map[string]*cluster.Node
+	reserved  map[string]cluster.Resources
+	records   map[string]*cluster.MachineRecord
+	provider  map[string]map[string]cluster.Machine // pool -> name -> machine
 	// Filled after the lifecycle step, which may adopt machines.
 	recByNode map[string]*cluster.MachineRecord
 	exists    map[string]int // pool -> machines that may still exist
@@ -87,7 +83,11 @@ func reuse[K comparable, V any](m map[K]V, n int) map[K]V {
 // scratch is what an index keeps between the loop's ticks besides its maps:
 // nothing in it outlives the decision that fills it.
 type scratch struct {
+	// svc numbers the services, then the other services the tasks name;
+	// svcs holds each slot's service (nil for tasks without one). See
+	// service.
 	svc, node       grouping
+	svcs            []*cluster.Service
 	svcBuf, nodeBuf []*cluster.Task
 	taskSvc         []int // each task's slot in svc
 	taskNode        []int // each task's slot in node, -1 unplaced
@@ -143,10 +143,10 @@ func (g *grouping) cut(buf []*cluster.Task) {
 // each grouping is one buffer cut into exact slices (capacity = length: an
 // append to one group copies instead of overwriting the next) rather than a
 // slice grown per key; keys are numbered on the first pass, so a task costs
-// two map lookups, not one per count, group and append.
-func (ix *index) groupTasks(tasks []cluster.Task, services, nodes int) {
+// two map lookups, not one per count, group and append. The service
+// grouping goes on from the services numbered by buildIndex.
+func (ix *index) groupTasks(tasks []cluster.Task, nodes int) {
 	sc := &ix.scratch
-	sc.svc.reset(services)
 	sc.node.reset(nodes)
 	if cap(sc.taskSvc) < len(tasks) {
 		sc.taskSvc, sc.taskNode = make([]int, len(tasks)), make([]int, len(tasks))
@@ -183,10 +183,7 @@ func (ix *index) groupTasks(tasks []cluster.Task, services, nodes int) {
 			sc.node.groups[ni] = append(sc.node.groups[ni], t)
 		}
 	}
-	ix.tasks, ix.onNode = reuse(ix.tasks, len(sc.svc.keys)), reuse(ix.onNode, len(sc.node.keys))
-	for i, k := range sc.svc.keys {
-		ix.tasks[k] = sc.svc.groups[i]
-	}
+	ix.onNode = reuse(ix.onNode, len(sc.node.keys))
 	for i, k := range sc.node.keys {
 		ix.onNode[k] = sc.node.groups[i]
 		ix.reserved[k] = sc.node.res[i]
@@ -199,19 +196,26 @@ func buildIndex(s *Snapshot, ix *index) *index {
 	if ix == nil {
 		ix = &index{}
 	}
-	ix.services = reuse(ix.services, len(s.State.Services))
 	ix.nodes = reuse(ix.nodes, len(s.State.Nodes))
 	ix.byMachine = reuse(ix.byMachine, len(s.State.Nodes))
 	ix.reserved = reuse(ix.reserved, len(s.State.Nodes))
 	ix.records = reuse(ix.records, len(s.Records))
 	ix.provider = reuse(ix.provider, len(s.Machines))
-	ix.apps = reuse(ix.apps, len(s.Apps))
-	ix.appDecision = reuse(ix.appDecision, len(s.Apps))
 	ix.votes, ix.nodesSorted, ix.recsSorted = nil, nil, nil
+	sc := &ix.scratch
+	sc.svc.reset(len(s.State.Services))
+	sc.svcs = sc.svcs[:0]
 	for i := range s.State.Services {
-		ix.services[s.State.Services[i].Name] = &s.State.Services[i]
+		k := sc.svc.of(s.State.Services[i].Name)
+		if k == len(sc.svcs) {
+			sc.svcs = append(sc.svcs, nil)
+		}
+		sc.svcs[k] = &s.State.Services[i] // the last of a name, as a map keeps
 	}
-	ix.groupTasks(s.State.Tasks, len(s.State.Services), len(s.State.Nodes))
+	ix.groupTasks(s.State.Tasks, len(s.State.Nodes))
+	for len(sc.svcs) < len(sc.svc.keys) {
+		sc.svcs = append(sc.svcs, nil) // tasks of a service not in the state
+	}
 	for i := range s.State.Nodes {
 		n := &s.State.Nodes[i]
 		ix.nodes[n.ID] = n
@@ -240,10 +244,17 @@ func buildIndex(s *Snapshot, ix *index) *index {
 		}
 		ix.provider[pool] = m
 	}
-	for i := range s.Apps {
-		ix.apps[s.Apps[i].Name] = &s.Apps[i]
-	}
 	return ix
+}
+
+// service returns the service named name (nil when the state has none) and
+// its tasks: one lookup for both.
+func (ix *index) service(name string) (*cluster.Service, []*cluster.Task) {
+	k, ok := ix.scratch.svc.slot[name]
+	if !ok {
+		return nil, nil
+	}
+	return ix.scratch.svcs[k], ix.scratch.svc.groups[k]
 }
 
 // decide is the whole decision: machine lifecycles by observation, then
@@ -282,12 +293,9 @@ func decideInto(cfg *config.Config, s *Snapshot, m *memory, ix *index) *Plan {
 	sc.appSvc, sc.appTasks = resize(sc.appSvc, len(s.Apps)), resize(sc.appTasks, len(s.Apps))
 	for i := range s.Apps {
 		a := &s.Apps[i]
-		sc.appSvc[i], sc.appTasks[i] = ix.services[a.Name], ix.tasks[a.Name]
+		sc.appSvc[i], sc.appTasks[i] = ix.service(a.Name)
 		d := decideApp(cfg, a, sc.appSvc[i], sc.appTasks[i], s, ix, m)
 		p.Apps = append(p.Apps, d)
-	}
-	for i := range p.Apps {
-		ix.appDecision[p.Apps[i].App] = &p.Apps[i]
 	}
 	ix.appViews(cfg, s, p)
 	for i := range cfg.Pools {
@@ -295,7 +303,7 @@ func decideInto(cfg *config.Config, s *Snapshot, m *memory, ix *index) *Plan {
 		p.Pools = append(p.Pools, d)
 		p.Machines = append(p.Machines, acts...)
 	}
-	p.Prune = decidePrune(s, m, ix.apps)
+	p.Prune = decidePrune(s, m, ix.isApp)
 	return p
 }
 
@@ -309,7 +317,7 @@ func resize[T any](buf []T, n int) []T {
 }
 
 // appViews fills ix.byName: the apps in name order, one per name (the last
-// of a name, the one ix.apps and ix.appDecision keep), each with its
+// of a name, as a map by name would keep), each with its
 // service, tasks, decision and pool. The order is sorted again only when
 // the one kept from the last decision no longer holds: same number of
 // apps, names strictly increasing along it (so it is a permutation of the
@@ -337,6 +345,12 @@ func (ix *index) appViews(cfg *config.Config, s *Snapshot, p *Plan) {
 		app := &s.Apps[i]
 		ix.byName = append(ix.byName, appView{app: app, svc: sc.appSvc[i], tasks: sc.appTasks[i], d: &p.Apps[i], pool: poolFor(cfg, app, ix)})
 	}
+}
+
+// isApp reports whether one of the apps is named name (after appViews).
+func (ix *index) isApp(name string) bool {
+	_, found := slices.BinarySearchFunc(ix.byName, name, func(v appView, name string) int { return strings.Compare(v.app.Name, name) })
+	return found
 }
 
 // orderHolds reports whether order lists every one of apps with names

@@ -124,7 +124,8 @@ func appRoom(cfg *config.Config, app *config.App, ix *index) (int, bool) {
 	if !ok {
 		return 0, false
 	}
-	res := reservation(app, ix.services[app.Name])
+	svc, tasks := ix.service(app.Name)
+	res := reservation(app, svc)
 	if res.IsZero() {
 		return 0, false
 	}
@@ -139,7 +140,7 @@ func appRoom(cfg *config.Config, app *config.App, ix *index) (int, bool) {
 		return n
 	}
 	room := 0
-	for _, t := range ix.tasks[app.Name] {
+	for _, t := range tasks {
 		if t.State != cluster.TaskPending {
 			room++
 		}

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/hoist/hoist/internal/cluster"
-	"github.com/hoist/hoist/internal/config"
 	"github.com/hoist/hoist/internal/events"
 )
 
@@ -35,12 +34,13 @@ type ServicePrune struct {
 
 // decidePrune finds the orphaned services of s. m.orphans remembers since
 // when each has been seen orphaned; services that are no longer are forgotten.
-// apps holds s.Apps by name (the index's).
-func decidePrune(s *Snapshot, m *memory, apps map[string]*config.App) []ServicePrune {
+// isApp says whether one of s.Apps has a name (the index's, without a set
+// made anew).
+func decidePrune(s *Snapshot, m *memory, isApp func(name string) bool) []ServicePrune {
 	var out []ServicePrune
 	seen := map[string]bool{}
 	for _, svc := range s.State.Services {
-		if svc.Labels[cluster.LabelManaged] != "true" || apps[svc.Name] != nil {
+		if svc.Labels[cluster.LabelManaged] != "true" || isApp(svc.Name) {
 			continue
 		}
 		seen[svc.Name] = true

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -53,7 +54,7 @@ func TestDecidePrune(t *testing.T) {
 			for k, v := range tc.orphans {
 				m.orphans[k] = v
 			}
-			got := decidePrune(s, m, buildIndex(s, nil).apps)
+			got := decidePrune(s, m, func(name string) bool { return slices.Contains(tc.apps, name) })
 			if len(got) != len(tc.want) {
 				t.Fatalf("got %+v, want %+v", got, tc.want)
 			}
