@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -88,12 +89,12 @@ func decideApp(cfg *config.Config, app *config.App, svc *cluster.Service, tasks 
 		}
 		if rec.Abstain {
 			if abstained == "" {
-				abstained = p.Label(i) + " " + rec.Reason
+				abstained = labelled(p, i, rec.Reason)
 			}
 			continue
 		}
 		if rec.Replicas > best {
-			best, bestWhy = rec.Replicas, p.Label(i)+" "+rec.Reason
+			best, bestWhy = rec.Replicas, labelled(p, i, rec.Reason)
 		}
 	}
 	want, why := cur, "no policy"
@@ -157,6 +158,15 @@ func decideApp(cfg *config.Config, app *config.App, svc *cluster.Service, tasks 
 		d.Reason += fmt.Sprintf(" (bounded to %d..%d%s)", d.Min, d.Max, suffix(boundsWhy))
 	}
 	return d
+}
+
+// labelled is p.Label(i) + " " + reason made in one allocation, not two
+// (every app, every tick).
+func labelled(p *config.Policy, i int, reason string) string {
+	if p.Name != "" {
+		return "policies[" + p.Name + "] " + reason
+	}
+	return "policies[" + strconv.Itoa(i) + "] " + reason
 }
 
 func suffix(s string) string {
