@@ -340,10 +340,10 @@ func (ix *index) appViews(cfg *config.Config, s *Snapshot, p *Plan) {
 		}
 		sc.appOrder = out
 	}
-	ix.byName = ix.byName[:0]
-	for _, i := range sc.appOrder {
+	ix.byName = resize(ix.byName, len(sc.appOrder))
+	for k, i := range sc.appOrder {
 		app := &s.Apps[i]
-		ix.byName = append(ix.byName, appView{app: app, svc: sc.appSvc[i], tasks: sc.appTasks[i], d: &p.Apps[i], pool: poolFor(cfg, app, ix)})
+		ix.byName[k] = appView{app: app, svc: sc.appSvc[i], tasks: sc.appTasks[i], d: &p.Apps[i], pool: poolFor(cfg, app, ix)}
 	}
 }
 
