@@ -339,21 +339,26 @@ func (e *Engine) complete(o *observation, tick bool) *Snapshot {
 	// An app that left while the observation ran (deleted through the API, or
 	// gone from a reloaded descriptor) is not acted on: whoever removed it
 	// takes this lock afterwards (the API's delete calls Last) and may remove
-	// its service, which a deploy now would bring back.
-	still := e.appNames(e.cfg, s.State)
-	if slices.ContainsFunc(s.Apps, func(a config.App) bool { return !still[a.Name] }) {
-		// s.Apps may be the descriptor's own slice (see apps): delete from a copy.
-		s.Apps = slices.Clone(s.Apps)
-	}
-	s.Apps = slices.DeleteFunc(s.Apps, func(a config.App) bool {
-		if still[a.Name] {
-			return false
+	// its service, which a deploy now would bring back. Without extra or
+	// derived apps, s.Apps is the descriptor's that observe read: while it is
+	// still the engine's (SetConfig swaps it, never changes it in place),
+	// none left, and the names need no set.
+	if e.d.ExtraApps != nil || e.d.Derive != nil || e.cfg != o.cfg {
+		still := e.appNames(e.cfg, s.State)
+		if slices.ContainsFunc(s.Apps, func(a config.App) bool { return !still[a.Name] }) {
+			// s.Apps may be the descriptor's own slice (see apps): delete from a copy.
+			s.Apps = slices.Clone(s.Apps)
 		}
-		delete(s.Metrics, a.Name)
-		delete(s.AnomalyHold, a.Name)
-		delete(s.Alerts, a.Name)
-		return true
-	})
+		s.Apps = slices.DeleteFunc(s.Apps, func(a config.App) bool {
+			if still[a.Name] {
+				return false
+			}
+			delete(s.Metrics, a.Name)
+			delete(s.AnomalyHold, a.Name)
+			delete(s.Alerts, a.Name)
+			return true
+		})
+	}
 	if tick {
 		for _, p := range o.cfg.Pools {
 			if perr, bad := s.ProviderErr[p.Name]; bad {
