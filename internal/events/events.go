@@ -143,6 +143,7 @@ func (f Filter) Match(e Event) bool {
 type Memory struct {
 	mu   sync.Mutex
 	buf  []Event // ring
+	max  int     // len(buf) once full
 	head int     // index of the oldest event when full
 	full bool
 	seq  uint64
@@ -154,7 +155,10 @@ func NewMemory(max int) *Memory {
 	if max < 1 {
 		max = 1
 	}
-	return &Memory{buf: make([]Event, 0, max), subs: map[chan Event]struct{}{}}
+	// The ring grows as events come instead of being made at its full size:
+	// a simulation keeps a few hundred of 100,000, and every garbage
+	// collection scans the whole array (events hold strings).
+	return &Memory{max: max, subs: map[chan Event]struct{}{}}
 }
 
 // Record appends e, assigns its sequence number and tells subscribers. A slow
@@ -164,7 +168,7 @@ func (m *Memory) Record(e Event) Event {
 	defer m.mu.Unlock()
 	m.seq++
 	e.Seq = m.seq
-	if len(m.buf) < cap(m.buf) {
+	if len(m.buf) < m.max {
 		m.buf = append(m.buf, e)
 	} else {
 		m.buf[m.head] = e
