@@ -93,6 +93,7 @@ type scratch struct {
 	taskNode        []int // each task's slot in node, -1 unplaced
 	poolMaps        map[string]map[string]cluster.Machine
 	recs            []cluster.MachineRecord // the records' copies (index.records)
+	moving          []cluster.Resources     // scale-in's moving tasks (see scaleIn)
 	// appOrder is the apps' order by name (indices into the snapshot's
 	// Apps) as last sorted: kept while it still holds, since the apps
 	// rarely change from one tick to the next.
@@ -230,7 +231,11 @@ func buildIndex(s *Snapshot, ix *index) *index {
 	for i := range recs {
 		ix.records[recs[i].Name] = &recs[i]
 	}
-	ix.scratch.poolMaps = reuse(ix.scratch.poolMaps, len(s.Machines))
+	// Each pool's map is kept from the last tick and refilled (poolMaps
+	// itself is not cleared, or every map would be made again).
+	if ix.scratch.poolMaps == nil {
+		ix.scratch.poolMaps = make(map[string]map[string]cluster.Machine, len(s.Machines))
+	}
 	for pool, ms := range s.Machines {
 		m := ix.scratch.poolMaps[pool]
 		if m == nil {

@@ -43,7 +43,10 @@ func (w *poolWork) scaleIn() {
 		return
 	}
 	nodes := make([]capacity.Node, 0, len(ix.nodes))
-	movingBuf := make([]cluster.Resources, ix.placed) // every node's moving tasks, cut from one buffer
+	// Every node's moving tasks are cut from one buffer, kept from one
+	// decision to the next: capacity's questions below keep none of it.
+	ix.scratch.moving = resize(ix.scratch.moving, ix.placed)
+	movingBuf := ix.scratch.moving
 	type cand struct {
 		rec   *cluster.MachineRecord
 		share float64
