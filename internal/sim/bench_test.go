@@ -17,7 +17,9 @@ import (
 //
 // apps=1 is examples/bench.yaml's shape (one app, a daily sine up to 1,000
 // req/s: 27 replicas on 7 machines at the peak); apps=20 puts twenty such
-// apps, a tenth of the load each, on one pool.
+// apps, a tenth of the load each, on one pool. Both use the CPU target policy
+// (hoist's reactive rule, what issue 13's figures measured); apps=1,predictive
+// is apps=1 under hoist's predictive policy, the bench's `hoist`.
 func BenchmarkSimulate(b *testing.B) {
 	for _, tc := range []struct {
 		apps       int
