@@ -114,6 +114,9 @@ type grouping struct {
 
 func (g *grouping) reset(hint int) {
 	g.slot = reuse(g.slot, hint)
+	if cap(g.keys) < hint { // made at the size, not grown by appends
+		g.keys, g.n, g.res, g.groups = make([]string, 0, hint), make([]int, 0, hint), make([]cluster.Resources, 0, hint), make([][]*cluster.Task, 0, hint)
+	}
 	g.keys, g.n, g.res, g.groups = g.keys[:0], g.n[:0], g.res[:0], g.groups[:0]
 }
 
@@ -276,6 +279,11 @@ func decide(cfg *config.Config, s *Snapshot, prev *memory) (*Plan, *memory) {
 // (per app and policy, every tick). Dry runs decide on a copy. ix, when
 // not nil, is the index of an earlier decision, whose maps are reused.
 func decideInto(cfg *config.Config, s *Snapshot, m *memory, ix *index) *Plan {
+	if len(m.apps) == 0 && len(s.Apps) > 0 {
+		// A new memory (the first tick, a reset): made at the apps' number
+		// rather than grown through every size as decideApp adds them.
+		m.apps = make(map[string]*appMemory, len(s.Apps))
+	}
 	for pool, t := range s.Ordered {
 		if t.After(m.lastPoolUp[pool]) {
 			m.lastPoolUp[pool] = t
