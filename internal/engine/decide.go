@@ -279,7 +279,8 @@ func decide(cfg *config.Config, s *Snapshot, prev *memory) (*Plan, *memory) {
 // (per app and policy, every tick). Dry runs decide on a copy. ix, when
 // not nil, is the index of an earlier decision, whose maps are reused.
 func decideInto(cfg *config.Config, s *Snapshot, m *memory, ix *index) *Plan {
-	if len(m.apps) == 0 && len(s.Apps) > 0 {
+	fresh := len(m.apps) == 0 && len(s.Apps) > 0
+	if fresh {
 		// A new memory (the first tick, a reset): made at the apps' number
 		// rather than grown through every size as decideApp adds them.
 		m.apps = make(map[string]*appMemory, len(s.Apps))
@@ -305,9 +306,13 @@ func decideInto(cfg *config.Config, s *Snapshot, m *memory, ix *index) *Plan {
 	sc := &ix.scratch
 	sc.appSvc, sc.appTasks = resize(sc.appSvc, len(s.Apps)), resize(sc.appTasks, len(s.Apps))
 	for i := range s.Apps {
-		a := &s.Apps[i]
-		sc.appSvc[i], sc.appTasks[i] = ix.service(a.Name)
-		d := decideApp(cfg, a, sc.appSvc[i], sc.appTasks[i], s, ix, m)
+		sc.appSvc[i], sc.appTasks[i] = ix.service(s.Apps[i].Name)
+	}
+	if fresh {
+		m.startApps(s.Apps, sc.appSvc)
+	}
+	for i := range s.Apps {
+		d := decideApp(cfg, &s.Apps[i], sc.appSvc[i], sc.appTasks[i], s, ix, m)
 		p.Apps = append(p.Apps, d)
 	}
 	ix.appViews(cfg, s, p)

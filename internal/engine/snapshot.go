@@ -100,6 +100,40 @@ func (m *memory) app(name string, policies int) *appMemory {
 	return a
 }
 
+// startApps makes, in a memory that has none yet, the memories decideApp
+// will ask app for (the apps with a service), as app makes them but cut
+// from a few shared allocations as clone does: a first tick at 10,000 apps
+// made 40,000. A name met again is left to app, which replaces its memory
+// if its policies differ, as it would have.
+func (m *memory) startApps(apps []config.App, svcs []*cluster.Service) {
+	n, nPolicies := 0, 0
+	for i := range apps {
+		if svcs[i] != nil {
+			n++
+			nPolicies += len(apps[i].Policies)
+		}
+	}
+	mems := make([]appMemory, n)
+	targets := make([]policy.TargetState, nPolicies)
+	thresholds := make([]policy.ThresholdState, nPolicies)
+	predicts := make([]policy.PredictState, nPolicies)
+	for i := range apps {
+		if svcs[i] == nil {
+			continue
+		}
+		if _, ok := m.apps[apps[i].Name]; ok {
+			continue
+		}
+		k := len(apps[i].Policies)
+		a := &mems[0]
+		mems = mems[1:]
+		a.target, targets = targets[:k:k], targets[k:]
+		a.threshold, thresholds = thresholds[:k:k], thresholds[k:]
+		a.predict, predicts = predicts[:k:k], predicts[k:]
+		m.apps[apps[i].Name] = a
+	}
+}
+
 // clone deep-copies the memory. It runs every tick over every app, so the
 // apps' memories and their per-policy slices are cut from a few shared
 // allocations, each slice with its capacity at its length (an append copies
