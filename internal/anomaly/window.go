@@ -80,34 +80,48 @@ func (w *sortedWindow) quantile(q float64) float64 {
 func (w *sortedWindow) median() float64 { return w.quantile(0.5) }
 
 // mad returns the median absolute deviation from m. The deviations of the
-// values below m grow leftwards and those above grow rightwards, so a merge
-// from m outwards finds their median in O(n) with no scratch buffer.
+// values below m grow leftwards and those above grow rightwards: two sorted
+// runs, whose middle ones are found by bisection in O(log n) (a merge from m
+// outwards walked half the window, every value of every stream).
 func (w *sortedWindow) mad(m float64) float64 {
 	s := w.sorted
 	n := len(s)
 	if n == 0 {
 		return 0
 	}
-	hi := sort.SearchFloat64s(s, m) // first index >= m
-	lo := hi - 1
-	// k-th smallest deviation, 0-based; for even n average two middle ones.
-	kLo, kHi := (n-1)/2, n/2
-	var a, b float64
-	for k := 0; k <= kHi; k++ {
-		var d float64
-		if lo >= 0 && (hi >= n || m-s[lo] <= s[hi]-m) {
-			d = m - s[lo]
-			lo--
+	mid := sort.SearchFloat64s(s, m) // first index >= m
+	// For even n, the average of the two middle ones.
+	return (kthDeviation(s, m, mid, (n-1)/2) + kthDeviation(s, m, mid, n/2)) / 2
+}
+
+// kthDeviation is the k-th smallest (0-based) deviation from m of the
+// sorted s, mid being its first index >= m: m-s[mid-1-i] is the i-th
+// smallest of those below, s[mid+j]-m the j-th of the others.
+func kthDeviation(s []float64, m float64, mid, k int) float64 {
+	below := func(i int) float64 { return m - s[mid-1-i] }
+	above := func(j int) float64 { return s[mid+j] - m }
+	// Of the k+1 smallest, i come from below and k+1-i from above: the
+	// least i whose next one below is not smaller than the last one above.
+	t := k + 1
+	lo, hi := max(0, t-(len(s)-mid)), min(t, mid)
+	for lo < hi {
+		i := int(uint(lo+hi) >> 1)
+		if j := t - i; j > 0 && above(j-1) > below(i) {
+			lo = i + 1
 		} else {
-			d = s[hi] - m
-			hi++
-		}
-		if k == kLo {
-			a = d
-		}
-		if k == kHi {
-			b = d
+			hi = i
 		}
 	}
-	return (a + b) / 2
+	i, j := lo, t-lo
+	switch {
+	case i == 0:
+		return above(j - 1)
+	case j == 0:
+		return below(i - 1)
+	}
+	a, b := below(i-1), above(j-1)
+	if a > b {
+		return a
+	}
+	return b
 }

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"sort"
 	"testing"
 )
 
@@ -103,5 +104,67 @@ func TestSuppress(t *testing.T) {
 	}
 	if got := suppress(&sup, &refr, 3, 0.6); got != 0.6 {
 		t.Fatalf("after decay: %v, want 0.6", got)
+	}
+}
+
+// madMerge is mad as it was: a merge from m outwards over half the window.
+func madMerge(s []float64, m float64) float64 {
+	n := len(s)
+	if n == 0 {
+		return 0
+	}
+	hi := sort.SearchFloat64s(s, m)
+	lo := hi - 1
+	kLo, kHi := (n-1)/2, n/2
+	var a, b float64
+	for k := 0; k <= kHi; k++ {
+		var d float64
+		if lo >= 0 && (hi >= n || m-s[lo] <= s[hi]-m) {
+			d = m - s[lo]
+			lo--
+		} else {
+			d = s[hi] - m
+			hi++
+		}
+		if k == kLo {
+			a = d
+		}
+		if k == kHi {
+			b = d
+		}
+	}
+	return (a + b) / 2
+}
+
+// The bisection gives the merge's MAD bit for bit, from m anywhere (the
+// median, a value of the window, outside it), with ties, zeros of both
+// signs and every length up to 60.
+func TestMADMatchesMerge(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 13))
+	for round := 0; round < 20000; round++ {
+		n := rng.IntN(61)
+		s := make([]float64, n)
+		for i := range s {
+			switch rng.IntN(4) {
+			case 0:
+				s[i] = float64(rng.IntN(5)) - 2
+			case 1:
+				s[i] = math.Copysign(0, -1)
+			default:
+				s[i] = rng.NormFloat64() * 1e3
+			}
+		}
+		slices.Sort(s)
+		w := sortedWindow{sorted: s}
+		ms := []float64{w.median(), rng.NormFloat64() * 2e3, 0, math.Copysign(0, -1)}
+		if n > 0 {
+			ms = append(ms, s[rng.IntN(n)])
+		}
+		for _, m := range ms {
+			got, want := w.mad(m), madMerge(s, m)
+			if math.Float64bits(got) != math.Float64bits(want) {
+				t.Fatalf("round %d: mad(%v) of %v = %v, want %v", round, m, s, got, want)
+			}
+		}
 	}
 }
