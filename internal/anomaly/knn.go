@@ -172,26 +172,35 @@ func (d *KNN) nonConformity() (float64, bool) {
 	full := d.since == 0
 	d.since = (d.since + 1) % recompute
 	enter, leave := d.back(0), d.back(dim)
+	ranked := embN-dim >= d.cfg.K
+	if ranked {
+		for i := range d.best {
+			d.best[i] = math.Inf(1)
+		}
+	}
+	worst := math.Inf(1)
+	// p and q are the slots of back(lag) and back(lag+dim), walked down the
+	// ring with lag instead of computed per lag (this runs History times
+	// per value); each distance goes into the K smallest as it is made,
+	// in the same order as a second pass would.
+	n := len(d.x)
+	p, q := (d.xHead-(dim+1)+n)%n, (d.xHead-(2*dim+1)+2*n)%n
 	for lag := dim + 1; lag <= embN; lag++ {
 		if full || (lag == embN && d.xn-dim <= d.cfg.History) {
 			d.dist[lag] = d.lagDistance(lag)
-			continue
+		} else {
+			a, b := enter-d.x[p], leave-d.x[q]
+			// The builtin, not math.Max (same rules, no call).
+			d.dist[lag] = max(0, d.dist[lag]+a*a-b*b)
 		}
-		a, b := enter-d.back(lag), leave-d.back(lag+dim)
-		// The builtin, not math.Max (same rules, no call): this runs History
-		// times per value.
-		d.dist[lag] = max(0, d.dist[lag]+a*a-b*b)
-	}
-	if embN-dim < d.cfg.K {
-		return 0, false
-	}
-	for i := range d.best {
-		d.best[i] = math.Inf(1)
-	}
-	worst := math.Inf(1)
-	for lag := dim + 1; lag <= embN; lag++ {
+		if p--; p < 0 {
+			p = n - 1
+		}
+		if q--; q < 0 {
+			q = n - 1
+		}
 		s := d.dist[lag]
-		if s >= worst {
+		if !ranked || s >= worst {
 			continue
 		}
 		j := len(d.best) - 1
@@ -201,6 +210,9 @@ func (d *KNN) nonConformity() (float64, bool) {
 		}
 		d.best[j] = s
 		worst = d.best[len(d.best)-1]
+	}
+	if !ranked {
+		return 0, false
 	}
 	sum := 0.0
 	for _, s := range d.best {
