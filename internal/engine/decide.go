@@ -93,7 +93,7 @@ type scratch struct {
 	taskNode        []int // each task's slot in node, -1 unplaced
 	poolMaps        map[string]map[string]cluster.Machine
 	recs            []cluster.MachineRecord // the records' copies (index.records)
-	moving          []cluster.Resources     // scale-in's moving tasks (see scaleIn)
+	down            scaleInScratch
 	// appOrder is the apps' order by name (indices into the snapshot's
 	// Apps) as last sorted: kept while it still holds, since the apps
 	// rarely change from one tick to the next.

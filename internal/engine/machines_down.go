@@ -42,16 +42,13 @@ func (w *poolWork) scaleIn() {
 		}
 		return
 	}
-	nodes := make([]capacity.Node, 0, len(ix.nodes))
-	// Every node's moving tasks are cut from one buffer, kept from one
-	// decision to the next: capacity's questions below keep none of it.
-	ix.scratch.moving = resize(ix.scratch.moving, ix.placed)
-	movingBuf := ix.scratch.moving
-	type cand struct {
-		rec   *cluster.MachineRecord
-		share float64
-	}
-	var cands []cand
+	// The working lists are kept from one decision to the next (see
+	// scaleInScratch): capacity's questions below keep none of them. Every
+	// node's moving tasks are cut from one buffer.
+	sc := &ix.scratch.down
+	sc.moving = resize(sc.moving, ix.placed)
+	movingBuf := sc.moving
+	nodes, cands := sc.nodes[:0], sc.cands[:0]
 	for _, n := range ix.sortedNodes() {
 		if n.Pool != pool.Name || !n.Schedulable() {
 			continue
@@ -71,10 +68,11 @@ func (w *poolWork) scaleIn() {
 		if r == nil || r.Phase != cluster.PhaseReady || n.Manager {
 			continue // only machines hoist made, in service, and never a manager
 		}
-		cands = append(cands, cand{r, ix.reserved[n.ID].Share(n.Capacity)})
+		cands = append(cands, scaleInCand{r, ix.reserved[n.ID].Share(n.Capacity)})
 	}
+	sc.nodes, sc.cands = nodes, cands
 	// As sort.SliceStable with less a < b, without its allocations.
-	slices.SortStableFunc(cands, func(a, b cand) int { return lessCmp(a.share, b.share) })
+	slices.SortStableFunc(cands, func(a, b scaleInCand) int { return lessCmp(a.share, b.share) })
 	limit := d.Active - pool.Min
 	if forecasting(pool.Name, ix) && manual == 0 {
 		// Never below what the tasks and the forecast need within the boot time.
@@ -86,10 +84,9 @@ func (w *poolWork) scaleIn() {
 	// consolidation share (Swarm spreads tasks, so nodes are often all just
 	// above the share, and the first rule alone would keep them all).
 	consolidate := pool.ScaleDown.ConsolidateShare()
-	var all []string
-	var low []capacity.Candidate
-	capped := map[string]bool{}
-	recOf := map[string]*cluster.MachineRecord{}
+	all, low := sc.all[:0], sc.low[:0]
+	sc.capped, sc.recOf = reuse(sc.capped, len(cands)), reuse(sc.recOf, len(cands))
+	capped, recOf := sc.capped, sc.recOf
 	for _, c := range cands {
 		id := c.rec.NodeID
 		all = append(all, id)
@@ -102,6 +99,7 @@ func (w *poolWork) scaleIn() {
 			capped[id] = true
 		}
 	}
+	sc.all, sc.low = all, low
 	var chosen, unneeded []string
 	var left time.Duration // until the first unneeded node may go
 	reason := ""
@@ -114,7 +112,8 @@ func (w *poolWork) scaleIn() {
 		}
 	} else {
 		unneeded = capacity.RemovableCapped(nodes, low, limit)
-		keep := map[string]bool{}
+		sc.keep = reuse(sc.keep, len(unneeded))
+		keep := sc.keep
 		var matured []capacity.Candidate
 		left = pool.ScaleDown.For.D()
 		for _, id := range unneeded {
@@ -170,6 +169,25 @@ func (w *poolWork) scaleIn() {
 			d.Reason = fmt.Sprintf("%s unneeded, removable in %s", nodesCount(len(unneeded)), left.Round(time.Second))
 		}
 	}
+}
+
+// scaleInCand is a node that scale-in may remove, with its reserved share.
+type scaleInCand struct {
+	rec   *cluster.MachineRecord
+	share float64
+}
+
+// scaleInScratch is what scale-in works in, kept by the index from one
+// decision to the next instead of made anew each time (nothing in it
+// outlives the decision).
+type scaleInScratch struct {
+	moving       []cluster.Resources
+	nodes        []capacity.Node
+	cands        []scaleInCand
+	all          []string
+	low          []capacity.Candidate
+	capped, keep map[string]bool
+	recOf        map[string]*cluster.MachineRecord
 }
 
 // scaled returns share of r (0: none).
