@@ -38,15 +38,18 @@ func DefaultKNNConfig() KNNConfig {
 // beyond, so that strong outliers outrank mere new maxima. The score is
 // x/(1+x); alarms are suppressed as in Records.
 //
-// Memory: 2*History + Dim + Calib floats (Calib fewer with PeakHalfLife). Time: O(History) per value: the
+// Memory: 3*History + 2*Dim + Calib floats (Calib fewer with PeakHalfLife). Time: O(History) per value: the
 // squared distance between the current context and the one L values back
 // is updated from the previous point's at the same lag (one value enters,
 // one leaves), and recomputed in full every recompute points so rounding
 // cannot accumulate. No allocation.
 type KNN struct {
-	cfg    KNNConfig
-	x      []float64    // the last History+Dim+1 values, a ring
-	xHead  int          // slot of the newest value
+	cfg KNNConfig
+	// x is a ring of the last n = History+Dim+1 values that fills
+	// downwards, each value written twice (slots i and i+n): the value i
+	// points back is x[xHead+i], so a run of lags is a plain slice.
+	x      []float64
+	xHead  int          // slot of the newest value, in [0, n)
 	xn     int          // values seen
 	dist   []float64    // dist[L]: squared distance to the context L values back
 	since  int          // points since dist was last recomputed in full
@@ -70,7 +73,7 @@ func NewKNN(cfg KNNConfig) *KNN {
 	cfg.Calib = max(cfg.Calib, 2)
 	d := &KNN{
 		cfg:  cfg,
-		x:    make([]float64, cfg.History+cfg.Dim+1),
+		x:    make([]float64, 2*(cfg.History+cfg.Dim+1)),
 		dist: make([]float64, cfg.History+1),
 		best: make([]float64, cfg.K),
 		sup:  newSuppressor(cfg.HalfLife),
@@ -115,14 +118,24 @@ func (d *KNN) evidence(v float64) float64 {
 // update adds v and returns the new context's non-conformity (ok false
 // while there is none yet).
 func (d *KNN) update(v float64) (ncm float64, ok bool) {
-	d.lo, d.hi = math.Min(d.lo, v), math.Max(d.hi, v)
-	d.xHead = (d.xHead + 1) % len(d.x)
-	d.x[d.xHead] = v
-	d.xn++
+	d.add(v)
 	if d.xn < d.cfg.Dim {
 		return 0, false
 	}
 	return d.nonConformity()
+}
+
+// add puts v in the ring and the range.
+func (d *KNN) add(v float64) {
+	d.lo, d.hi = math.Min(d.lo, v), math.Max(d.hi, v)
+	n := len(d.x) / 2
+	d.xHead--
+	if d.xHead < 0 {
+		d.xHead = n - 1
+	}
+	d.x[d.xHead] = v
+	d.x[d.xHead+n] = v
+	d.xn++
 }
 
 // calibrate turns a non-conformity from update into the evidence ratio:
@@ -140,21 +153,16 @@ func (d *KNN) calibrate(ncm float64) float64 {
 	return x
 }
 
-// back returns the value i points back (0: the newest).
-func (d *KNN) back(i int) float64 {
-	j := d.xHead - i
-	if j < 0 {
-		j += len(d.x)
-	}
-	return d.x[j]
-}
-
 // lagDistance is the squared distance between the current context and the
 // one L values back, computed from the values.
 func (d *KNN) lagDistance(lag int) float64 {
+	dim := d.cfg.Dim
+	cur := d.x[d.xHead : d.xHead+dim]
+	past := d.x[d.xHead+lag : d.xHead+lag+dim]
+	past = past[:len(cur)]
 	s := 0.0
-	for j := range d.cfg.Dim {
-		t := d.back(j) - d.back(lag+j)
+	for j, c := range cur {
+		t := c - past[j]
 		s += t * t
 	}
 	return s
@@ -171,47 +179,53 @@ func (d *KNN) nonConformity() (float64, bool) {
 	embN := min(d.xn-dim, d.cfg.History)
 	full := d.since == 0
 	d.since = (d.since + 1) % recompute
-	enter, leave := d.back(0), d.back(dim)
-	ranked := embN-dim >= d.cfg.K
-	if ranked {
-		for i := range d.best {
-			d.best[i] = math.Inf(1)
-		}
+	// Lags dim+1 to last are updated, the rest (last+1 to embN) computed
+	// in full: all of them every recompute points, and the newest while
+	// the contexts grow (it has no earlier distance). The K smallest are
+	// kept in the same pass, taken in the order of the lags.
+	last := embN
+	switch {
+	case full:
+		last = dim
+	case d.xn-dim <= d.cfg.History:
+		last = embN - 1
+	}
+	best := d.best
+	for i := range best {
+		best[i] = math.Inf(1)
 	}
 	worst := math.Inf(1)
-	// p and q are the slots of back(lag) and back(lag+dim), walked down the
-	// ring with lag instead of computed per lag (this runs History times
-	// per value); each distance goes into the K smallest as it is made,
-	// in the same order as a second pass would.
-	n := len(d.x)
-	p, q := (d.xHead-(dim+1)+n)%n, (d.xHead-(2*dim+1)+2*n)%n
-	for lag := dim + 1; lag <= embN; lag++ {
-		if full || (lag == embN && d.xn-dim <= d.cfg.History) {
-			d.dist[lag] = d.lagDistance(lag)
-		} else {
-			a, b := enter-d.x[p], leave-d.x[q]
-			// The builtin, not math.Max (same rules, no call).
-			d.dist[lag] = max(0, d.dist[lag]+a*a-b*b)
+	if last > dim {
+		x := d.x[d.xHead:]
+		enter, leave := x[0], x[dim]
+		dist := d.dist[dim+1 : last+1]
+		// back(lag) and back(lag+dim) for lag = dim+1, ..., last.
+		in, out := x[dim+1:last+1], x[2*dim+1:last+dim+1]
+		in, out = in[:len(dist)], out[:len(dist)]
+		for i, s := range dist {
+			a, b := enter-in[i], leave-out[i]
+			// max(0, ...) as a branch, rarely taken: the builtin's rules for
+			// NaN and signed zeros cost instructions, and NaN stays NaN
+			// here too, while -0 cannot arise (a sum of squares, less a
+			// square, is -0 only from -0).
+			s = s + a*a - b*b
+			if s < 0 {
+				s = 0
+			}
+			dist[i] = s
+			if !(s >= worst) { // as the selection's order has it, NaN too
+				worst = insertBest(best, s)
+			}
 		}
-		if p--; p < 0 {
-			p = n - 1
-		}
-		if q--; q < 0 {
-			q = n - 1
-		}
-		s := d.dist[lag]
-		if !ranked || s >= worst {
-			continue
-		}
-		j := len(d.best) - 1
-		for j > 0 && d.best[j-1] > s {
-			d.best[j] = d.best[j-1]
-			j--
-		}
-		d.best[j] = s
-		worst = d.best[len(d.best)-1]
 	}
-	if !ranked {
+	for lag := max(last, dim) + 1; lag <= embN; lag++ {
+		s := d.lagDistance(lag)
+		d.dist[lag] = s
+		if !(s >= worst) {
+			worst = insertBest(best, s)
+		}
+	}
+	if embN-dim < d.cfg.K {
 		return 0, false
 	}
 	sum := 0.0
@@ -223,6 +237,18 @@ func (d *KNN) nonConformity() (float64, bool) {
 		r = 1
 	}
 	return sum / float64(len(d.best)) / r, true
+}
+
+// insertBest inserts s in best (ascending, its largest dropped) and
+// returns the new largest.
+func insertBest(best []float64, s float64) float64 {
+	j := len(best) - 1
+	for j > 0 && best[j-1] > s {
+		best[j] = best[j-1]
+		j--
+	}
+	best[j] = s
+	return best[len(best)-1]
 }
 
 // peakCalib compares each non-conformity with a peak of the earlier ones

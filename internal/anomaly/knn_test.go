@@ -52,10 +52,7 @@ func TestKNNIncrementalMatchesDirect(t *testing.T) {
 			v += 50
 		}
 		vals = append(vals, v)
-		d.lo, d.hi = math.Min(d.lo, v), math.Max(d.hi, v)
-		d.xHead = (d.xHead + 1) % len(d.x)
-		d.x[d.xHead] = v
-		d.xn++
+		d.add(v)
 		if d.xn < cfg.Dim {
 			continue
 		}
@@ -142,69 +139,16 @@ func TestKNNPeakQuietBetweenBursts(t *testing.T) {
 	}
 }
 
-// nonConformityTwoPass is nonConformity as it was (back per lag, then a
-// second pass for the K smallest): the reference it must match bit for bit.
-// It brings the lagged distances up to date and returns the
-// mean distance from the current subsequence to its K nearest earlier ones
-// (those overlapping it excluded), over the range; ok is false until K
-// non-overlapping subsequences exist.
-func (d *KNN) nonConformityTwoPass() (float64, bool) {
-	dim := d.cfg.Dim
-	// Earlier contexts: one per value since the first full one, at most
-	// History; the newest of them (lag embN) is new while they grow.
-	embN := min(d.xn-dim, d.cfg.History)
-	full := d.since == 0
-	d.since = (d.since + 1) % recompute
-	enter, leave := d.back(0), d.back(dim)
-	for lag := dim + 1; lag <= embN; lag++ {
-		if full || (lag == embN && d.xn-dim <= d.cfg.History) {
-			d.dist[lag] = d.lagDistance(lag)
-			continue
-		}
-		a, b := enter-d.back(lag), leave-d.back(lag+dim)
-		// The builtin, not math.Max (same rules, no call): this runs History
-		// times per value.
-		d.dist[lag] = max(0, d.dist[lag]+a*a-b*b)
-	}
-	if embN-dim < d.cfg.K {
-		return 0, false
-	}
-	for i := range d.best {
-		d.best[i] = math.Inf(1)
-	}
-	worst := math.Inf(1)
-	for lag := dim + 1; lag <= embN; lag++ {
-		s := d.dist[lag]
-		if s >= worst {
-			continue
-		}
-		j := len(d.best) - 1
-		for j > 0 && d.best[j-1] > s {
-			d.best[j] = d.best[j-1]
-			j--
-		}
-		d.best[j] = s
-		worst = d.best[len(d.best)-1]
-	}
-	sum := 0.0
-	for _, s := range d.best {
-		sum += math.Sqrt(s / float64(dim))
-	}
-	r := d.hi - d.lo
-	if r <= 0 {
-		r = 1
-	}
-	return sum / float64(len(d.best)) / r, true
-}
-
 // A KNN detector gives, value after value, the very bits of one whose
-// non-conformity is the two-pass reference (both with and without the
-// calibration peak; through warm-up, every full recomputation and the ring's
-// wrap).
+// non-conformity is the two-pass reference (knnRef, ref_test.go), both
+// with and without the calibration peak, through warm-up, every full
+// recomputation and the ring's wrap.
 func TestKNNMatchesTwoPass(t *testing.T) {
 	for _, cfg := range []KNNConfig{DefaultKNNConfig(), {Dim: 3, K: 2, History: 20, Calib: 10, HalfLife: 5, Refractory: 3},
 		{Dim: 5, K: 4, History: 40, Calib: 16, PeakHalfLife: 50}} {
-		fast, ref := NewKNN(cfg), NewKNN(cfg)
+		// ref's non-conformity is knnRef's (ref_test.go), calibrated and
+		// suppressed by cal's state.
+		fast, ref, cal := NewKNN(cfg), newKNNRef(cfg), NewKNN(cfg)
 		rng := rand.New(rand.NewPCG(5, 13))
 		for i := 0; i < 3000; i++ {
 			v := math.Sin(float64(i)/7) + rng.NormFloat64()*0.1
@@ -216,17 +160,11 @@ func TestKNNMatchesTwoPass(t *testing.T) {
 			}
 			got := fast.Score(v)
 			// ref.Score with the reference non-conformity.
-			ref.lo, ref.hi = math.Min(ref.lo, v), math.Max(ref.hi, v)
-			ref.xHead = (ref.xHead + 1) % len(ref.x)
-			ref.x[ref.xHead] = v
-			ref.xn++
 			x := 0.0
-			if ref.xn >= ref.cfg.Dim {
-				if ncm, ok := ref.nonConformityTwoPass(); ok {
-					x = ref.calibrate(ncm)
-				}
+			if ncm, ok := ref.update(v); ok {
+				x = cal.calibrate(ncm)
 			}
-			want := suppress(&ref.sup, &ref.refr, ref.cfg.Refractory, evidence(x))
+			want := suppress(&cal.sup, &cal.refr, cal.cfg.Refractory, evidence(x))
 			if math.Float64bits(got) != math.Float64bits(want) {
 				t.Fatalf("%+v, value %d: score %v, want %v", cfg, i, got, want)
 			}

@@ -1,7 +1,5 @@
 package anomaly
 
-import "sort"
-
 // ring is a fixed-capacity FIFO of the last values seen.
 type ring struct {
 	buf  []float64
@@ -49,17 +47,44 @@ func (w *sortedWindow) reset() {
 	w.sorted = w.sorted[:0]
 }
 
-// push adds v, evicting the oldest value when full.
+// push adds v, evicting the oldest value when full. A full window's
+// evicted value is replaced in place, moving only the values between the
+// two one slot (rather than all above the one, then all above the other):
+// the same slots as removing it, then inserting v (at the first slot not
+// below v), so signed zeros stay where they were.
 func (w *sortedWindow) push(v float64) {
-	if old, ok := w.ring.push(v); ok {
-		i := sort.SearchFloat64s(w.sorted, old)
-		copy(w.sorted[i:], w.sorted[i+1:])
-		w.sorted = w.sorted[:len(w.sorted)-1]
+	old, ok := w.ring.push(v)
+	if !ok {
+		i := lowerBound(w.sorted, v)
+		w.sorted = w.sorted[:len(w.sorted)+1]
+		copy(w.sorted[i+1:], w.sorted[i:])
+		w.sorted[i] = v
+		return
 	}
-	i := sort.SearchFloat64s(w.sorted, v)
-	w.sorted = w.sorted[:len(w.sorted)+1]
-	copy(w.sorted[i+1:], w.sorted[i:])
-	w.sorted[i] = v
+	s := w.sorted
+	i, j := lowerBound(s, old), lowerBound(s, v)
+	if j > i {
+		j-- // its slot once old is out
+		copy(s[i:j], s[i+1:j+1])
+	} else {
+		copy(s[j+1:i+1], s[j:i])
+	}
+	s[j] = v
+}
+
+// lowerBound is the first index i with s[i] >= v (len(s) if none), as
+// sort.SearchFloat64s, without its closure call per probe.
+func lowerBound(s []float64, v float64) int {
+	lo, hi := 0, len(s)
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if s[mid] < v {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo
 }
 
 // quantile returns the q-quantile (0..1) by linear interpolation.
@@ -89,7 +114,7 @@ func (w *sortedWindow) mad(m float64) float64 {
 	if n == 0 {
 		return 0
 	}
-	mid := sort.SearchFloat64s(s, m) // first index >= m
+	mid := lowerBound(s, m) // first index >= m
 	// For even n, the average of the two middle ones.
 	return (kthDeviation(s, m, mid, (n-1)/2) + kthDeviation(s, m, mid, n/2)) / 2
 }
