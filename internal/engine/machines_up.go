@@ -112,23 +112,28 @@ func (w *poolWork) needRoom() (items []cluster.Resources, itemApps []string) {
 	return items, itemApps
 }
 
-// bins is the room the pool has: its schedulable nodes in service, and the
-// machines ordered or booting (a whole machine each, less what is already
-// placed on them).
-func (w *poolWork) bins() []capacity.Bin {
-	ix := w.ix
+// bins is the room the pool has (poolBins).
+func (w *poolWork) bins() []capacity.Bin { return poolBins(w.ix, w.pool.Name, w.shape) }
+
+// poolBins is the room a pool has: its schedulable nodes in service, and the
+// machines ordered or booting, a whole machine of shape each less what is
+// already placed on them. A node whose machine is still ordered or booting
+// (its node ready before the provider lists it) is counted once, as that
+// machine. Called after the lifecycle step.
+func poolBins(ix *index, pool string, shape cluster.Resources) []capacity.Bin {
 	var bins []capacity.Bin
 	for _, n := range ix.sortedNodes() {
-		if n.Pool == w.pool.Name && n.Schedulable() {
-			if r := recordOfNode(ix, n); r != nil && !r.Phase.Counts() {
-				continue
-			}
-			bins = append(bins, capacity.Bin{ID: n.ID, Free: n.Capacity.Sub(ix.reserved[n.ID])})
+		if n.Pool != pool || !n.Schedulable() {
+			continue
 		}
+		if r := recordOfNode(ix, n); r != nil && (!r.Phase.Counts() || onTheWay(r)) {
+			continue // leaving, or counted below as a whole machine
+		}
+		bins = append(bins, capacity.Bin{ID: n.ID, Free: n.Capacity.Sub(ix.reserved[n.ID])})
 	}
 	for _, r := range ix.sortedRecords() {
-		if r.Pool == w.pool.Name && (r.Phase == cluster.PhaseOrdered || r.Phase == cluster.PhaseBooting) {
-			free := w.shape
+		if r.Pool == pool && onTheWay(r) {
+			free := shape
 			if r.NodeID != "" {
 				free = free.Sub(ix.reserved[r.NodeID])
 			}
@@ -136,6 +141,11 @@ func (w *poolWork) bins() []capacity.Bin {
 		}
 	}
 	return bins
+}
+
+// onTheWay: the machine is ordered or booting.
+func onTheWay(r *cluster.MachineRecord) bool {
+	return r.Phase == cluster.PhaseOrdered || r.Phase == cluster.PhaseBooting
 }
 
 // scaleUp decides the machines to add (or to take back from scale-in). It

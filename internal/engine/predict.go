@@ -115,9 +115,9 @@ func predictVote(cfg *config.Config, app *config.App, i int, in policy.Input, s 
 }
 
 // appRoom is how many tasks of app its pool holds without a new order: those
-// placed on nodes, plus what fits in the free room of the pool's schedulable
-// nodes in service and of its machines ordered or booting. With other apps on
-// the pool the free room is shared, so this is an upper bound. Unknown (false)
+// placed, plus what fits in the pool's room (poolBins: its schedulable nodes
+// in service and its machines ordered or booting). With other apps on the
+// pool the free room is shared, so this is an upper bound. Unknown (false)
 // without a pool or a reservation (no machine count follows from replicas).
 func appRoom(cfg *config.Config, app *config.App, ix *index) (int, bool) {
 	pool, ok := cfg.Pool(poolFor(cfg, app, ix))
@@ -129,16 +129,6 @@ func appRoom(cfg *config.Config, app *config.App, ix *index) (int, bool) {
 	if res.IsZero() {
 		return 0, false
 	}
-	fit := func(free cluster.Resources) int {
-		n := math.MaxInt
-		if res.MilliCPU > 0 {
-			n = min(n, int(max(free.MilliCPU, 0)/res.MilliCPU))
-		}
-		if res.Memory > 0 {
-			n = min(n, int(max(free.Memory, 0)/res.Memory))
-		}
-		return n
-	}
 	room := 0
 	for _, t := range tasks {
 		if t.State != cluster.TaskPending {
@@ -146,23 +136,15 @@ func appRoom(cfg *config.Config, app *config.App, ix *index) (int, bool) {
 		}
 	}
 	shape := cluster.Resources{MilliCPU: cluster.CPUs(pool.Machine.CPUs), Memory: int64(pool.Machine.Memory)}
-	for _, n := range ix.nodes {
-		if n.Pool != pool.Name || !n.Schedulable() {
-			continue
+	for _, b := range poolBins(ix, pool.Name, shape) {
+		n := math.MaxInt
+		if res.MilliCPU > 0 {
+			n = min(n, int(max(b.Free.MilliCPU, 0)/res.MilliCPU))
 		}
-		if r := recordOfNode(ix, n); r != nil && (!r.Phase.Counts() || r.Phase == cluster.PhaseOrdered || r.Phase == cluster.PhaseBooting) {
-			continue // leaving, or counted below as a whole machine
+		if res.Memory > 0 {
+			n = min(n, int(max(b.Free.Memory, 0)/res.Memory))
 		}
-		room += fit(n.Capacity.Sub(ix.reserved[n.ID]))
-	}
-	for _, r := range ix.records {
-		if r.Pool == pool.Name && (r.Phase == cluster.PhaseOrdered || r.Phase == cluster.PhaseBooting) {
-			free := shape
-			if r.NodeID != "" {
-				free = free.Sub(ix.reserved[r.NodeID])
-			}
-			room += fit(free)
-		}
+		room += n
 	}
 	return room, true
 }

@@ -97,3 +97,41 @@ func TestAheadItemsHeldByTheGuard(t *testing.T) {
 		})
 	}
 }
+
+// The pool's room counts a machine on its way once, as a whole machine less
+// what is placed on it, also when its node is ready before the provider
+// lists it (the record still ordered); leaving machines give no room. The
+// machine decision and the predictive policy's room read the same bins.
+func TestPoolBinsCountAMachineOnItsWayOnce(t *testing.T) {
+	shape := cluster.Resources{MilliCPU: 4000, Memory: 8 << 30}
+	one := cluster.Resources{MilliCPU: 1000, Memory: 1 << 30}
+	node := func(id, machine string) *cluster.Node {
+		return &cluster.Node{ID: id, Machine: machine, Pool: "p", Ready: true, Availability: cluster.Active, Capacity: shape}
+	}
+	ix := &index{
+		nodes: map[string]*cluster.Node{"n1": node("n1", "a"), "n2": node("n2", "b"), "n4": node("n4", "d")},
+		records: map[string]*cluster.MachineRecord{
+			"a": {Name: "a", Pool: "p", Phase: cluster.PhaseReady, NodeID: "n1"},
+			"b": {Name: "b", Pool: "p", Phase: cluster.PhaseOrdered, NodeID: "n2"}, // node ready, provider lags
+			"c": {Name: "c", Pool: "p", Phase: cluster.PhaseBooting},
+			"d": {Name: "d", Pool: "p", Phase: cluster.PhaseDraining, NodeID: "n4"},
+		},
+		reserved: map[string]cluster.Resources{"n1": one, "n2": one.Add(one), "n4": one},
+	}
+	got := map[string]cluster.Resources{}
+	for _, b := range poolBins(ix, "p", shape) {
+		if _, twice := got[b.ID]; twice {
+			t.Errorf("bin %s twice", b.ID)
+		}
+		got[b.ID] = b.Free
+	}
+	want := map[string]cluster.Resources{"n1": shape.Sub(one), "machine:b": shape.Sub(one.Add(one)), "machine:c": shape}
+	if len(got) != len(want) {
+		t.Errorf("bins %v, want %v", got, want)
+	}
+	for id, free := range want {
+		if got[id] != free {
+			t.Errorf("bin %s free %v, want %v (all: %v)", id, got[id], free, got)
+		}
+	}
+}
