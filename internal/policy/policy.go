@@ -6,6 +6,7 @@ package policy
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/hoist/hoist/internal/config"
@@ -57,6 +58,9 @@ func remember(ps []point, p point, window time.Duration) []point {
 	for cut < len(ps) && p.t.Sub(ps[cut].t) > window {
 		cut++
 	}
+	if cut == 0 {
+		return ps
+	}
 	return append(ps[:0], ps[cut:]...)
 }
 
@@ -80,12 +84,33 @@ func Target(p *config.Policy, st *TargetState, in Input) Recommendation {
 		tol = *p.Tolerance
 	}
 	raw := in.Current
-	var reason string
+	// The reason is appended into one buffer (on the stack while it fits) and
+	// copied once into a string: Target runs for every app on every tick, and
+	// fmt.Sprintf's interfaces and reflection were most of its cost. The text
+	// is byte for byte what the format in each comment gives (reason_test.go).
+	var buf [160]byte
+	r := append(buf[:0], metricName(p)...)
+	r = append(r, ' ')
+	r = appendG3(r, in.Value)
 	if math.Abs(ratio-1) <= tol {
-		reason = fmt.Sprintf("%s %.3g within %.0f%% of target %.3g", metricName(p), in.Value, tol*100, p.Target)
+		// "%s %.3g within %.0f%% of target %.3g"
+		r = append(r, " within "...)
+		r = appendF0(r, tol*100)
+		r = append(r, "% of target "...)
+		r = appendG3(r, p.Target)
 	} else {
 		raw = int(math.Ceil(float64(in.Ready)*ratio - 1e-9))
-		reason = fmt.Sprintf("%s %.3g vs target %.3g: ceil(%d x %.3g/%.3g) = %d", metricName(p), in.Value, p.Target, in.Ready, in.Value, p.Target, raw)
+		// "%s %.3g vs target %.3g: ceil(%d x %.3g/%.3g) = %d"
+		r = append(r, " vs target "...)
+		r = appendG3(r, p.Target)
+		r = append(r, ": ceil("...)
+		r = strconv.AppendInt(r, int64(in.Ready), 10)
+		r = append(r, " x "...)
+		r = appendG3(r, in.Value)
+		r = append(r, '/')
+		r = appendG3(r, p.Target)
+		r = append(r, ") = "...)
+		r = strconv.AppendInt(r, int64(raw), 10)
 	}
 
 	upWin, downWin := stabilization(p.ScaleUp), stabilization(p.ScaleDown)
@@ -111,14 +136,31 @@ func Target(p *config.Policy, st *TargetState, in Input) Recommendation {
 		desired = downRec
 	}
 	if desired != raw {
-		reason += fmt.Sprintf("; stabilised to %d", desired)
+		// "; stabilised to %d"
+		r = append(r, "; stabilised to "...)
+		r = strconv.AppendInt(r, int64(desired), 10)
 	}
 
 	if limited, ok := rateLimit(p, in, desired); ok {
-		reason += fmt.Sprintf("; rate-limited to %d", limited)
+		// "; rate-limited to %d"
+		r = append(r, "; rate-limited to "...)
+		r = strconv.AppendInt(r, int64(limited), 10)
 		desired = limited
 	}
-	return Recommendation{Replicas: desired, Reason: reason}
+	return Recommendation{Replicas: desired, Reason: string(r)}
+}
+
+// appendG3 appends v as fmt's %.3g prints it. Without flags fmt's %g is
+// strconv's 'g' at the same precision, sign, -0, +Inf, -Inf and NaN included
+// (fmt drops only the "+" it adds itself before NaN); reason_test.go holds
+// the two equal.
+func appendG3(b []byte, v float64) []byte {
+	return strconv.AppendFloat(b, v, 'g', 3, 64)
+}
+
+// appendF0 appends v as fmt's %.0f prints it (the same rule as appendG3's).
+func appendF0(b []byte, v float64) []byte {
+	return strconv.AppendFloat(b, v, 'f', 0, 64)
 }
 
 func stabilization(b *config.Behavior) time.Duration {
