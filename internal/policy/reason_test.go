@@ -215,3 +215,40 @@ func BenchmarkTarget(b *testing.B) {
 		})
 	}
 }
+
+// clock.since must be time.Time.Sub for any pair of times: near and far
+// apart, before 1 AD and past 2^40 s, at the edges of its fast path and of
+// Sub's saturation, in other zones, with and without monotonic readings.
+func TestClockIsSub(t *testing.T) {
+	wall := time.Now()
+	times := []time.Time{{}, t0, t0.Add(1), t0.Add(-1), t0.Add(time.Second - 1), t0.Add(-time.Second + 1),
+		wall, wall.Round(0), wall.Add(-5 * time.Minute), wall.Round(0).Add(-5 * time.Minute), wall.Add(time.Hour).UTC(),
+		time.Unix(farSec-1, 999999999), time.Unix(farSec, 0), time.Unix(-farSec, 0), time.Unix(-farSec+1, 0),
+		time.Unix(apartSec-1, 999999999), time.Unix(apartSec, 0), time.Unix(-apartSec, 1), time.Unix(0, 0),
+		time.Unix(1<<62, 0), time.Unix(-1<<62, 0), time.Unix(math.MaxInt64, 999999999), time.Unix(math.MinInt64, 0),
+		time.Date(-300000000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(292277026596, 12, 4, 15, 30, 7, 999999999, time.UTC),
+		time.Date(2026, 3, 29, 1, 30, 0, 0, time.FixedZone("X", 3600)), t0.Add(math.MaxInt64), t0.Add(math.MinInt64),
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 300 {
+		base := times[r.IntN(len(times))]
+		times = append(times, base.Add(time.Duration(r.Int64N(1<<50)-1<<49)), time.Unix(r.Int64N(1<<42)-1<<41, r.Int64N(1e9)))
+	}
+	for _, now := range times {
+		c := newClock(now)
+		for _, u := range times {
+			if got, want := c.since(u), now.Sub(u); got != want {
+				t.Fatalf("newClock(%v).since(%v) = %v, Sub gives %v", now, u, got, want)
+			}
+		}
+	}
+	// Sub subtracts monotonic readings when both times carry one, and those
+	// can part from the wall clock only when it is stepped: the fast path
+	// must not take a now that carries one.
+	if c := newClock(wall); c.fast {
+		t.Error("the clock takes its fast path for a time with a monotonic reading")
+	}
+	if c := newClock(wall.Round(0)); !c.fast {
+		t.Error("the clock leaves its fast path for a wall-clock time")
+	}
+}
