@@ -54,9 +54,8 @@ type point struct {
 // window at p's time, in place.
 func remember(ps []point, p point, window time.Duration) []point {
 	ps = append(ps, p)
-	c := newClock(p.t)
 	cut := 0
-	for cut < len(ps) && c.since(ps[cut].t) > window {
+	for cut < len(ps) && p.t.Sub(ps[cut].t) > window {
 		cut++
 	}
 	if cut == 0 {
@@ -120,9 +119,8 @@ func Target(p *config.Policy, st *TargetState, in Input) Recommendation {
 	st.history = remember(st.history, point{in.Now, raw}, longest)
 
 	upRec, downRec := raw, raw
-	c := newClock(in.Now)
 	for _, h := range st.history {
-		age := c.since(h.t)
+		age := in.Now.Sub(h.t)
 		if age <= upWin {
 			upRec = min(upRec, h.n)
 		}
@@ -163,39 +161,6 @@ func appendG3(b []byte, v float64) []byte {
 // appendF0 appends v as fmt's %.0f prints it (the same rule as appendG3's).
 func appendF0(b []byte, v float64) []byte {
 	return strconv.AppendFloat(b, v, 'f', 0, 64)
-}
-
-// clock gives now.Sub(t) for the many t of a history. Sub checks each result
-// for overflow with an Add and an Equal, most of Target's cost over a
-// stabilisation window; the clock leaves that check out where no overflow can
-// occur: now's seconds within 2^40 of 1970, t's within 2^33 s (272 years) of
-// now's, and now without a monotonic reading (Round(0) strips it; when
-// both times carry one, Sub subtracts those instead). TestClockIsSub holds it
-// to Sub.
-type clock struct {
-	now  time.Time
-	sec  int64
-	nsec int
-	fast bool
-}
-
-const farSec, apartSec = 1 << 40, 1 << 33
-
-func newClock(now time.Time) clock {
-	sec := now.Unix()
-	return clock{now: now, sec: sec, nsec: now.Nanosecond(),
-		fast: sec > -farSec && sec < farSec && now == now.Round(0)}
-}
-
-// since is c.now.Sub(t).
-func (c *clock) since(t time.Time) time.Duration {
-	if c.fast {
-		// With now's seconds within farSec, t's are too when d is small.
-		if d := c.sec - t.Unix(); d > -apartSec && d < apartSec {
-			return time.Duration(d)*time.Second + time.Duration(c.nsec-t.Nanosecond())
-		}
-	}
-	return c.now.Sub(t)
 }
 
 func stabilization(b *config.Behavior) time.Duration {
