@@ -401,17 +401,25 @@ func pidAlive(file, want string) (int, bool) {
 	if syscall.Kill(pid, 0) != nil {
 		return pid, false
 	}
-	cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || !strings.Contains(string(cmd), want) {
-		return pid, false
-	}
 	// A zombie (exited, not yet reaped) is not alive.
 	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
 		if f := strings.Fields(string(st[strings.LastIndexByte(string(st), ')')+1:])); len(f) > 0 && f[0] == "Z" {
 			return pid, false
 		}
 	}
-	return pid, true
+	cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return pid, false
+	}
+	// Empty while the process is between two programs: taskset execs
+	// nsenter, which execs dockerd, and the kernel shows no command line
+	// until the new one is set up. A busy host makes that window long
+	// enough for the boot loop to see it and call a starting dockerd
+	// exited (with nothing in its log).
+	if len(cmd) == 0 {
+		return pid, true
+	}
+	return pid, strings.Contains(string(cmd), want)
 }
 
 // startDetached starts a process in the machine's namespace, in its own
