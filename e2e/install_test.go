@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hoist/hoist/internal/prom/promtest"
 	"github.com/moby/moby/client"
 )
 
@@ -59,7 +60,7 @@ func TestInstallStack(t *testing.T) {
 	dir := t.TempDir()
 	const adminTok = "install-admin-token-0123456789"
 	tokens := writeFile(t, dir, "tokens", "admin "+adminTok+"\n")
-	port := freePort(t)
+	port := promtest.FreePort(t)
 	deploy := exec.Command("docker", "stack", "deploy", "--resolve-image", "never", "-c", filepath.Join(root, "deploy", "hoist-stack.yaml"), stackName)
 	deploy.Env = append(os.Environ(), "HOIST_IMAGE="+image, "HOIST_PORT="+strconv.Itoa(port),
 		"HOIST_DESCRIPTOR="+filepath.Join(root, "deploy", "hoist.yaml"), "HOIST_TOKENS="+tokens)

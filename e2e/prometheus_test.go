@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hoist/hoist/internal/prom/promtest"
 )
 
 // TestPrometheus: hoist with a real Prometheus and Alertmanager (Debian's,
@@ -53,9 +55,9 @@ func promScenario(t *testing.T, rt promRuntime) {
 	dir := t.TempDir()
 	p := promParams{
 		dir:      dir,
-		listen:   fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		promPort: freePort(t),
-		amPort:   freePort(t),
+		listen:   fmt.Sprintf("127.0.0.1:%d", promtest.FreePort(t)),
+		promPort: promtest.FreePort(t),
+		amPort:   promtest.FreePort(t),
 	}
 	p.rules = filepath.Join(dir, "rules")
 	p.token = filepath.Join(dir, "webhook-token")
