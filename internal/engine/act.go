@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strconv"
 	"time"
 
@@ -216,7 +217,10 @@ func (e *Engine) order(ctx context.Context, pool string, n int, now time.Time) {
 		e.d.Events.Record(events.Event{Time: now, Kind: events.MachineOrdered, Pool: pool, Machine: name, Reason: "ordered"})
 		e.runCreate(ctx, r, now)
 	}
-	e.ordered[pool] = now
+	// Snapshots share the map (see complete): replace it, never write it.
+	ordered := maps.Clone(e.ordered)
+	ordered[pool] = now
+	e.ordered = ordered
 }
 
 func (e *Engine) runCreate(ctx context.Context, r *cluster.MachineRecord, now time.Time) {

@@ -23,10 +23,12 @@ type index struct {
 	// new for each decision, since its plan keeps them.
 	votes []PolicyVote
 	// placed counts the tasks on a node; nodesSorted and recsSorted are
-	// made on first use (see sortedNodes, sortedRecords).
-	placed      int
-	nodesSorted []*cluster.Node
-	recsSorted  []*cluster.MachineRecord
+	// filled on first use in a decision (see sortedNodes, sortedRecords),
+	// into the buffers of the last one.
+	placed              int
+	nodesSorted         []*cluster.Node
+	recsSorted          []*cluster.MachineRecord
+	haveNodes, haveRecs bool
 	// byName is the apps by name, one per name, with their decisions:
 	// what the pools' decisions walk (see appViews).
 	byName []appView
@@ -93,6 +95,7 @@ type scratch struct {
 	taskNode        []int // each task's slot in node, -1 unplaced
 	poolMaps        map[string]map[string]cluster.Machine
 	recs            []cluster.MachineRecord // the records' copies (index.records)
+	names, pools    []string                // lifecycle's records and pools by name
 	down            scaleInScratch
 	// appOrder is the apps' order by name (indices into the snapshot's
 	// Apps) as last sorted: kept while it still holds, since the apps
@@ -205,7 +208,7 @@ func buildIndex(s *Snapshot, ix *index) *index {
 	ix.reserved = reuse(ix.reserved, len(s.State.Nodes))
 	ix.records = reuse(ix.records, len(s.Records))
 	ix.provider = reuse(ix.provider, len(s.Machines))
-	ix.votes, ix.nodesSorted, ix.recsSorted = nil, nil, nil
+	ix.votes, ix.haveNodes, ix.haveRecs = nil, false, false
 	sc := &ix.scratch
 	sc.svc.reset(len(s.State.Services))
 	sc.svcs = sc.svcs[:0]
@@ -396,23 +399,25 @@ func recordOfNode(ix *index, n *cluster.Node) *cluster.MachineRecord {
 
 // sortedRecords is ix.records by name, made once per decision: called after
 // the lifecycle step, the last to add records. Callers only read it.
+// Callers only read it, within the decision (the next one refills it).
 func (ix *index) sortedRecords() []*cluster.MachineRecord {
-	if ix.recsSorted == nil {
-		ix.recsSorted = sortedRecords(ix.records)
+	if !ix.haveRecs {
+		ix.recsSorted, ix.haveRecs = sortedRecords(ix.recsSorted[:0], ix.records), true
 	}
 	return ix.recsSorted
 }
 
-// sortedNodes is ix.nodes by ID, made once per decision. Callers only read it.
+// sortedNodes is ix.nodes by ID, made once per decision. Callers only read
+// it, within the decision.
 func (ix *index) sortedNodes() []*cluster.Node {
-	if ix.nodesSorted == nil {
-		ix.nodesSorted = sortedNodes(ix.nodes)
+	if !ix.haveNodes {
+		ix.nodesSorted, ix.haveNodes = sortedNodes(ix.nodesSorted[:0], ix.nodes), true
 	}
 	return ix.nodesSorted
 }
 
-func sortedRecords(m map[string]*cluster.MachineRecord) []*cluster.MachineRecord {
-	out := make([]*cluster.MachineRecord, 0, len(m))
+// sortedRecords appends m's records to out and sorts them by name.
+func sortedRecords(out []*cluster.MachineRecord, m map[string]*cluster.MachineRecord) []*cluster.MachineRecord {
 	for _, r := range m {
 		out = append(out, r)
 	}
@@ -421,8 +426,8 @@ func sortedRecords(m map[string]*cluster.MachineRecord) []*cluster.MachineRecord
 	return out
 }
 
-func sortedNodes(m map[string]*cluster.Node) []*cluster.Node {
-	out := make([]*cluster.Node, 0, len(m))
+// sortedNodes appends m's nodes to out and sorts them by ID.
+func sortedNodes(out []*cluster.Node, m map[string]*cluster.Node) []*cluster.Node {
 	for _, n := range m {
 		out = append(out, n)
 	}

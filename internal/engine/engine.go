@@ -183,6 +183,9 @@ type Engine struct {
 		names   map[string]bool       // appNames' (mu)
 	}
 	records map[string]*cluster.MachineRecord
+	// recCopies are the records as the last snapshot copied them, shared
+	// with it (see recordCopies).
+	recCopies []cluster.MachineRecord
 	// requests: pool -> the manual request not yet carried out (written
 	// through to the store); reqSeq the newest request's number.
 	requests map[string]cluster.PoolRequest
@@ -191,6 +194,7 @@ type Engine struct {
 	// holds: subject -> the key of the last hold event (dedupe).
 	holds map[string]string
 	// ordered: pool -> when machines were last ordered (Snapshot.Ordered).
+	// Snapshots share it: it is replaced on a change, never written.
 	ordered  map[string]time.Time
 	wg       sync.WaitGroup
 	last     *Plan
@@ -198,7 +202,8 @@ type Engine struct {
 	loaded   bool
 	seq      int
 	alerts   AlertSource
-	// ticking is true while a tick runs; tickDone is closed when it ends.
+	// ticking is true while a tick runs; tickDone, made by the first Plan
+	// that waits for the tick (not by every tick), is closed when it ends.
 	ticking  bool
 	tickDone chan struct{}
 	ticks    uint64 // ticks started
@@ -272,14 +277,17 @@ func (e *Engine) Tick(ctx context.Context) (*Plan, error) {
 	e.tickMu.Lock()
 	defer e.tickMu.Unlock()
 	e.mu.Lock()
-	e.ticking, e.tickDone = true, make(chan struct{})
+	e.ticking = true
 	e.ticks++
 	seq := e.ticks
 	e.mu.Unlock()
 	defer func() {
 		e.mu.Lock()
 		e.ticking = false
-		close(e.tickDone)
+		if e.tickDone != nil {
+			close(e.tickDone)
+			e.tickDone = nil
+		}
 		e.mu.Unlock()
 	}()
 	start := time.Now()
@@ -387,6 +395,9 @@ func (e *Engine) Plan(ctx context.Context) (*Plan, error) {
 		}
 		if e.ticking {
 			// The loop is deciding right now: its plan is the answer.
+			if e.tickDone == nil {
+				e.tickDone = make(chan struct{})
+			}
 			done, seq := e.tickDone, e.ticks
 			e.mu.Unlock()
 			select {
@@ -529,6 +540,21 @@ func (e *Engine) Existing() map[string]int {
 		}
 	}
 	return out
+}
+
+// ExistingIn counts the machines of pool that may still exist at the
+// provider: Existing for one pool, without making a map (the simulator's
+// safety check asks after every tick).
+func (e *Engine) ExistingIn(pool string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, r := range e.records {
+		if r.Pool == pool && r.Phase.Exists() {
+			n++
+		}
+	}
+	return n
 }
 
 // ErrNotCancellable is returned when a machine is not in a phase that can return to service.

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -14,11 +15,12 @@ import (
 func lifecycle(cfg *config.Config, s *Snapshot, ix *index, m *memory) []MachineAction {
 	now := s.Time
 	var out []MachineAction
-	names := make([]string, 0, len(ix.records))
+	names := ix.scratch.names[:0] // the last decision's buffer
 	for n := range ix.records {
 		names = append(names, n)
 	}
-	sort.Strings(names)
+	slices.Sort(names)
+	ix.scratch.names = names
 	step := func(r *cluster.MachineRecord, to cluster.Phase, action MachineOp, reason string) {
 		node := r.NodeID
 		out = append(out, MachineAction{Machine: r.Name, Pool: r.Pool, Node: node, From: r.Phase, To: to, Action: action, Reason: reason})
@@ -119,11 +121,12 @@ func lifecycle(cfg *config.Config, s *Snapshot, ix *index, m *memory) []MachineA
 	// Machines the provider runs that hoist has no record of: a restart after a
 	// create that returned but was never recorded as such, or machines made by
 	// hand. Adopt them so they are counted and, if unneeded, removed.
-	pools := make([]string, 0, len(ix.provider))
+	pools := ix.scratch.pools[:0]
 	for p := range ix.provider {
 		pools = append(pools, p)
 	}
-	sort.Strings(pools)
+	slices.Sort(pools)
+	ix.scratch.pools = pools
 	for _, pool := range pools {
 		view := ix.provider[pool]
 		// Only the machines to adopt are sorted (nearly always none).

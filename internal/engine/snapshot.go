@@ -344,20 +344,8 @@ func (e *Engine) observe(ctx context.Context, feed bool) (*observation, error) {
 // never moved. tick records the provider hold events (dry runs record none).
 func (e *Engine) complete(o *observation, tick bool) *Snapshot {
 	s := o.snap
-	if len(e.records) > 0 {
-		s.Records = make([]cluster.MachineRecord, 0, len(e.records))
-	}
+	s.Records = e.recordCopies()
 	for _, r := range e.records {
-		// As r.Clone(), but the history is shared, capacity at its length:
-		// the engine only ever appends to a record's history, which never
-		// writes within what the snapshot sees, and an append to the
-		// snapshot's copies copies it away.
-		c := *r
-		c.History = nil
-		if len(r.History) > 0 {
-			c.History = slices.Clip(r.History)
-		}
-		s.Records = append(s.Records, c)
 		if m, ok := o.before[r.Name]; !ok || m != markOf(r) {
 			s.Busy[r.Name] = true
 		}
@@ -366,10 +354,9 @@ func (e *Engine) complete(o *observation, tick bool) *Snapshot {
 		s.Busy[k] = true
 	}
 	s.Requests = e.requestsCopy()
-	s.Ordered = make(map[string]time.Time, len(e.ordered))
-	for k, v := range e.ordered {
-		s.Ordered[k] = v
-	}
+	// Shared, not copied: the engine replaces its map when it orders
+	// machines and never writes the one a snapshot holds (see order).
+	s.Ordered = e.ordered
 	// An app that left while the observation ran (deleted through the API, or
 	// gone from a reloaded descriptor) is not acted on: whoever removed it
 	// takes this lock afterwards (the API's delete calls Last) and may remove
@@ -404,6 +391,52 @@ func (e *Engine) complete(o *observation, tick bool) *Snapshot {
 		}
 	}
 	return s
+}
+
+// recordCopies returns copies of the machine records for a snapshot (nil
+// when there are none). Snapshots only read them (the decision copies them
+// again to move their phases), so while every record is as the last
+// snapshot's copy of it, that copy is shared instead of made again: the
+// records change a few times an hour, the loop ticks every few seconds.
+// Called with mu held.
+func (e *Engine) recordCopies() []cluster.MachineRecord {
+	if len(e.records) == 0 {
+		e.recCopies = nil
+		return nil
+	}
+	if len(e.recCopies) == len(e.records) && !slices.ContainsFunc(e.recCopies, func(c cluster.MachineRecord) bool {
+		r, ok := e.records[c.Name]
+		return !ok || !sameRecord(&c, r)
+	}) {
+		return e.recCopies
+	}
+	out := make([]cluster.MachineRecord, 0, len(e.records))
+	for _, r := range e.records {
+		// As r.Clone(), but the history is shared, capacity at its length:
+		// the engine only ever appends to a record's history, which never
+		// writes within what the snapshot sees, and an append to the
+		// snapshot's copies copies it away.
+		c := *r
+		c.History = nil
+		if len(r.History) > 0 {
+			c.History = slices.Clip(r.History)
+		}
+		out = append(out, c)
+	}
+	e.recCopies = out
+	return out
+}
+
+// sameRecord reports whether c is a copy of r as recordCopies makes it:
+// every field equal, the history the same one (same start, same length:
+// it is only appended to). Times compare with ==, not Equal: a copy has
+// the same wall clock, monotonic reading and location, and anything else
+// is a change to copy (TestSameRecordSeesEveryField holds the fields).
+func sameRecord(c, r *cluster.MachineRecord) bool {
+	return c.Name == r.Name && c.Pool == r.Pool && c.Phase == r.Phase && c.NodeID == r.NodeID &&
+		c.OrderedAt == r.OrderedAt && c.Since == r.Since && c.Attempts == r.Attempts &&
+		c.NextTry == r.NextTry && c.LastErr == r.LastErr && c.Cancel == r.Cancel &&
+		len(c.History) == len(r.History) && (len(r.History) == 0 || &c.History[0] == &r.History[0])
 }
 
 // appNames is the set of the names e.apps returns, without copying the

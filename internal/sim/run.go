@@ -175,10 +175,9 @@ func (c *safety) after(s *Stack, p *engine.Plan) {
 			c.violations = append(c.violations, fmt.Sprintf("%s: app %s desired %d outside %d..%d", p.Time.Format(time.RFC3339), d.App, d.Desired, d.Min, d.Max))
 		}
 	}
-	exists := s.Engine.Existing()
 	for _, pc := range c.cfg.Pools {
-		if exists[pc.Name] > pc.Max {
-			c.violations = append(c.violations, fmt.Sprintf("%s: pool %s has %d machines, max %d", p.Time.Format(time.RFC3339), pc.Name, exists[pc.Name], pc.Max))
+		if n := s.Engine.ExistingIn(pc.Name); n > pc.Max {
+			c.violations = append(c.violations, fmt.Sprintf("%s: pool %s has %d machines, max %d", p.Time.Format(time.RFC3339), pc.Name, n, pc.Max))
 		}
 	}
 	for _, e := range s.Events.List(events.Filter{AfterSeq: c.lastSeq}) {
