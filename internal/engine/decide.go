@@ -113,6 +113,7 @@ type grouping struct {
 	n      []int
 	res    []cluster.Resources // the node grouping's reserved sums
 	groups [][]*cluster.Task
+	last   int // the slot of returned last: tasks come in runs of a service
 }
 
 func (g *grouping) reset(hint int) {
@@ -121,10 +122,16 @@ func (g *grouping) reset(hint int) {
 		g.keys, g.n, g.res, g.groups = make([]string, 0, hint), make([]int, 0, hint), make([]cluster.Resources, 0, hint), make([][]*cluster.Task, 0, hint)
 	}
 	g.keys, g.n, g.res, g.groups = g.keys[:0], g.n[:0], g.res[:0], g.groups[:0]
+	g.last = 0
 }
 
-// of returns key's slot, adding it if new.
+// of returns key's slot, adding it if new. The key asked last is answered
+// without the map: a state lists a service's tasks together (and often a
+// node's), so most lookups repeat the one before.
 func (g *grouping) of(key string) int {
+	if g.last < len(g.keys) && g.keys[g.last] == key {
+		return g.last
+	}
 	i, ok := g.slot[key]
 	if !ok {
 		i = len(g.keys)
@@ -133,6 +140,7 @@ func (g *grouping) of(key string) int {
 		g.n = append(g.n, 0)
 		g.res = append(g.res, cluster.Resources{})
 	}
+	g.last = i
 	return i
 }
 
@@ -319,6 +327,9 @@ func decideInto(cfg *config.Config, s *Snapshot, m *memory, ix *index) *Plan {
 		p.Apps = append(p.Apps, d)
 	}
 	ix.appViews(cfg, s, p)
+	if len(cfg.Pools) > 0 { // nil without pools, as the appends left it
+		p.Pools = make([]PoolDecision, 0, len(cfg.Pools))
+	}
 	for i := range cfg.Pools {
 		d, acts := decidePool(cfg, &cfg.Pools[i], s, ix, m)
 		p.Pools = append(p.Pools, d)

@@ -282,10 +282,24 @@ func (e *Engine) observe(ctx context.Context, feed bool) (*observation, error) {
 	} else {
 		running = make(map[string]int, len(s.Apps))
 	}
-	for _, t := range st.Tasks {
-		if t.State == cluster.TaskRunning {
-			running[t.Service]++
+	// A state lists a service's tasks together: each run of a service is
+	// counted, then added to the map once.
+	svc, k := "", 0
+	for i := range st.Tasks {
+		t := &st.Tasks[i]
+		if t.State != cluster.TaskRunning {
+			continue
 		}
+		if t.Service != svc {
+			if k > 0 {
+				running[svc] += k
+			}
+			svc, k = t.Service, 0
+		}
+		k++
+	}
+	if k > 0 {
+		running[svc] += k
 	}
 	if e.d.Guard != nil && feed {
 		e.d.Guard.Observe(ctx, now, s.Apps, running, cfg.Interval())
