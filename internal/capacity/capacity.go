@@ -149,7 +149,7 @@ func RemovableCapped(nodes []Node, candidates []Candidate, limit int) []string {
 	headroom := make([]cluster.Resources, len(nodes)) // capacity - ceiling
 	gone := make([]bool, len(nodes))
 	index := make(map[string]int, len(nodes))
-	var receivers []int
+	receivers := make([]int, 0, len(nodes)) // made at its most, not grown
 	for i := range nodes {
 		n := &nodes[i]
 		index[n.ID] = i

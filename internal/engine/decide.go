@@ -94,8 +94,9 @@ type scratch struct {
 	taskSvc         []int // each task's slot in svc
 	taskNode        []int // each task's slot in node, -1 unplaced
 	poolMaps        map[string]map[string]cluster.Machine
-	recs            []cluster.MachineRecord // the records' copies (index.records)
-	names, pools    []string                // lifecycle's records and pools by name
+	listed          map[string][]cluster.Machine // a copy of the listing each pool map holds
+	recs            []cluster.MachineRecord      // the records' copies (index.records)
+	names, pools    []string                     // lifecycle's records and pools by name
 	down            scaleInScratch
 	// appOrder is the apps' order by name (indices into the snapshot's
 	// Apps) as last sorted: kept while it still holds, since the apps
@@ -214,7 +215,6 @@ func buildIndex(s *Snapshot, ix *index) *index {
 	ix.nodes = reuse(ix.nodes, len(s.State.Nodes))
 	ix.byMachine = reuse(ix.byMachine, len(s.State.Nodes))
 	ix.reserved = reuse(ix.reserved, len(s.State.Nodes))
-	ix.records = reuse(ix.records, len(s.Records))
 	ix.provider = reuse(ix.provider, len(s.Machines))
 	ix.votes, ix.haveNodes, ix.haveRecs = nil, false, false
 	sc := &ix.scratch
@@ -239,31 +239,62 @@ func buildIndex(s *Snapshot, ix *index) *index {
 		}
 	}
 	// The decision moves its own copies of the records (later steps see
-	// the phases as they will be); the snapshot stays as observed.
-	ix.scratch.recs = append(ix.scratch.recs[:0], s.Records...) // one buffer for all the copies
-	recs := ix.scratch.recs
-	for i := range recs {
-		ix.records[recs[i].Name] = &recs[i]
+	// the phases as they will be); the snapshot stays as observed. The
+	// last decision's copies and map are kept when they are still the
+	// snapshot's records: it moved no phase of them, adopted no machine
+	// into the map, and no record changed since (records change a few times
+	// an hour, decisions come every few seconds).
+	if !ix.recordsHold(s.Records) {
+		ix.records = reuse(ix.records, len(s.Records))
+		ix.scratch.recs = append(ix.scratch.recs[:0], s.Records...) // one buffer for all the copies
+		recs := ix.scratch.recs
+		for i := range recs {
+			ix.records[recs[i].Name] = &recs[i]
+		}
 	}
 	// Each pool's map is kept from the last tick and refilled (poolMaps
-	// itself is not cleared, or every map would be made again).
+	// itself is not cleared, or every map would be made again), unless the
+	// provider listed the same machines as last time (compared with a copy
+	// of that listing), which leaves it as it is: nothing writes these maps.
 	if ix.scratch.poolMaps == nil {
 		ix.scratch.poolMaps = make(map[string]map[string]cluster.Machine, len(s.Machines))
+		ix.scratch.listed = make(map[string][]cluster.Machine, len(s.Machines))
 	}
 	for pool, ms := range s.Machines {
 		m := ix.scratch.poolMaps[pool]
-		if m == nil {
+		last, seen := ix.scratch.listed[pool]
+		switch {
+		case m == nil:
 			m = make(map[string]cluster.Machine, len(ms))
 			ix.scratch.poolMaps[pool] = m
-		} else {
+		case seen && slices.Equal(last, ms):
+			ix.provider[pool] = m
+			continue
+		default:
 			clear(m)
 		}
 		for _, x := range ms {
 			m[x.Name] = x
 		}
+		ix.scratch.listed[pool] = append(last[:0], ms...)
 		ix.provider[pool] = m
 	}
 	return ix
+}
+
+// recordsHold reports whether ix.records is still the copies of recs that
+// buildIndex would make: as many records in the map as copies, as many
+// copies as recs, and each copy the same record as recs' (sameRecord).
+func (ix *index) recordsHold(recs []cluster.MachineRecord) bool {
+	if ix.records == nil || len(ix.records) != len(recs) || len(ix.scratch.recs) != len(recs) {
+		return false
+	}
+	for i := range recs {
+		if !sameRecord(&ix.scratch.recs[i], &recs[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // service returns the service named name (nil when the state has none) and

@@ -2,10 +2,12 @@ package engine
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/hoist/hoist/internal/cluster"
+	"github.com/hoist/hoist/internal/config"
 )
 
 // sameRecord must see a change to any field of a record: a field it missed
@@ -104,4 +106,70 @@ func TestRecordCopiesSharedUntilAChange(t *testing.T) {
 	check(e.recordCopies())
 	e.records["d"] = &cluster.MachineRecord{Name: "d", Pool: "p"}
 	check(e.recordCopies())
+}
+
+// The loop's index keeps its record copies and provider maps from one
+// decision to the next while they still hold; each decision must be the one
+// a fresh index gives: after the decision moved phases on its copies, after
+// a machine was adopted into the map, after records and listings changed
+// (one listing changed in place), and on unchanged snapshots.
+func TestKeptIndexDecidesAsAFreshOne(t *testing.T) {
+	cfg, err := config.Parse("decide.yaml", []byte(decideConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := new(dworld).node("n1", cluster.PhaseReady, 2).node("n2", cluster.PhaseOrdered, 1)
+	base := w.snapshot(cfg, 3, Sample{Value: 30, OK: true})
+	listing := base.Machines["workers"]
+	ready := cloneSnapshot(base)
+	ready.Records[1].SetPhase(cluster.PhaseReady, dt0, "ready")
+	adopt := cloneSnapshot(ready)
+	adopt.Machines = map[string][]cluster.Machine{"workers": append(slices.Clone(listing), cluster.Machine{Name: "m9", Status: cluster.MachineCreating})}
+	steps := []struct {
+		name string
+		snap *Snapshot
+		edit func() // applied to the listing before the step
+	}{
+		{"m2 ordered, its node ready: lifecycle moves it", base, nil},
+		{"the same records again (the copies were moved)", base, nil},
+		{"m2 ready in the records", ready, nil},
+		{"unchanged", ready, nil},
+		{"a machine to adopt", adopt, nil},
+		{"the same again (the map has the adopted one)", adopt, nil},
+		{"back to the records' machines", ready, nil},
+		{"m1 failed at the provider, the listing changed in place", ready, func() { listing[0].Status = cluster.MachineFailed }},
+		{"unchanged again", ready, nil},
+	}
+	kept, fresh := newMemory(), newMemory()
+	var ix *index
+	for _, st := range steps {
+		if st.edit != nil {
+			st.edit()
+		}
+		ix = buildIndexKeeping(ix)
+		got := decideInto(cfg, shareRecords(st.snap), kept, ix)
+		want := decideInto(cfg, shareRecords(st.snap), fresh, nil)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: kept index decided\n%+v\nfresh index\n%+v", st.name, got, want)
+		}
+		if !reflect.DeepEqual(kept, fresh) {
+			t.Fatalf("%s: memories differ", st.name)
+		}
+	}
+}
+
+// shareRecords is cloneSnapshot with the records' histories shared, as the
+// engine's snapshots share them (a history in another array is a change).
+func shareRecords(s *Snapshot) *Snapshot {
+	c := cloneSnapshot(s)
+	c.Records = slices.Clone(s.Records)
+	return c
+}
+
+// buildIndexKeeping is the loop's index for the next decision: the last one.
+func buildIndexKeeping(ix *index) *index {
+	if ix == nil {
+		return &index{}
+	}
+	return ix
 }
