@@ -51,6 +51,7 @@ type KNN struct {
 	x      []float64
 	xHead  int          // slot of the newest value, in [0, n)
 	xn     int          // values seen
+	run    int          // the newest values that equal (==) the newest, it included
 	dist   []float64    // dist[L]: squared distance to the context L values back
 	since  int          // points since dist was last recomputed in full
 	best   []float64    // K smallest squared distances so far, ascending
@@ -89,7 +90,7 @@ func NewKNN(cfg KNNConfig) *KNN {
 
 // Reset implements Detector.
 func (d *KNN) Reset() {
-	d.xHead, d.xn, d.since, d.refr = 0, 0, 0, 0
+	d.xHead, d.xn, d.run, d.since, d.refr = 0, 0, 0, 0, 0
 	d.calib.reset()
 	d.peak.reset()
 	d.lo, d.hi = math.Inf(1), math.Inf(-1)
@@ -128,6 +129,11 @@ func (d *KNN) update(v float64) (ncm float64, ok bool) {
 // add puts v in the ring and the range.
 func (d *KNN) add(v float64) {
 	d.lo, d.hi = math.Min(d.lo, v), math.Max(d.hi, v)
+	if d.xn > 0 && v == d.x[d.xHead] {
+		d.run++
+	} else {
+		d.run = 1
+	}
 	n := len(d.x) / 2
 	d.xHead--
 	if d.xHead < 0 {
@@ -195,7 +201,18 @@ func (d *KNN) nonConformity() (float64, bool) {
 		best[i] = math.Inf(1)
 	}
 	worst := math.Inf(1)
-	if last > dim {
+	if last > dim && d.run > last+dim && !math.IsInf(d.x[d.xHead], 0) {
+		// Every value the updates read (back 0 to last+dim) is the same
+		// finite one (a stream that stands still, such as the traffic of
+		// an app without any): each difference is ±0, its square +0, and
+		// s + 0 - 0 is s (s is never -0, see below), so the distances
+		// stay as they are and only the selection is made.
+		for _, s := range d.dist[dim+1 : last+1] {
+			if !(s >= worst) {
+				worst = insertBest(best, s)
+			}
+		}
+	} else if last > dim {
 		x := d.x[d.xHead:]
 		enter, leave := x[0], x[dim]
 		dist := d.dist[dim+1 : last+1]
