@@ -201,8 +201,12 @@ type queueModel struct {
 	// tailW[j] is min(Q(j+1, μ·slo), 1) as tail computes it, and 1 past the
 	// point where tail adds the remaining π unweighted (π·1 is π exactly).
 	tailW []float64
-	p95   *table
-	w     []float64 // scratch: π unnormalised
+	// sat is the first j whose tailW is 1 (len(tailW) if none): tailW never
+	// falls (tail's q only adds terms >= 0), so it is 1 from there on. An
+	// infinite μ·slo makes q NaN from the start, with no 1 before it.
+	sat int
+	p95 *table
+	w   []float64 // scratch: π unnormalised
 }
 
 func newQueueModel(mu float64, k int, slo float64) *queueModel {
@@ -224,6 +228,13 @@ func newQueueModel(mu float64, k int, slo float64) *queueModel {
 			for jj := j + 1; jj < k; jj++ {
 				m.tailW[jj] = 1
 			}
+			break
+		}
+	}
+	m.sat = len(m.tailW)
+	for j, tw := range m.tailW {
+		if tw == 1 {
+			m.sat = j
 			break
 		}
 	}
@@ -269,8 +280,27 @@ func (m *queueModel) eval(lambda float64) QueueResult {
 		return res
 	}
 	p := 0.0
-	for j, tw := range m.tailW {
+	if !(rho <= 1) {
+		for j, tw := range m.tailW {
+			p += w[j] / sum * tw
+		}
+		res.OverSLO = min(1, p/accepted)
+		return res
+	}
+	for j, tw := range m.tailW[:m.sat] {
 		p += w[j] / sum * tw
+	}
+	// From sat on, each term is w_j/sum (times a weight of 1, exact), and
+	// with 0 <= ρ <= 1 (a negative ρ fails at the p95 table above) the w_j
+	// never grow (w_j+1 is w_j·ρ rounded), so neither do the terms: once
+	// one leaves p as it is, so does every later one (a rounded sum is
+	// monotone in each addend), and the rest are skipped.
+	for _, wj := range w[m.sat:k] {
+		next := p + wj/sum
+		if next == p {
+			break
+		}
+		p = next
 	}
 	res.OverSLO = min(1, p/accepted)
 	return res

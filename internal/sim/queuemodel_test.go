@@ -34,6 +34,23 @@ func TestQueueModelIsQueueIntoExactly(t *testing.T) {
 		lambda := r.Float64() * 120
 		check(t, 50, 100, 0.25, lambda, m.eval(lambda), queueInto(make([]float64, 101), lambda, 50, 100, 0.25))
 	}
+	// -0 (its ρ has the sign of λ).
+	negZero := math.Copysign(0, -1)
+	check(t, 50, 100, 0.25, 0, m.eval(0), queueInto(make([]float64, 101), 0, 50, 100, 0.25))
+	check(t, 50, 100, 0.25, negZero, m.eval(negZero), queueInto(make([]float64, 101), negZero, 50, 100, 0.25))
+	// Random shapes, loads up to 1.3 μ and just below μ (where the terms
+	// fall slowest).
+	for s := 0; s < 40; s++ {
+		mu, k, slo := math.Exp(r.Float64()*12-4), 1+r.IntN(300), math.Exp(r.Float64()*10-7)
+		m := newQueueModel(mu, k, slo)
+		for i := 0; i < 500; i++ {
+			lambda := r.Float64() * mu * 1.3
+			if i%7 == 0 {
+				lambda = mu * (1 - r.Float64()*1e-3)
+			}
+			check(t, mu, k, slo, lambda, m.eval(lambda), queueInto(make([]float64, k+1), lambda, mu, k, slo))
+		}
+	}
 }
 
 func check(t *testing.T, mu float64, k int, slo, lambda float64, got, want QueueResult) {
