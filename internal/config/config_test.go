@@ -115,6 +115,8 @@ func TestParseErrors(t *testing.T) {
 		{"command provider needs scripts", strings.Replace(minimal, "max: 3", "max: 3\n    provider: command", 1), "pools[0].command: is required for provider command"},
 		{"negative duration", minimal + "controller: {interval: -5s}\n", "controller.interval: must not be negative"},
 		{"merge keys", "x: &a {}\npools:\n  - <<: *a\n", "YAML merge keys are not supported"},
+		{"slo budget above a half", strings.Replace(minimal, "replicas: {min: 1, max: 4}", "replicas: {min: 1, max: 4}\n    slo: {latency_p95: 250ms, budget: 0.5}", 1), "x.yaml:11:39: apps[0].slo.budget: must be a share in [0, 0.5) of the ticks (0: no adaptation), not 0.5"},
+		{"slo budget negative", strings.Replace(minimal, "replicas: {min: 1, max: 4}", "replicas: {min: 1, max: 4}\n    slo: {latency_p95: 250ms, budget: -0.01}", 1), "apps[0].slo.budget: must be a share in [0, 0.5)"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -263,6 +263,11 @@ type Cooldown struct {
 type SLO struct {
 	// LatencyP95 is the 95th percentile latency not to exceed (default 500ms).
 	LatencyP95 Duration `yaml:"latency_p95"`
+	// Budget is the share of ticks (every replica asked for running) whose
+	// p95 may exceed LatencyP95: the predictive policy sizes its headroom to
+	// it (default internal/policy PredictBudget, 0.0005; 0: no adaptation,
+	// headroom at a fixed quantile).
+	Budget *float64 `yaml:"budget"`
 }
 
 // Policy types.

@@ -456,6 +456,9 @@ func (a *App) check(ck *checker, path string, pools map[string]*Pool) {
 			ck.add(fmt.Sprintf("%s.pools[%d]", path, j), "no pool named %q", name)
 		}
 	}
+	if b := a.SLO.Budget; b != nil && (*b < 0 || *b >= 0.5) {
+		ck.add(path+".slo.budget", "must be a share in [0, 0.5) of the ticks (0: no adaptation), not %g", *b)
+	}
 	if a.Replicas.Min < 1 {
 		ck.add(path+".replicas.min", "must be >= 1")
 	}

@@ -96,6 +96,9 @@ type AppForecast struct {
 	// SLO; Learned false while it is the fallback CPU target's figure.
 	PerReplica float64 `json:"per_replica"`
 	Learned    bool    `json:"learned"`
+	// SizedAt is the quantile of the demand replicas are sized at this tick,
+	// adapted to the SLO's error budget (policy.PredictBudget).
+	SizedAt float64 `json:"sized_at"`
 }
 
 // PolicyVote is what one policy recommended.

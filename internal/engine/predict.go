@@ -100,6 +100,13 @@ func predictVote(cfg *config.Config, app *config.App, i int, in policy.Input, s 
 	if p.KeepWindow > 0 {
 		set.KeepWindow = p.KeepWindow.D()
 	}
+	switch b := app.SLO.Budget; {
+	case b == nil: // the default
+	case *b == 0:
+		set.Budget = -1 // written 0: no adaptation
+	default:
+		set.Budget = *b
+	}
 	st := &am.predict[i]
 	was := st.Mode
 	room, known := appRoom(cfg, app, ix)
@@ -158,7 +165,7 @@ func appForecast(pr policy.Prediction) *AppForecast {
 	f := pr.Forecast
 	out := &AppForecast{Mode: pr.Mode, Why: pr.ModeWhy, Rate: pr.Rate, Point: f.Point, Upper: f.Upper,
 		HorizonSeconds: pr.Horizon.Seconds(), Quantile: pr.Quantile, Coverage: f.Coverage, Errors: f.Errors,
-		PerReplica: pr.Capacity.PerReplica, Learned: pr.Capacity.Learned}
+		PerReplica: pr.Capacity.PerReplica, Learned: pr.Capacity.Learned, SizedAt: pr.SizedAt}
 	if f.Errors > 0 && !math.IsInf(f.MASE, 0) && !math.IsNaN(f.MASE) {
 		mase := f.MASE
 		out.MASE = &mase

@@ -145,8 +145,8 @@ func TestPredictOrdersAheadOfARepeatedRamp(t *testing.T) {
 // flips it; entering needs MASE at most maseEnter for gateEnter ticks,
 // leaving an unhealthy forecast for gateLeave ticks.
 func TestModeSwitchesWithHysteresis(t *testing.T) {
-	good := forecast.Forecast{Healthy: true, MASE: 0.9, Coverage: 0.98}
-	edge := forecast.Forecast{Healthy: true, MASE: 0.97, Coverage: 0.98}
+	good := forecast.Forecast{Healthy: true, MASE: 0.8, Coverage: 0.98}
+	edge := forecast.Forecast{Healthy: true, MASE: 0.9, Coverage: 0.98}
 	bad := forecast.Forecast{Why: "worse than naive", MASE: 1.03, Coverage: 0.97}
 	var g gate
 	for i := 0; i < 10*gateEnter; i++ {
@@ -163,7 +163,7 @@ func TestModeSwitchesWithHysteresis(t *testing.T) {
 		g.step(edge, 0.98, gateEnter, gateLeave) // healthy, but not by the margin
 	}
 	if g.on {
-		t.Fatal("entered at MASE 0.97")
+		t.Fatal("entered at MASE 0.9")
 	}
 	for i := 0; i < gateEnter-1; i++ {
 		g.step(good, 0.98, gateEnter, gateLeave)
@@ -193,7 +193,7 @@ func TestModeSwitchesWithHysteresis(t *testing.T) {
 	}
 	// Coverage short of the quantile by more than the slack does not enter.
 	for i := 0; i < 2*gateEnter; i++ {
-		g.step(forecast.Forecast{Healthy: true, MASE: 0.8, Coverage: 0.9}, 0.98, gateEnter, gateLeave)
+		g.step(forecast.Forecast{Healthy: true, MASE: 0.7, Coverage: 0.9}, 0.98, gateEnter, gateLeave)
 	}
 	if g.on {
 		t.Error("entered with coverage 90 % for a 98 % bound")
@@ -334,5 +334,85 @@ func dailyRamp(d time.Duration) float64 {
 		return 900
 	default:
 		return 100
+	}
+}
+
+// The quantile replicas are sized at moves by the SLO's error budget: up by
+// gain x (1 - budget) after a tick over the SLO, down by gain x budget after
+// one within it, only on ticks where every replica asked for ran, within
+// its bounds; off (negative budget) it stays at Quantile.
+func TestAdaptQuantileFollowsTheBudget(t *testing.T) {
+	slo := 250 * time.Millisecond
+	ok := Observation{P95: 0.2, HasP95: true}
+	over := Observation{P95: 0.3, HasP95: true}
+	all := PredictInput{Input: Input{Current: 4, Ready: 4}}
+	starting := PredictInput{Input: Input{Current: 6, Ready: 4}}
+	const b = 0.01
+	cases := []struct {
+		name   string
+		budget float64
+		from   float64
+		obs    Observation
+		in     PredictInput
+		want   float64
+	}{
+		{"first tick starts at Quantile", b, 0, ok, all, 0.98 - PredictBudgetGain*b},
+		{"within the SLO: down by gain x budget", b, 0.9, ok, all, 0.9 - PredictBudgetGain*b},
+		{"over the SLO: up by gain x (1 - budget)", b, 0.9, over, all, 0.9 + PredictBudgetGain*(1-b)},
+		{"replicas still starting: not judged", b, 0.9, over, starting, 0.9},
+		{"no p95: not judged", b, 0.9, Observation{}, all, 0.9},
+		{"never above the maximum", b, PredictQuantileMax, over, all, PredictQuantileMax},
+		{"never below the minimum", b, PredictQuantileMin, ok, all, PredictQuantileMin},
+		{"off", -1, 0, over, all, 0.98},
+	}
+	for _, c := range cases {
+		set := PredictSettings{SLO: slo, Budget: c.budget}
+		set.defaults()
+		st := PredictState{Q: c.from}
+		if got := st.adaptQuantile(set, c.obs, c.in); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("%s: quantile %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// Over a long run the headroom follows the budget: a load whose noise the
+// fixed 0.98 quantile over-covers gets less headroom (fewer replicas, within
+// the budget), and one that breaks the SLO more often than the budget gets
+// more (fewer ticks over the SLO than at the fixed quantile).
+func TestPredictHeadroomFollowsTheBudget(t *testing.T) {
+	run := func(budget, noise float64) (broken, replicas, q float64) {
+		r := &predictRun{set: PredictSettings{SLO: 250 * time.Millisecond, Budget: budget, DownWindow: time.Minute}, now: time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC), replicas: 10}
+		rng := rand.New(rand.NewPCG(3, 4))
+		n, over, sum := 0, 0, 0
+		for i := 0; i < 7*24*360; i++ {
+			o := world(300*math.Exp(noise*rng.NormFloat64()), r.replicas, 0.02)
+			p := Predict(r.set, &r.st, PredictInput{Input: Input{Now: r.now, Current: r.replicas, Ready: r.replicas}, Obs: o,
+				Step: 10 * time.Second, Short: 20 * time.Second, Long: 2 * time.Minute})
+			r.replicas = p.Replicas
+			r.now = r.now.Add(10 * time.Second)
+			if i >= 24*360 { // after a day
+				n++
+				sum += r.replicas
+				if o.P95 > 0.25 {
+					over++
+				}
+			}
+		}
+		return float64(over) / float64(n), float64(sum) / float64(n), r.st.Q
+	}
+	for _, c := range []struct {
+		noise, budget float64
+		looser        bool // the budget is looser than what the fixed quantile gives
+	}{{0.15, 0.01, true}, {0.5, 0.0005, false}} {
+		fixedBroken, fixedReplicas, _ := run(-1, c.noise)
+		broken, replicas, q := run(c.budget, c.noise)
+		t.Logf("noise %.2f: fixed 0.98 quantile %.3f%% of ticks over the SLO, %.2f replicas; budget %.2f%%: %.3f%%, %.2f replicas, quantile now %.3f",
+			c.noise, fixedBroken*100, fixedReplicas, c.budget*100, broken*100, replicas, q)
+		switch {
+		case c.looser && (fixedBroken >= c.budget || broken > c.budget*1.5 || replicas >= fixedReplicas):
+			t.Errorf("noise %.2f: a looser budget must give fewer replicas within it", c.noise)
+		case !c.looser && (fixedBroken <= c.budget || broken >= fixedBroken):
+			t.Errorf("noise %.2f: a tighter budget must break the SLO less often than the fixed quantile", c.noise)
+		}
 	}
 }
