@@ -276,6 +276,7 @@ var (
 	descFcMASE     = prometheus.NewDesc("hoist_app_forecast_mase", "Recent mean absolute error of an app's forecast over that of the naive forecast (the last value): above 1 the forecast is worse than naive.", []string{"app"}, nil)
 	descFcMode     = prometheus.NewDesc("hoist_app_forecast_predictive", "1 while an app's predictive policy acts on its forecast, 0 while it falls back to reacting (forecast not trusted, or forecast_only).", []string{"app"}, nil)
 	descFcCapacity = prometheus.NewDesc("hoist_app_capacity_requests_per_replica", "Requests per second one replica of an app serves within its slo, as a predictive policy learned it (the CPU target's figure while learning).", []string{"app"}, nil)
+	descFcSizedAt  = prometheus.NewDesc("hoist_app_headroom_quantile", "Quantile of an app's demand its replicas are sized at, as the predictive policy adapted it to the slo's error budget.", []string{"app"}, nil)
 )
 
 // phases are exported for every pool, zero included, so series do not come and go.
@@ -285,7 +286,7 @@ var phases = []cluster.Phase{cluster.PhaseOrdered, cluster.PhaseBooting, cluster
 func (o *observed) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descReplicas, descReplicaMin, descReplicaMax, descCPU, descMemory, descRequests, descLatency,
 		descMachines, descPoolMin, descPoolMax, descCapCPU, descCapMem, descResCPU, descResMem, descResRatio, descCPURatio, descLastTick,
-		descFcUpper, descFcPoint, descFcCoverage, descFcMASE, descFcMode, descFcCapacity} {
+		descFcUpper, descFcPoint, descFcCoverage, descFcMASE, descFcMode, descFcCapacity, descFcSizedAt} {
 		ch <- d
 	}
 }
@@ -308,6 +309,9 @@ func forecastGauges(ch chan<- prometheus.Metric, app string, f *engine.AppForeca
 	}
 	gauge(ch, descFcMode, predictive, app)
 	gauge(ch, descFcCapacity, f.PerReplica, app)
+	if f.SizedAt > 0 {
+		gauge(ch, descFcSizedAt, f.SizedAt, app)
+	}
 }
 
 func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {

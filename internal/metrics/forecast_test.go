@@ -79,12 +79,13 @@ func TestExporterForecast(t *testing.T) {
 		"hoist_app_forecast_coverage_ratio":            f.Coverage,
 		"hoist_app_forecast_mase":                      *f.MASE,
 		"hoist_app_capacity_requests_per_replica":      f.PerReplica,
+		"hoist_app_headroom_quantile":                  f.SizedAt,
 	} {
 		if got := gatherOne(t, x, name); math.Abs(got-want) > 1e-9*math.Max(1, math.Abs(want)) {
 			t.Errorf("%s = %v, the plan says %v", name, got, want)
 		}
 	}
-	if f.Upper < f.Point || f.Coverage <= 0 || f.Coverage > 1 || f.PerReplica <= 0 {
+	if f.Upper < f.Point || f.Coverage <= 0 || f.Coverage > 1 || f.PerReplica <= 0 || f.SizedAt < 0.5 || f.SizedAt > 0.995 {
 		t.Errorf("implausible forecast %+v", f)
 	}
 	mode := gatherOne(t, x, "hoist_app_forecast_predictive")
