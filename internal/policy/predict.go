@@ -276,8 +276,13 @@ func Predict(set PredictSettings, st *PredictState, in PredictInput) Prediction 
 	st.short.step(short, set.Quantile, enter, leave)
 	switch {
 	case changed:
+		// This tick only (its event says why): the forecast is of the
+		// request rate, which a new cost per request leaves as it was, so
+		// its trust (the gate) is kept. Reset, it took a gate's hold to
+		// come back, and on a busy host, whose CPU per request jumps at a
+		// load's ramps, the model resets often enough that machines were
+		// not ordered ahead of a rise the forecast had right.
 		st.Mode, st.ModeWhy = "reactive", "cost per request changed: learning again"
-		st.long = gate{}
 	case set.ForecastOnly:
 		st.Mode, st.ModeWhy = "reactive", "forecast_only"
 	case st.long.on:

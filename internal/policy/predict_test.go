@@ -93,10 +93,15 @@ type predictRun struct {
 	set      PredictSettings
 	now      time.Time
 	replicas int
+	cost     float64 // CPU seconds a request (0: 0.02)
 }
 
 func (r *predictRun) tick(rate float64) Prediction {
-	in := PredictInput{Input: Input{Now: r.now, Current: r.replicas, Ready: r.replicas}, Obs: world(rate, r.replicas, 0.02),
+	cost := r.cost
+	if cost == 0 {
+		cost = 0.02
+	}
+	in := PredictInput{Input: Input{Now: r.now, Current: r.replicas, Ready: r.replicas}, Obs: world(rate, r.replicas, cost),
 		Step: 10 * time.Second, Short: 20 * time.Second, Long: 2 * time.Minute}
 	p := Predict(r.set, &r.st, in)
 	if !p.NoData {
@@ -137,6 +142,37 @@ func TestPredictOrdersAheadOfARepeatedRamp(t *testing.T) {
 	}
 	if aheadEarly <= nowEarly+1 {
 		t.Errorf("a minute before the third ramp: ahead %d, replicas %d; want machines asked for ahead", aheadEarly, nowEarly)
+	}
+}
+
+// A new cost per request (the capacity model learns again) leaves the
+// forecast of the request rate trusted: the policy is reactive for that
+// tick only, and a ramp the forecast knows still gets its machines ahead.
+func TestPredictCostChangeKeepsTheForecastsTrust(t *testing.T) {
+	r := &predictRun{set: PredictSettings{SLO: 250 * time.Millisecond}, now: time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC), replicas: 5}
+	third := 2*24*time.Hour + 10*time.Hour // the third ramp's rise
+	changed := false
+	for d := time.Duration(0); d < third-time.Minute; d += 10 * time.Second {
+		if d == third-10*time.Minute {
+			r.cost = 0.03 // +50 %: a new image
+		}
+		p := r.tick(dailyRamp(d))
+		if p.ModeWhy == "cost per request changed: learning again" {
+			if d < third-10*time.Minute {
+				t.Fatalf("at %s the cost per request changed, but it had not", d)
+			}
+			changed = true
+		}
+	}
+	if !changed {
+		t.Fatal("the model did not see the cost per request change")
+	}
+	p := r.tick(dailyRamp(third - time.Minute))
+	if r.st.Mode != "predictive" {
+		t.Errorf("a minute before the third ramp, 9 min after the cost changed, the policy is %s: %s", r.st.Mode, r.st.ModeWhy)
+	}
+	if p.Ahead <= p.Replicas+1 {
+		t.Errorf("a minute before the third ramp: ahead %d, replicas %d; want machines asked for ahead", p.Ahead, p.Replicas)
 	}
 }
 
