@@ -18,7 +18,8 @@ type Bin struct {
 
 // Result is the outcome of packing tasks into existing room and new machines.
 type Result struct {
-	// Placed maps an item index to the existing bin it went to.
+	// Placed maps an item index to the existing bin it went to (nil when
+	// none did).
 	Placed map[int]string
 	// NewMachines is how many machines of the shape the rest needs.
 	NewMachines int
@@ -42,7 +43,8 @@ func Pack(shape cluster.Resources, bins []Bin, items []cluster.Resources) Result
 	})
 	left := make([]Bin, len(bins))
 	copy(left, bins)
-	res := Result{Placed: map[int]string{}}
+	// Placed is made at the first placement: most calls place nothing.
+	var res Result
 	var opened []cluster.Resources // free room of new bins
 	for _, i := range order {
 		it := items[i]
@@ -54,6 +56,9 @@ func Pack(shape cluster.Resources, bins []Bin, items []cluster.Resources) Result
 		for b := range left {
 			if left[b].Free.Fits(it) {
 				left[b].Free = left[b].Free.Sub(it)
+				if res.Placed == nil {
+					res.Placed = map[int]string{}
+				}
 				res.Placed[i] = left[b].ID
 				placed = true
 				break
@@ -140,8 +145,8 @@ const maxCappedMisses = 8
 // RemovableCapped is Removable where some candidates may only use the room
 // below the receivers' ceilings.
 func RemovableCapped(nodes []Node, candidates []Candidate, limit int) []string {
-	if limit <= 0 {
-		return nil
+	if limit <= 0 || len(candidates) == 0 {
+		return nil // as the loop below would, without making its slices and map
 	}
 	// Slices indexed like nodes, not maps: this runs candidates x tasks x
 	// receivers times on large clusters.

@@ -187,7 +187,8 @@ type Engine struct {
 	// with it (see recordCopies).
 	recCopies []cluster.MachineRecord
 	// requests: pool -> the manual request not yet carried out (written
-	// through to the store); reqSeq the newest request's number.
+	// through to the store); reqSeq the newest request's number. Snapshots
+	// share the map: setRequest and dropRequest replace it.
 	requests map[string]cluster.PoolRequest
 	reqSeq   uint64
 	busy     map[string]bool // machines with a provider call under way
@@ -636,7 +637,7 @@ func (e *Engine) loadRecords(ctx context.Context) error {
 		e.records[r.Name] = &r
 	}
 	for _, r := range reqs {
-		e.requests[r.Pool] = r
+		e.setRequest(r)
 		e.reqSeq = max(e.reqSeq, r.Seq)
 	}
 	e.loaded = true

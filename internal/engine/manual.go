@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"maps"
 
 	"github.com/hoist/hoist/internal/cluster"
 	"github.com/hoist/hoist/internal/events"
@@ -70,7 +71,7 @@ func (e *Engine) requestPool(ctx context.Context, pool string, resolve func(base
 	if err := e.d.Store.PutPoolRequest(ctx, req); err != nil {
 		return cluster.PoolRequest{}, fmt.Errorf("pool %q: the request could not be stored, nothing changes: %w", pool, err)
 	}
-	e.requests[pool] = req
+	e.setRequest(req)
 	e.gen++
 
 	why := fmt.Sprintf("manual: %s (asked %d, bounds %d..%d)", reason, asked, p.Min, p.Max)
@@ -133,31 +134,44 @@ func (e *Engine) forgetRequest(ctx context.Context, pool string, seq uint64) {
 	if r, ok := e.requests[pool]; !ok || r.Seq != seq {
 		return
 	}
-	delete(e.requests, pool)
+	e.dropRequest(pool)
 	if err := e.d.Store.DeletePoolRequest(ctx, pool, seq); err != nil {
 		e.d.Events.Record(events.Event{Time: e.d.Clock.Now(), Kind: events.EngineError, Pool: pool,
 			Reason: "could not forget the carried-out manual request: " + err.Error()})
 	}
 }
 
-// requestsCopy copies the pending requests for a snapshot. Called with mu held.
-func (e *Engine) requestsCopy() map[string]cluster.PoolRequest {
-	out := make(map[string]cluster.PoolRequest, len(e.requests))
-	for k, v := range e.requests {
-		out[k] = v
+// setRequest and dropRequest change the pending requests by replacing the
+// map, never writing it: snapshots share it (see complete). Called with mu
+// held.
+func (e *Engine) setRequest(r cluster.PoolRequest) {
+	reqs := maps.Clone(e.requests)
+	if reqs == nil {
+		reqs = map[string]cluster.PoolRequest{}
 	}
-	return out
+	reqs[r.Pool] = r
+	e.requests = reqs
+}
+
+func (e *Engine) dropRequest(pool string) {
+	reqs := maps.Clone(e.requests)
+	delete(reqs, pool)
+	e.requests = reqs
 }
 
 // manualScaleUp adds the operator's pending request to a pool's decision and,
 // when it asks for more machines than the pool has and is about to order,
 // raises need to it. It reports whether need now comes from the request.
 func manualScaleUp(d *PoolDecision, s *Snapshot, pool string, need *int, why *string) bool {
-	r, ok := s.Requests[pool]
+	found, ok := s.Requests[pool]
 	if !ok {
 		return false
 	}
-	d.Manual = &r
+	// A copy on the heap only when there is a request (&found would put
+	// every call's on the heap).
+	r := new(cluster.PoolRequest)
+	*r = found
+	d.Manual = r
 	if r.Target == d.Active {
 		d.ManualDone = true // done, or the pool got there by itself
 	}

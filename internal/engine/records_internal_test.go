@@ -173,3 +173,25 @@ func buildIndexKeeping(ix *index) *index {
 	}
 	return ix
 }
+
+// Snapshots share the engine's map of pending requests: a change replaces
+// it, and a map a snapshot holds stays as it was.
+func TestRequestsReplacedNotWritten(t *testing.T) {
+	e := &Engine{requests: map[string]cluster.PoolRequest{}}
+	held := e.requests
+	e.setRequest(cluster.PoolRequest{Pool: "p", Seq: 1, Target: 3})
+	if len(held) != 0 || e.requests["p"].Target != 3 {
+		t.Fatalf("held %v, engine's %v", held, e.requests)
+	}
+	held = e.requests
+	e.setRequest(cluster.PoolRequest{Pool: "p", Seq: 2, Target: 5})
+	e.setRequest(cluster.PoolRequest{Pool: "q", Seq: 3, Target: 1})
+	if len(held) != 1 || held["p"].Target != 3 || len(e.requests) != 2 || e.requests["p"].Target != 5 {
+		t.Fatalf("held %v, engine's %v", held, e.requests)
+	}
+	held = e.requests
+	e.dropRequest("p")
+	if len(held) != 2 || len(e.requests) != 1 || e.requests["q"].Seq != 3 {
+		t.Fatalf("held %v, engine's %v", held, e.requests)
+	}
+}

@@ -367,7 +367,7 @@ func (e *Engine) complete(o *observation, tick bool) *Snapshot {
 	for k := range e.busy {
 		s.Busy[k] = true
 	}
-	s.Requests = e.requestsCopy()
+	s.Requests = e.requests // shared: replaced on a change, never written
 	// Shared, not copied: the engine replaces its map when it orders
 	// machines and never writes the one a snapshot holds (see order).
 	s.Ordered = e.ordered
