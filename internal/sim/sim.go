@@ -835,6 +835,22 @@ func (c *Cluster) poolStatus(name string) PoolStatus {
 	return st
 }
 
+// readyAndExisting counts pool name's machines whose node is ready and
+// active (poolCounts' Ready) and all of them, failed ones included, in one
+// pass without poolCounts' capacity sums: Stats.tick asks every second.
+func (c *Cluster) readyAndExisting(name string) (ready, exist int) {
+	for _, m := range c.byName {
+		if m.pool != name {
+			continue
+		}
+		exist++
+		if n := m.node; n != nil && n.ready && n.availability != cluster.Drain {
+			ready++
+		}
+	}
+	return ready, exist
+}
+
 // poolCounts is poolStatus without Reserved.
 func (c *Cluster) poolCounts(name string) PoolStatus {
 	var st PoolStatus

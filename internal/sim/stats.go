@@ -117,14 +117,7 @@ func (s *Stats) tick(c *Cluster, dt time.Duration) {
 	}
 	for _, p := range c.cfg.Pools {
 		ps := s.pool(p.Name)
-		// Counts only: poolStatus's reserved sum walks every task.
-		ready := c.poolCounts(p.Name).Ready
-		exist := 0
-		for _, m := range c.byName {
-			if m.pool == p.Name {
-				exist++
-			}
-		}
+		ready, exist := c.readyAndExisting(p.Name)
 		ps.NodeSeconds += float64(exist) * sec
 		if !ps.seen || ready < ps.NodesMin {
 			ps.NodesMin = ready
