@@ -8,8 +8,9 @@
 // nodes. At 70 s and 10 s (why: see rampPeriod and the descriptor) no run
 // failed so, but 3 of 10 with both cores busy failed otherwise: a weak
 // memory of the second ramp (3 of its 6 replicas running, ticks without
-// metrics), and twice a forecast never trusted (worse than naive). docs/bench/README.md
-// ("The repeated ramp") has every run and what is left in hoist. Run it with
+// metrics), and twice a forecast never trusted (worse than naive).
+// docs/bench/README.md ("The repeated ramp") has every run and what is
+// left in hoist. Run it with
 //
 //	go test -tags e2e,ramp -count=1 -run TestPredictiveRampOnSwarm -v ./e2e/
 
