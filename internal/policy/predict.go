@@ -320,7 +320,7 @@ func Predict(set PredictSettings, st *PredictState, in PredictInput) Prediction 
 	reason := fmt.Sprintf("rate %.4g req/s; %s; need %d now", rate, cp.Why, now)
 	if mode == "predictive" {
 		reason += fmt.Sprintf(", %d for the upper forecast %.4g within %s, %d for %.4g within %s (MASE %.2f, coverage %.0f%%)",
-			raw, short.Upper, in.Short, ahead, long.Upper, in.Long, long.MASE, long.Coverage*100)
+			raw, short.Upper, in.Short, ahead, long.Upper, in.Long.Round(100*time.Millisecond), long.MASE, long.Coverage*100)
 	} else {
 		reason += fmt.Sprintf(" (reactive: %s)", why)
 	}
@@ -350,7 +350,12 @@ func Predict(set PredictSettings, st *PredictState, in PredictInput) Prediction 
 	if desired > in.Current && in.RoomKnown && desired > max(in.Room, ahead) {
 		capped := max(in.Current, in.Room, ahead)
 		if capped < desired {
-			reason += fmt.Sprintf("; %d, not %d: the pool has room for %d and the firm need over %s is %d", capped, desired, in.Room, in.Long, ahead)
+			// The firm need looks over the boot time only while predictive.
+			over := in.Short
+			if mode == "predictive" {
+				over = in.Long
+			}
+			reason += fmt.Sprintf("; %d, not %d: the pool has room for %d and the firm need over %s is %d", capped, desired, in.Room, over.Round(100*time.Millisecond), ahead)
 			desired = capped
 		}
 	}
