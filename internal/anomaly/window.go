@@ -73,7 +73,10 @@ func (w *sortedWindow) push(v float64) {
 }
 
 // lowerBound is the first index i with s[i] >= v (len(s) if none), as
-// sort.SearchFloat64s, without its closure call per probe.
+// sort.SearchFloat64s, without its closure call per probe. Not
+// slices.BinarySearch: it orders NaN first, and a KNN's calibration window
+// can take a NaN non-conformity (distances of values near the float range
+// overflow), where the two would put it in different slots.
 func lowerBound(s []float64, v float64) int {
 	lo, hi := 0, len(s)
 	for lo < hi {

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"maps"
 	"strconv"
 	"time"
 
@@ -217,10 +216,7 @@ func (e *Engine) order(ctx context.Context, pool string, n int, now time.Time) {
 		e.d.Events.Record(events.Event{Time: now, Kind: events.MachineOrdered, Pool: pool, Machine: name, Reason: "ordered"})
 		e.runCreate(ctx, r, now)
 	}
-	// Snapshots share the map (see complete): replace it, never write it.
-	ordered := maps.Clone(e.ordered)
-	ordered[pool] = now
-	e.ordered = ordered
+	e.ordered = withKey(e.ordered, pool, now) // snapshots share the map (see complete)
 }
 
 func (e *Engine) runCreate(ctx context.Context, r *cluster.MachineRecord, now time.Time) {

@@ -440,8 +440,8 @@ func recordOfNode(ix *index, n *cluster.Node) *cluster.MachineRecord {
 }
 
 // sortedRecords is ix.records by name, made once per decision: called after
-// the lifecycle step, the last to add records. Callers only read it.
-// Callers only read it, within the decision (the next one refills it).
+// the lifecycle step, the last to add records. Callers only read it, within
+// the decision (the next one refills it).
 func (ix *index) sortedRecords() []*cluster.MachineRecord {
 	if !ix.haveRecs {
 		ix.recsSorted, ix.haveRecs = sortedRecords(ix.recsSorted[:0], ix.records), true

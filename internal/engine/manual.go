@@ -145,12 +145,7 @@ func (e *Engine) forgetRequest(ctx context.Context, pool string, seq uint64) {
 // map, never writing it: snapshots share it (see complete). Called with mu
 // held.
 func (e *Engine) setRequest(r cluster.PoolRequest) {
-	reqs := maps.Clone(e.requests)
-	if reqs == nil {
-		reqs = map[string]cluster.PoolRequest{}
-	}
-	reqs[r.Pool] = r
-	e.requests = reqs
+	e.requests = withKey(e.requests, r.Pool, r)
 }
 
 func (e *Engine) dropRequest(pool string) {

@@ -193,6 +193,12 @@ func (m *memory) clone() *memory {
 	return c
 }
 
+// withKey returns a copy of m with m[k] = v: how the engine changes a map
+// that snapshots share (never written once shared).
+func withKey[K comparable, V any](m map[K]V, k K, v V) map[K]V {
+	return setIn(maps.Clone(m), k, v)
+}
+
 // setIn sets m[k] = v, making m first when it is nil.
 func setIn[K comparable, V any](m map[K]V, k K, v V) map[K]V {
 	if m == nil {

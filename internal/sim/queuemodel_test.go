@@ -1,13 +1,9 @@
 package sim
 
 import (
-	"context"
 	"math"
 	"math/rand/v2"
 	"testing"
-	"time"
-
-	"github.com/hoist/hoist/internal/engine"
 )
 
 // The per-second queue model must give queueInto's results bit for bit:
@@ -65,38 +61,5 @@ func check(t *testing.T, mu float64, k int, slo, lambda float64, got, want Queue
 	if !same(got.Rho, want.Rho) || !same(got.Drop, want.Drop) || !same(got.Busy, want.Busy) ||
 		!same(got.P95, want.P95) || !same(got.OverSLO, want.OverSLO) {
 		t.Fatalf("mu %g k %d slo %g lambda %g: got %+v, want %+v", mu, k, slo, lambda, got, want)
-	}
-}
-
-// Stats.tick's one-pass count gives poolCounts' Ready and every machine of
-// the pool, at each tick of a day of the benchmark's app (machines ordered,
-// booting, drained and removed as the load rises and falls).
-func TestReadyAndExistingAgreeWithPoolCounts(t *testing.T) {
-	stack, err := NewStack(benchConfig(1), StackOptions{EventLimit: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	checked := 0
-	_, err = stack.Run(context.Background(), RunOptions{Duration: 24 * time.Hour, OnTick: func(s *Stack, _ *engine.Plan) {
-		c := s.Cluster
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		ready, exist := c.readyAndExisting("workers")
-		all := 0
-		for _, m := range c.byName {
-			if m.pool == "workers" {
-				all++
-			}
-		}
-		if want := c.poolCounts("workers").Ready; ready != want || exist != all {
-			t.Fatalf("%s: ready %d, existing %d; poolCounts' Ready %d, machines %d", c.now, ready, exist, want, all)
-		}
-		checked++
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if checked == 0 {
-		t.Fatal("no tick checked")
 	}
 }
