@@ -159,8 +159,14 @@ func (w *poolWork) scaleUp() bool {
 	ahead, aheadApps := aheadItems(pool.Name, s, ix)
 	items, itemApps = append(items, ahead...), append(itemApps, aheadApps...)
 	w.items = items
-	bins := w.bins()
-	res := capacity.Pack(w.shape, bins, items)
+	// With nothing to place (most ticks) Pack places nothing and opens no
+	// machine: the pool's room is not worked out.
+	var bins []capacity.Bin
+	var res capacity.Result
+	if len(items) > 0 {
+		bins = w.bins()
+		res = capacity.Pack(w.shape, bins, items)
+	}
 	unfitSet := map[string]bool{}
 	for _, i := range res.Unfit {
 		unfitSet[itemApps[i]] = true
