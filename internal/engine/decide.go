@@ -98,6 +98,7 @@ type scratch struct {
 	recs            []cluster.MachineRecord      // the records' copies (index.records)
 	names, pools    []string                     // lifecycle's records and pools by name
 	down            scaleInScratch
+	state           keptState // what the state's lookups were made from
 	// appOrder is the apps' order by name (indices into the snapshot's
 	// Apps) as last sorted: kept while it still holds, since the apps
 	// rarely change from one tick to the next.
@@ -212,31 +213,10 @@ func buildIndex(s *Snapshot, ix *index) *index {
 	if ix == nil {
 		ix = &index{}
 	}
-	ix.nodes = reuse(ix.nodes, len(s.State.Nodes))
-	ix.byMachine = reuse(ix.byMachine, len(s.State.Nodes))
-	ix.reserved = reuse(ix.reserved, len(s.State.Nodes))
 	ix.provider = reuse(ix.provider, len(s.Machines))
 	ix.votes, ix.haveNodes, ix.haveRecs = nil, false, false
-	sc := &ix.scratch
-	sc.svc.reset(len(s.State.Services))
-	sc.svcs = sc.svcs[:0]
-	for i := range s.State.Services {
-		k := sc.svc.of(s.State.Services[i].Name)
-		if k == len(sc.svcs) {
-			sc.svcs = append(sc.svcs, nil)
-		}
-		sc.svcs[k] = &s.State.Services[i] // the last of a name, as a map keeps
-	}
-	ix.groupTasks(s.State.Tasks, len(s.State.Nodes))
-	for len(sc.svcs) < len(sc.svc.keys) {
-		sc.svcs = append(sc.svcs, nil) // tasks of a service not in the state
-	}
-	for i := range s.State.Nodes {
-		n := &s.State.Nodes[i]
-		ix.nodes[n.ID] = n
-		if n.Machine != "" {
-			ix.byMachine[n.Machine] = n
-		}
+	if !ix.stateHolds(&s.State) {
+		ix.indexState(&s.State)
 	}
 	// The decision moves its own copies of the records (later steps see
 	// the phases as they will be); the snapshot stays as observed. The
@@ -280,6 +260,105 @@ func buildIndex(s *Snapshot, ix *index) *index {
 		ix.provider[pool] = m
 	}
 	return ix
+}
+
+// indexState arranges the cluster's state: services, tasks by service and
+// by node, nodes by ID and machine, each node's reservations. It keeps what
+// stateHolds compares.
+func (ix *index) indexState(st *cluster.State) {
+	ix.nodes = reuse(ix.nodes, len(st.Nodes))
+	ix.byMachine = reuse(ix.byMachine, len(st.Nodes))
+	ix.reserved = reuse(ix.reserved, len(st.Nodes))
+	sc := &ix.scratch
+	sc.svc.reset(len(st.Services))
+	sc.svcs = sc.svcs[:0]
+	for i := range st.Services {
+		k := sc.svc.of(st.Services[i].Name)
+		if k == len(sc.svcs) {
+			sc.svcs = append(sc.svcs, nil)
+		}
+		sc.svcs[k] = &st.Services[i] // the last of a name, as a map keeps
+	}
+	ix.groupTasks(st.Tasks, len(st.Nodes))
+	for len(sc.svcs) < len(sc.svc.keys) {
+		sc.svcs = append(sc.svcs, nil) // tasks of a service not in the state
+	}
+	for i := range st.Nodes {
+		n := &st.Nodes[i]
+		ix.nodes[n.ID] = n
+		if n.Machine != "" {
+			ix.byMachine[n.Machine] = n
+		}
+	}
+	k := &sc.state
+	k.ok = true
+	k.services, k.tasks, k.nodes = st.Services, st.Tasks, st.Nodes
+	k.read = k.read[:0]
+	for i := range st.Services {
+		k.read = append(k.read, keptRead{a: st.Services[i].Name})
+	}
+	for i := range st.Tasks {
+		t := &st.Tasks[i]
+		k.read = append(k.read, keptRead{a: t.Service, b: t.NodeID, r: t.Reservation})
+	}
+	for i := range st.Nodes {
+		k.read = append(k.read, keptRead{a: st.Nodes[i].ID, b: st.Nodes[i].Machine})
+	}
+}
+
+// keptState is the state an index's lookups were made from (indexState):
+// its slices, which the lookups point into, and what indexState read of
+// each element (everything else the decision reads through the pointers).
+type keptState struct {
+	ok       bool
+	services []cluster.Service
+	tasks    []cluster.Task
+	nodes    []cluster.Node
+	read     []keptRead // the services', then the tasks', then the nodes'
+}
+
+// keptRead is what indexState reads of a service (its name), a task (its
+// service, node and reservation) or a node (its ID and machine).
+type keptRead struct {
+	a, b string
+	r    cluster.Resources
+}
+
+// stateHolds reports whether the index's lookups of the state are still
+// those indexState would make of st: st holds the very slices they were
+// made from (an orchestrator that answers with its last state while
+// nothing changed, as the simulator does: most ticks), and each element
+// still has the fields they were made from.
+func (ix *index) stateHolds(st *cluster.State) bool {
+	k := &ix.scratch.state
+	if !k.ok || !sameArray(k.services, st.Services) || !sameArray(k.tasks, st.Tasks) || !sameArray(k.nodes, st.Nodes) {
+		return false
+	}
+	read := k.read
+	for i := range st.Services {
+		if (keptRead{a: st.Services[i].Name}) != read[i] {
+			return false
+		}
+	}
+	read = read[len(st.Services):]
+	for i := range st.Tasks {
+		t := &st.Tasks[i]
+		if (keptRead{a: t.Service, b: t.NodeID, r: t.Reservation}) != read[i] {
+			return false
+		}
+	}
+	read = read[len(st.Tasks):]
+	for i := range st.Nodes {
+		if (keptRead{a: st.Nodes[i].ID, b: st.Nodes[i].Machine}) != read[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// sameArray: a and b are the same elements of the same array.
+func sameArray[T any](a, b []T) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // recordsHold reports whether ix.records is still the copies of recs that

@@ -195,3 +195,68 @@ func TestRequestsReplacedNotWritten(t *testing.T) {
 		t.Fatalf("held %v, engine's %v", held, e.requests)
 	}
 }
+
+// The index keeps its lookups of the state while the orchestrator answers
+// with the same slices, unchanged in what they were made from. A decision on
+// the kept index must be the one a fresh index makes, whatever changed in
+// place in between (what the lookups read, and what is read through them)
+// or when the state is new.
+func TestKeptStateDecidesAsAFreshOne(t *testing.T) {
+	cfg, err := config.Parse("decide.yaml", []byte(decideConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := new(dworld).node("n1", cluster.PhaseReady, 2).node("n2", cluster.PhaseReady, 1).node("n3", cluster.PhaseReady, 0)
+	snap := w.snapshot(cfg, 3, Sample{Value: 30, OK: true})
+	st := &snap.State // shared by every step, changed in place
+	pendingTask := cluster.Task{ID: "pa", Service: "web", State: cluster.TaskPending,
+		Reason: "no suitable node (insufficient resources on 1 node)", Reservation: cpu(1)}
+	steps := []struct {
+		name string
+		edit func()
+	}{
+		{"as observed", nil},
+		{"the same state again", nil},
+		{"a task moved to another node in place", func() { st.Tasks[0].NodeID = "n3" }},
+		{"a task's reservation grew in place", func() { st.Tasks[1].Reservation = cpu(3) }},
+		{"a task unplaced in place", func() { st.Tasks[2].NodeID = "" }},
+		{"a task's state changed in place", func() { st.Tasks[2].State, st.Tasks[2].Reason = cluster.TaskPending, pendingTask.Reason }},
+		{"a task of another service in place", func() { st.Tasks[0].Service = "other" }},
+		{"a node no longer hoist's machine in place", func() { st.Nodes[2].Machine = "" }},
+		{"two nodes' machines swapped in place", func() { st.Nodes[0].Machine, st.Nodes[1].Machine = "m2", "m1" }},
+		{"a node without a machine renamed in place", func() { st.Nodes[2].ID = "n9" }},
+		{"a node not ready in place", func() { st.Nodes[0].Ready = false }},
+		{"the service renamed in place", func() { st.Services[0].Name = "api" }},
+		{"the service back, wanting more in place", func() { st.Services[0].Name, st.Services[0].Desired = "web", 6 }},
+		{"a new state with a task waiting", func() {
+			st.Tasks = append(slices.Clone(st.Tasks), pendingTask)
+			st.Nodes = slices.Clone(st.Nodes)
+			st.Services = slices.Clone(st.Services)
+		}},
+		{"the same again", nil},
+		{"an equal state in new arrays, the old ones changed after", func() {
+			tasks, nodes := st.Tasks, st.Nodes
+			st.Tasks, st.Nodes = slices.Clone(tasks), slices.Clone(nodes)
+			tasks[1].State, nodes[1].Ready = cluster.TaskStarting, false
+		}},
+		{"fewer tasks, same array", func() { st.Tasks = st.Tasks[:2] }},
+		{"no task at all", func() { st.Tasks = nil }},
+	}
+	kept, fresh := newMemory(), newMemory()
+	ix := &index{}
+	for _, step := range steps {
+		if step.edit != nil {
+			step.edit()
+		}
+		s1, s2 := *snap, *snap
+		s1.Records, s2.Records = slices.Clone(snap.Records), slices.Clone(snap.Records)
+		got := decideInto(cfg, &s1, kept, ix)
+		want := decideInto(cfg, &s2, fresh, nil)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: kept index decided\n%+v\nfresh index\n%+v", step.name, got, want)
+		}
+		if !reflect.DeepEqual(kept, fresh) {
+			t.Fatalf("%s: memories differ", step.name)
+		}
+	}
+}
