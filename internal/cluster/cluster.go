@@ -139,15 +139,24 @@ func (n Node) Schedulable() bool { return n.Ready && n.Availability == Active }
 type State struct {
 	Services []Service `json:"services"`
 	Tasks    []Task    `json:"tasks"`
-	Nodes    []Node    `json:"nodes"`
+	// Stopping are tasks told to stop (scaled in, drained, replaced) whose
+	// containers have not stopped yet: no longer replicas of their service,
+	// but Swarm's scheduler counts a task's reservation on its node until
+	// the task's observed state passes running, so their room is not free
+	// yet, and a node being drained is not empty while it holds one.
+	Stopping []Task `json:"stopping,omitempty"`
+	Nodes    []Node `json:"nodes"`
 }
 
-// Reserved sums the reservations of the tasks assigned to each node.
+// Reserved sums the reservations of the tasks assigned to each node,
+// those stopping included.
 func (s *State) Reserved() map[string]Resources {
 	out := make(map[string]Resources, len(s.Nodes))
-	for _, t := range s.Tasks {
-		if t.NodeID != "" {
-			out[t.NodeID] = out[t.NodeID].Add(t.Reservation)
+	for _, ts := range [][]Task{s.Tasks, s.Stopping} {
+		for _, t := range ts {
+			if t.NodeID != "" {
+				out[t.NodeID] = out[t.NodeID].Add(t.Reservation)
+			}
 		}
 	}
 	return out

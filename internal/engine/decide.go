@@ -13,7 +13,8 @@ type index struct {
 	onNode    map[string][]*cluster.Task // by node ID, into the snapshot's tasks
 	nodes     map[string]*cluster.Node
 	byMachine map[string]*cluster.Node
-	reserved  map[string]cluster.Resources
+	reserved  map[string]cluster.Resources // stopping tasks' included
+	stopping  map[string]int                // tasks stopping, by node ID
 	records   map[string]*cluster.MachineRecord
 	provider  map[string]map[string]cluster.Machine // pool -> name -> machine
 	// Filled after the lifecycle step, which may adopt machines.
@@ -207,6 +208,22 @@ func (ix *index) groupTasks(tasks []cluster.Task, nodes int) {
 	}
 }
 
+// addStopping counts the tasks stopping on each node and their room as
+// taken (see cluster.State.Stopping); nil when none stop, as on most ticks.
+func (ix *index) addStopping(stopping []cluster.Task) {
+	ix.stopping = nil
+	for _, t := range stopping {
+		if t.NodeID == "" {
+			continue
+		}
+		if ix.stopping == nil {
+			ix.stopping = map[string]int{}
+		}
+		ix.stopping[t.NodeID]++
+		ix.reserved[t.NodeID] = ix.reserved[t.NodeID].Add(t.Reservation)
+	}
+}
+
 // buildIndex arranges s for lookups, into ix's maps when ix is not nil (the
 // loop's index from its previous tick), else into a new index.
 func buildIndex(s *Snapshot, ix *index) *index {
@@ -280,6 +297,7 @@ func (ix *index) indexState(st *cluster.State) {
 		sc.svcs[k] = &st.Services[i] // the last of a name, as a map keeps
 	}
 	ix.groupTasks(st.Tasks, len(st.Nodes))
+	ix.addStopping(st.Stopping)
 	for len(sc.svcs) < len(sc.svc.keys) {
 		sc.svcs = append(sc.svcs, nil) // tasks of a service not in the state
 	}
@@ -292,7 +310,7 @@ func (ix *index) indexState(st *cluster.State) {
 	}
 	k := &sc.state
 	k.ok = true
-	k.services, k.tasks, k.nodes = st.Services, st.Tasks, st.Nodes
+	k.services, k.tasks, k.nodes, k.stopping = st.Services, st.Tasks, st.Nodes, st.Stopping
 	k.read = k.read[:0]
 	for i := range st.Services {
 		k.read = append(k.read, keptRead{a: st.Services[i].Name})
@@ -304,6 +322,10 @@ func (ix *index) indexState(st *cluster.State) {
 	for i := range st.Nodes {
 		k.read = append(k.read, keptRead{a: st.Nodes[i].ID, b: st.Nodes[i].Machine})
 	}
+	for i := range st.Stopping {
+		t := &st.Stopping[i]
+		k.read = append(k.read, keptRead{b: t.NodeID, r: t.Reservation})
+	}
 }
 
 // keptState is the state an index's lookups were made from (indexState):
@@ -314,11 +336,13 @@ type keptState struct {
 	services []cluster.Service
 	tasks    []cluster.Task
 	nodes    []cluster.Node
-	read     []keptRead // the services', then the tasks', then the nodes'
+	stopping []cluster.Task
+	read     []keptRead // the services', the tasks', the nodes', then the stopping tasks'
 }
 
 // keptRead is what indexState reads of a service (its name), a task (its
-// service, node and reservation) or a node (its ID and machine).
+// service, node and reservation), a node (its ID and machine) or a stopping
+// task (its node and reservation).
 type keptRead struct {
 	a, b string
 	r    cluster.Resources
@@ -331,7 +355,8 @@ type keptRead struct {
 // still has the fields they were made from.
 func (ix *index) stateHolds(st *cluster.State) bool {
 	k := &ix.scratch.state
-	if !k.ok || !sameArray(k.services, st.Services) || !sameArray(k.tasks, st.Tasks) || !sameArray(k.nodes, st.Nodes) {
+	if !k.ok || !sameArray(k.services, st.Services) || !sameArray(k.tasks, st.Tasks) || !sameArray(k.nodes, st.Nodes) ||
+		!sameArray(k.stopping, st.Stopping) {
 		return false
 	}
 	read := k.read
@@ -350,6 +375,13 @@ func (ix *index) stateHolds(st *cluster.State) bool {
 	read = read[len(st.Tasks):]
 	for i := range st.Nodes {
 		if (keptRead{a: st.Nodes[i].ID, b: st.Nodes[i].Machine}) != read[i] {
+			return false
+		}
+	}
+	read = read[len(st.Nodes):]
+	for i := range st.Stopping {
+		t := &st.Stopping[i]
+		if (keptRead{b: t.NodeID, r: t.Reservation}) != read[i] {
 			return false
 		}
 	}

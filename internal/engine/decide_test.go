@@ -45,6 +45,7 @@ var dt0 = time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC)
 type dworld struct {
 	nodes   []cluster.Node
 	tasks   []cluster.Task
+	stops   []cluster.Task
 	records []cluster.MachineRecord
 }
 
@@ -65,6 +66,16 @@ func (w *dworld) node(id string, phase cluster.Phase, tasks int) *dworld {
 		OrderedAt: dt0.Add(-time.Hour), Since: dt0.Add(-time.Minute)})
 	for i := 0; i < tasks; i++ {
 		w.tasks = append(w.tasks, cluster.Task{ID: id + "-t" + string(rune('a'+i)), Service: "web", NodeID: id,
+			State: cluster.TaskRunning, Reservation: cpu(1)})
+	}
+	return w
+}
+
+// stopping adds n tasks of web told to stop on node id, still holding
+// 1 CPU each there.
+func (w *dworld) stopping(id string, n int) *dworld {
+	for i := 0; i < n; i++ {
+		w.stops = append(w.stops, cluster.Task{ID: id + "-s" + string(rune('a'+i)), Service: "web", NodeID: id,
 			State: cluster.TaskRunning, Reservation: cpu(1)})
 	}
 	return w
@@ -91,6 +102,7 @@ func (w *dworld) snapshot(cfg *config.Config, desired int, sample Sample) *Snaps
 		State: cluster.State{
 			Services: []cluster.Service{{Name: "web", Desired: desired, Reservation: cpu(1)}},
 			Tasks:    append([]cluster.Task(nil), w.tasks...),
+			Stopping: append([]cluster.Task(nil), w.stops...),
 			Nodes:    append([]cluster.Node(nil), w.nodes...),
 		},
 		Machines: map[string][]cluster.Machine{"workers": machines}, ProviderErr: map[string]string{},
@@ -165,6 +177,31 @@ func TestDecide(t *testing.T) {
 			snap: new(dworld).node("n1", cluster.PhaseReady, 4).pending(1).snapshot(cfg, 5, rps(37.5)),
 			app:  AppDecision{Action: ActNone, Desired: 5},
 			pool: PoolDecision{Action: ActScale, Create: 1, NeedRoom: 1, Reason: "1 task needs room; 1 machine of"},
+		},
+		{
+			// Swarm counts a stopping task's reservation until it has
+			// stopped: n1's last CPU is not free for the waiting task.
+			name: "a task still stopping holds its room",
+			snap: new(dworld).node("n1", cluster.PhaseReady, 3).stopping("n1", 1).pending(1).snapshot(cfg, 4, rps(30)),
+			app:  AppDecision{Action: ActNone, Desired: 4},
+			pool: PoolDecision{Action: ActScale, Create: 1, NeedRoom: 1, Reason: "1 task needs room; 1 machine of"},
+		},
+		{
+			name: "without it the waiting task fits",
+			snap: new(dworld).node("n1", cluster.PhaseReady, 3).pending(1).snapshot(cfg, 4, rps(30)),
+			app:  AppDecision{Action: ActNone, Desired: 4},
+			pool: PoolDecision{Action: ActNone, NeedRoom: 1},
+		},
+		{
+			name: "a draining node is not empty while a task on it stops",
+			snap: new(dworld).node("n1", cluster.PhaseReady, 2).node("n2", cluster.PhaseDraining, 0).stopping("n2", 1).snapshot(cfg, 2, rps(30)),
+			app:  AppDecision{Action: ActNone, Desired: 2},
+		},
+		{
+			name: "once it has stopped the node is drained",
+			snap: new(dworld).node("n1", cluster.PhaseReady, 2).node("n2", cluster.PhaseDraining, 0).snapshot(cfg, 2, rps(30)),
+			app:  AppDecision{Action: ActNone, Desired: 2},
+			acts: []MachineAction{{Machine: "m2", Action: MActObserve, To: cluster.PhaseDrained}},
 		},
 		{
 			name: "consolidation: a node at the share whose tasks fit on the others goes",
@@ -249,6 +286,7 @@ func cloneSnapshot(s *Snapshot) *Snapshot {
 	c := *s
 	c.State.Services = append([]cluster.Service(nil), s.State.Services...)
 	c.State.Tasks = append([]cluster.Task(nil), s.State.Tasks...)
+	c.State.Stopping = append([]cluster.Task(nil), s.State.Stopping...)
 	c.State.Nodes = append([]cluster.Node(nil), s.State.Nodes...)
 	c.Records = nil
 	for _, r := range s.Records {

@@ -95,7 +95,9 @@ func lifecycle(cfg *config.Config, s *Snapshot, ix *index, m *memory) []MachineA
 				step(r, cluster.PhaseDraining, MActDrain, "drain")
 			}
 		case cluster.PhaseDraining:
-			left := movableTasks(ix.onNode[r.NodeID])
+			// Stopping tasks still serve their last requests: the node is
+			// empty once they have stopped too.
+			left := movableTasks(ix.onNode[r.NodeID]) + ix.stopping[r.NodeID]
 			switch {
 			case r.Cancel:
 				step(r, cluster.PhaseReady, MActActivate, "drain cancelled")

@@ -160,21 +160,27 @@ func convert(svcs []swarm.Service, tasks []swarm.Task, nodes []swarm.Node, pools
 	}
 	for _, t := range tasks {
 		svc := byID[t.ServiceID]
-		if svc == nil || t.DesiredState != swarm.TaskStateRunning {
+		if svc == nil {
 			continue
 		}
 		ct, live := taskOf(t, svc)
-		if !live {
-			continue
+		switch {
+		case !live:
+		case t.DesiredState == swarm.TaskStateRunning:
+			st.Tasks = append(st.Tasks, ct)
+		case ct.NodeID != "":
+			// Told to stop, not stopped: its node's room is still taken.
+			st.Stopping = append(st.Stopping, ct)
 		}
-		st.Tasks = append(st.Tasks, ct)
 	}
-	sort.Slice(st.Tasks, func(i, j int) bool {
-		if st.Tasks[i].Service != st.Tasks[j].Service {
-			return st.Tasks[i].Service < st.Tasks[j].Service
-		}
-		return st.Tasks[i].ID < st.Tasks[j].ID
-	})
+	for _, ts := range [][]cluster.Task{st.Tasks, st.Stopping} {
+		sort.Slice(ts, func(i, j int) bool {
+			if ts[i].Service != ts[j].Service {
+				return ts[i].Service < ts[j].Service
+			}
+			return ts[i].ID < ts[j].ID
+		})
+	}
 	for i := range st.Services {
 		if st.Services[i].Global {
 			n := 0

@@ -265,7 +265,10 @@ func TestStateMapsTasksAndNodes(t *testing.T) {
 		task("t1", "svc-demo", "n2", swarm.TaskStateRunning, swarm.TaskStateRunning, ""),
 		task("t2", "svc-demo", "n2", swarm.TaskStateRunning, swarm.TaskStatePreparing, ""),
 		task("t3", "svc-demo", "", swarm.TaskStateRunning, swarm.TaskStatePending, "no suitable node (insufficient resources on 2 nodes)"),
-		task("t4", "svc-demo", "n2", swarm.TaskStateShutdown, swarm.TaskStateRunning, ""),              // being stopped: gone
+		task("t4", "svc-demo", "n2", swarm.TaskStateShutdown, swarm.TaskStateRunning, ""),              // being stopped: holds its room
+		task("t8", "svc-demo", "n2", swarm.TaskStateShutdown, swarm.TaskStateShutdown, ""),             // stopped: gone
+		task("t9", "svc-demo", "", swarm.TaskStateShutdown, swarm.TaskStatePending, ""),                // never placed: gone
+		task("t10", "svc-demo", "n2", swarm.TaskStateRemove, swarm.TaskStateStarting, ""),              // scaled in while starting
 		task("t5", "svc-demo", "n2", swarm.TaskStateRunning, swarm.TaskStateRejected, "No such image"), // ended, replacement coming
 		task("t6", "svc-agent", "n1", swarm.TaskStateRunning, swarm.TaskStateRunning, ""),
 		task("t7", "svc-gone", "n1", swarm.TaskStateRunning, swarm.TaskStateRunning, ""),
@@ -276,6 +279,14 @@ func TestStateMapsTasksAndNodes(t *testing.T) {
 	}
 	if len(st.Tasks) != 4 {
 		t.Fatalf("tasks = %+v", st.Tasks)
+	}
+	// Swarm's scheduler counts a task's reservation on its node until its
+	// observed state passes running, whatever its desired state.
+	if len(st.Stopping) != 2 || st.Stopping[0].ID != "t10" || st.Stopping[1].ID != "t4" {
+		t.Fatalf("stopping = %+v", st.Stopping)
+	}
+	if r := st.Reserved()["n2"]; r.MilliCPU != 4*400 {
+		t.Errorf("n2 reserved %v, want t1, t2, t4 and t10's", r)
 	}
 	want := map[string]cluster.TaskState{"t1": cluster.TaskRunning, "t2": cluster.TaskStarting, "t3": cluster.TaskPending, "t6": cluster.TaskRunning}
 	for _, tk := range st.Tasks {
