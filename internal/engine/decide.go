@@ -14,7 +14,7 @@ type index struct {
 	nodes     map[string]*cluster.Node
 	byMachine map[string]*cluster.Node
 	reserved  map[string]cluster.Resources // stopping tasks' included
-	stopping  map[string]int                // tasks stopping, by node ID
+	stopping  map[string]int               // tasks stopping, by node ID
 	records   map[string]*cluster.MachineRecord
 	provider  map[string]map[string]cluster.Machine // pool -> name -> machine
 	// Filled after the lifecycle step, which may adopt machines.

@@ -239,6 +239,12 @@ func TestKeptStateDecidesAsAFreshOne(t *testing.T) {
 			st.Tasks, st.Nodes = slices.Clone(tasks), slices.Clone(nodes)
 			tasks[1].State, nodes[1].Ready = cluster.TaskStarting, false
 		}},
+		{"a task stopping on n3", func() {
+			st.Stopping = []cluster.Task{{ID: "sa", Service: "web", NodeID: "n3", State: cluster.TaskRunning, Reservation: cpu(3)}}
+		}},
+		{"the stopping task on n2 in place", func() { st.Stopping[0].NodeID = "n2" }},
+		{"its reservation shrank in place", func() { st.Stopping[0].Reservation = cpu(1) }},
+		{"it stopped", func() { st.Stopping = nil }},
 		{"fewer tasks, same array", func() { st.Tasks = st.Tasks[:2] }},
 		{"no task at all", func() { st.Tasks = nil }},
 	}
