@@ -239,12 +239,19 @@ func TestKeptStateDecidesAsAFreshOne(t *testing.T) {
 			st.Tasks, st.Nodes = slices.Clone(tasks), slices.Clone(nodes)
 			tasks[1].State, nodes[1].Ready = cluster.TaskStarting, false
 		}},
-		{"a task stopping on n3", func() {
-			st.Stopping = []cluster.Task{{ID: "sa", Service: "web", NodeID: "n3", State: cluster.TaskRunning, Reservation: cpu(3)}}
+		{"a task stopping on each node, filling it", func() {
+			st.Stopping = nil
+			for _, n := range st.Nodes {
+				st.Stopping = append(st.Stopping, cluster.Task{ID: "s-" + n.ID, Service: "web", NodeID: n.ID, State: cluster.TaskRunning, Reservation: cpu(4)})
+			}
 		}},
-		{"the stopping task on n2 in place", func() { st.Stopping[0].NodeID = "n2" }},
-		{"its reservation shrank in place", func() { st.Stopping[0].Reservation = cpu(1) }},
-		{"it stopped", func() { st.Stopping = nil }},
+		{"one of them on no node in place", func() { st.Stopping[0].NodeID = "" }},
+		{"their reservations shrank in place", func() {
+			for i := range st.Stopping {
+				st.Stopping[i].Reservation = cpu(0.5)
+			}
+		}},
+		{"they stopped", func() { st.Stopping = nil }},
 		{"fewer tasks, same array", func() { st.Tasks = st.Tasks[:2] }},
 		{"no task at all", func() { st.Tasks = nil }},
 	}
