@@ -181,6 +181,10 @@ type Engine struct {
 		before  map[string]recordMark // the loop's observation's (tickMu)
 		running map[string]int        // the loop's observation's (tickMu)
 		names   map[string]bool       // appNames' (mu)
+		// the loop's observation's (tickMu): the pools' listings, and
+		// the last snapshot's map of them (see listingMap)
+		lists    []poolListing
+		machines map[string][]cluster.Machine
 	}
 	records map[string]*cluster.MachineRecord
 	// recCopies are the records as the last snapshot copied them, shared

@@ -273,3 +273,53 @@ func TestKeptStateDecidesAsAFreshOne(t *testing.T) {
 		}
 	}
 }
+
+// A snapshot's Machines is the last snapshot's map only when that map holds
+// exactly the same listings (the same slices); any other answer makes a map
+// of what was listed.
+func TestListingMapSharedOnlyWhenTheSame(t *testing.T) {
+	a := slices.Grow([]cluster.Machine{{Name: "m1"}, {Name: "m2"}}, 2) // room beyond its length
+	b := []cluster.Machine{{Name: "m3"}}
+	lists := []poolListing{{"p", a}, {"q", b}}
+	last := listingMap(nil, lists)
+	if !reflect.DeepEqual(last, map[string][]cluster.Machine{"p": a, "q": b}) {
+		t.Fatalf("first map: %v", last)
+	}
+	same := func(m map[string][]cluster.Machine) bool {
+		return reflect.ValueOf(m).Pointer() == reflect.ValueOf(last).Pointer()
+	}
+	if m := listingMap(last, []poolListing{{"p", a}, {"q", b}}); !same(m) {
+		t.Fatal("the same listings made a new map")
+	}
+	var empty []cluster.Machine
+	for _, tc := range []struct {
+		name  string
+		lists []poolListing
+	}{
+		{"an equal listing in another array", []poolListing{{"p", slices.Clone(a)}, {"q", b}}},
+		{"a shorter listing of the same array", []poolListing{{"p", a[:1]}, {"q", b}}},
+		{"a listing of the same array with less capacity", []poolListing{{"p", a[:2:2]}, {"q", b}}},
+		{"a pool not listed (its provider failed)", []poolListing{{"p", a}}},
+		{"another pool", []poolListing{{"p", a}, {"r", b}}},
+		{"one pool more", []poolListing{{"p", a}, {"q", b}, {"r", empty}}},
+		{"none", nil},
+	} {
+		m := listingMap(last, tc.lists)
+		want := map[string][]cluster.Machine{}
+		for _, l := range tc.lists {
+			want[l.pool] = l.machines
+		}
+		if same(m) && len(tc.lists) > 0 || !reflect.DeepEqual(m, want) {
+			t.Errorf("%s: got %v (the last map: %v), want a new %v", tc.name, m, same(m), want)
+		}
+		for _, l := range tc.lists {
+			if !sameSlice(m[l.pool], l.machines) {
+				t.Errorf("%s: pool %s holds another slice", tc.name, l.pool)
+			}
+		}
+	}
+	nilList := listingMap(nil, []poolListing{{"p", nil}})
+	if m := listingMap(nilList, []poolListing{{"p", []cluster.Machine{}}}); m["p"] == nil {
+		t.Error("an empty listing after a nil one kept the nil")
+	}
+}

@@ -208,6 +208,45 @@ func setIn[K comparable, V any](m map[K]V, k K, v V) map[K]V {
 	return m
 }
 
+// poolListing is what a pool's provider listed.
+type poolListing struct {
+	pool     string
+	machines []cluster.Machine
+}
+
+// listingMap is a snapshot's Machines: each pool's listing by its name. It
+// is last (the map an earlier snapshot holds) when that map holds exactly
+// these listings, the same slices (a provider repeats its last answer while
+// nothing changed, as the simulator's does): no snapshot's map is written
+// once made, so sharing it is making the same map again.
+func listingMap(last map[string][]cluster.Machine, lists []poolListing) map[string][]cluster.Machine {
+	same := last != nil && len(last) == len(lists)
+	for _, l := range lists {
+		if !same {
+			break
+		}
+		ms, ok := last[l.pool]
+		same = ok && sameSlice(ms, l.machines)
+	}
+	if same {
+		return last
+	}
+	m := make(map[string][]cluster.Machine, len(lists))
+	for _, l := range lists {
+		m[l.pool] = l.machines
+	}
+	return m
+}
+
+// sameSlice: a and b are the same slice (array, length and capacity; both
+// nil or neither, which JSON tells apart).
+func sameSlice[T any](a, b []T) bool {
+	if len(a) != len(b) || cap(a) != cap(b) || (a == nil) != (b == nil) {
+		return false
+	}
+	return cap(a) == 0 || &a[:1][0] == &b[:1][0]
+}
+
 // observation is a Snapshot in the making: what observe read without the
 // engine's lock, and the machine records as they were when it began.
 type observation struct {
@@ -265,10 +304,13 @@ func (e *Engine) observe(ctx context.Context, feed bool) (*observation, error) {
 	if err != nil {
 		return nil, fmt.Errorf("orchestrator state: %w", err)
 	}
-	o.snapshot = Snapshot{Time: now, State: st,
-		Machines: map[string][]cluster.Machine{}, Metrics: make(map[string][]Sample, len(cfg.Apps))}
+	o.snapshot = Snapshot{Time: now, State: st, Metrics: make(map[string][]Sample, len(cfg.Apps))}
 	s := &o.snapshot
 	o.snap = s
+	var lists, last = []poolListing(nil), map[string][]cluster.Machine(nil)
+	if feed {
+		lists, last = e.scratch.lists[:0], e.scratch.machines
+	}
 	for _, p := range cfg.Pools {
 		var ms []cluster.Machine
 		err := e.providerCall(p.Name, "list", func() (err error) {
@@ -279,7 +321,11 @@ func (e *Engine) observe(ctx context.Context, feed bool) (*observation, error) {
 			s.ProviderErr = setIn(s.ProviderErr, p.Name, err.Error())
 			continue
 		}
-		s.Machines[p.Name] = ms
+		lists = append(lists, poolListing{p.Name, ms})
+	}
+	s.Machines = listingMap(last, lists)
+	if feed {
+		e.scratch.lists, e.scratch.machines = lists, s.Machines
 	}
 	s.Apps = e.apps(cfg, st)
 	if alerts != nil {
