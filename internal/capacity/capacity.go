@@ -145,16 +145,39 @@ const maxCappedMisses = 8
 // RemovableCapped is Removable where some candidates may only use the room
 // below the receivers' ceilings.
 func RemovableCapped(nodes []Node, candidates []Candidate, limit int) []string {
+	var sc Scratch
+	return sc.RemovableCapped(nodes, candidates, limit)
+}
+
+// Scratch is RemovableCapped's working memory, for a caller that asks again
+// and again (a control loop): made once and refilled on each call instead
+// of made anew. Nothing in it outlives a call, nor is returned.
+type Scratch struct {
+	free, headroom []cluster.Resources
+	gone           []bool
+	index          map[string]int
+	receivers      []int
+	undo           []placement
+	tasks          []cluster.Resources // fitsElsewhere's
+}
+
+// RemovableCapped is the package's RemovableCapped, working in sc.
+func (sc *Scratch) RemovableCapped(nodes []Node, candidates []Candidate, limit int) []string {
 	if limit <= 0 || len(candidates) == 0 {
-		return nil // as the loop below would, without making its slices and map
+		return nil // as the loop below would, without filling its slices and map
 	}
 	// Slices indexed like nodes, not maps: this runs candidates x tasks x
-	// receivers times on large clusters.
-	free := make([]cluster.Resources, len(nodes))
-	headroom := make([]cluster.Resources, len(nodes)) // capacity - ceiling
-	gone := make([]bool, len(nodes))
-	index := make(map[string]int, len(nodes))
-	receivers := make([]int, 0, len(nodes)) // made at its most, not grown
+	// receivers times on large clusters. All start zero (cleared).
+	free := zeroed(sc.free, len(nodes))
+	headroom := zeroed(sc.headroom, len(nodes)) // capacity - ceiling
+	gone := zeroed(sc.gone, len(nodes))
+	if sc.index == nil {
+		sc.index = make(map[string]int, len(nodes))
+	}
+	clear(sc.index)
+	index := sc.index
+	receivers := sc.receivers[:0]
+	sc.free, sc.headroom, sc.gone = free, headroom, gone
 	for i := range nodes {
 		n := &nodes[i]
 		index[n.ID] = i
@@ -166,9 +189,9 @@ func RemovableCapped(nodes []Node, candidates []Candidate, limit int) []string {
 			receivers = append(receivers, i)
 		}
 	}
+	sc.receivers = receivers
 	var out []string
-	var undo []placement
-	var tasks []cluster.Resources // fitsElsewhere's scratch
+	undo := sc.undo[:0]
 	misses := 0
 	for _, c := range candidates {
 		if len(out) >= limit {
@@ -179,7 +202,7 @@ func RemovableCapped(nodes []Node, candidates []Candidate, limit int) []string {
 			continue
 		}
 		undo = undo[:0]
-		if fitsElsewhere(nodes, i, receivers, free, headroom, c.Capped, gone, &undo, &tasks) {
+		if fitsElsewhere(nodes, i, receivers, free, headroom, c.Capped, gone, &undo, &sc.tasks) {
 			gone[i] = true
 			out = append(out, c.ID)
 			misses = 0
@@ -192,7 +215,19 @@ func RemovableCapped(nodes []Node, candidates []Candidate, limit int) []string {
 			misses++
 		}
 	}
+	sc.undo = undo
 	return out
+}
+
+// zeroed returns s at length n, every element zero, reusing its array when
+// it is large enough.
+func zeroed[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
 }
 
 type placement struct {

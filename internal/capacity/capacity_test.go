@@ -194,9 +194,12 @@ func removableRef(nodes []Node, candidates []Candidate, limit int) []string {
 }
 
 // Random clusters with tasks of a few sizes (alike, larger, smaller, larger
-// in one dimension only): RemovableCapped chooses what removableRef does.
+// in one dimension only): RemovableCapped chooses what removableRef does, and
+// so does a Scratch kept from one round to the next (larger and smaller
+// clusters in turn).
 func TestRemovableCappedMatchesFirstFitFromStart(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 13))
+	var kept Scratch
 	sizes := []cluster.Resources{r(250, 1), r(500, 1), r(500, 2), r(1000, 1), r(250, 3), r(750, 0)}
 	capacity := r(4000, 8)
 	for round := 0; round < 2000; round++ {
@@ -227,10 +230,16 @@ func TestRemovableCappedMatchesFirstFitFromStart(t *testing.T) {
 				cands = append(cands, Candidate{ID: n.ID, Capped: rng.IntN(2) == 0})
 			}
 		}
+		if rng.IntN(4) == 0 { // a node the cluster does not have (an earlier round's)
+			cands = append(cands, Candidate{ID: fmt.Sprintf("n%d", len(nodes)+rng.IntN(4))})
+		}
 		limit := rng.IntN(len(nodes) + 1)
 		got, want := RemovableCapped(nodes, cands, limit), removableRef(nodes, cands, limit)
 		if !slices.Equal(got, want) {
 			t.Fatalf("round %d: got %v, want %v\nnodes %+v\ncandidates %+v", round, got, want, nodes, cands)
+		}
+		if got := kept.RemovableCapped(nodes, cands, limit); !slices.Equal(got, want) {
+			t.Fatalf("round %d: a kept scratch got %v, want %v\nnodes %+v\ncandidates %+v", round, got, want, nodes, cands)
 		}
 	}
 }

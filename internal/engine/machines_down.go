@@ -111,7 +111,7 @@ func (w *poolWork) scaleIn() {
 			reason += fmt.Sprintf("; %d of %d can go: the others are at min or their tasks cannot move", len(chosen), manual)
 		}
 	} else {
-		unneeded = capacity.RemovableCapped(nodes, low, limit)
+		unneeded = sc.removable.RemovableCapped(nodes, low, limit)
 		sc.keep = reuse(sc.keep, len(unneeded))
 		keep := sc.keep
 		var matured []capacity.Candidate
@@ -133,7 +133,7 @@ func (w *poolWork) scaleIn() {
 				delete(m.unneeded, n.ID)
 			}
 		}
-		chosen = capacity.RemovableCapped(nodes, matured, limit)
+		chosen = sc.removable.RemovableCapped(nodes, matured, limit)
 		if len(chosen) > 0 { // only said of the nodes chosen (formatted every tick otherwise)
 			reason = fmt.Sprintf("reserved below %.0f%% for %s and its tasks fit elsewhere", pool.ScaleDown.Below*100, pool.ScaleDown.For)
 		}
@@ -188,6 +188,7 @@ type scaleInScratch struct {
 	low          []capacity.Candidate
 	capped, keep map[string]bool
 	recOf        map[string]*cluster.MachineRecord
+	removable    capacity.Scratch
 }
 
 // scaled returns share of r (0: none).
