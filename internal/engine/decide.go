@@ -100,6 +100,7 @@ type scratch struct {
 	names, pools    []string                     // lifecycle's records and pools by name
 	down            scaleInScratch
 	state           keptState // what the state's lookups were made from
+	reasons         poolReasons
 	// appOrder is the apps' order by name (indices into the snapshot's
 	// Apps) as last sorted: kept while it still holds, since the apps
 	// rarely change from one tick to the next.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hoist/hoist/internal/capacity"
 	"github.com/hoist/hoist/internal/cluster"
+	"github.com/hoist/hoist/internal/config"
 )
 
 // scaleIn decides the machines to remove: replicas go first (the app
@@ -30,7 +31,9 @@ func (w *poolWork) scaleIn() {
 	case s.ProviderErr[pool.Name] != "":
 		blocked = "provider unavailable"
 	case now.Sub(m.lastPoolUp[pool.Name]) < pool.Cooldown.D() && !m.lastPoolUp[pool.Name].IsZero() && manual == 0:
-		blocked = fmt.Sprintf("within %s of a scale-up", pool.Cooldown)
+		blocked = ix.scratch.reasons.cooldown.get(pool.Cooldown, func(c config.Duration) string {
+			return fmt.Sprintf("within %s of a scale-up", c)
+		})
 	}
 	if blocked != "" {
 		resetUnneeded(m, ix, pool.Name)
@@ -156,17 +159,23 @@ func (w *poolWork) scaleIn() {
 		// The nodes that could actually go (their tasks fit elsewhere, the
 		// pool stays at min), and the time left before the first may: the
 		// reason counts down from one tick to the next.
-		// One reason formatted, the one that applies.
+		// One reason formatted, the one that applies (or the same words
+		// as last time, see poolReasons).
 		d.Action = ActNone
+		rs := &ix.scratch.reasons
 		switch {
 		case limit <= 0:
-			d.Reason = fmt.Sprintf("at min %d", pool.Min)
+			d.Reason = rs.atMin.get(pool.Min, func(n int) string { return fmt.Sprintf("at min %d", n) })
 		case len(low) == 0:
 			d.Reason = "no node below the scale-down share"
 		case len(unneeded) == 0:
-			d.Reason = fmt.Sprintf("%s below the scale-down share, none removable: their tasks would not fit elsewhere", nodesCount(len(low)))
+			d.Reason = rs.noneRemovable.get(len(low), func(n int) string {
+				return fmt.Sprintf("%s below the scale-down share, none removable: their tasks would not fit elsewhere", nodesCount(n))
+			})
 		default:
-			d.Reason = fmt.Sprintf("%s unneeded, removable in %s", nodesCount(len(unneeded)), left.Round(time.Second))
+			d.Reason = rs.removableIn.get(countIn{len(unneeded), left.Round(time.Second)}, func(k countIn) string {
+				return fmt.Sprintf("%s unneeded, removable in %s", nodesCount(k.n), k.in)
+			})
 		}
 	}
 }
@@ -213,4 +222,40 @@ func nodesCount(n int) string {
 		return "1 node"
 	}
 	return fmt.Sprintf("%d nodes", n)
+}
+
+// poolReasons keeps the pools' reasons as last formatted, each with what it
+// was formatted from: most decisions say what the last one said (the same
+// counts of the same pool), and formatting them was a good part of a
+// decision's time. A reason is formatted again whenever anything it says
+// changed (see reasonMemo).
+type poolReasons struct {
+	cooldown      reasonMemo[config.Duration]
+	atMin         reasonMemo[int]
+	noneRemovable reasonMemo[int]
+	removableIn   reasonMemo[countIn]
+	room          reasonMemo[roomWhy]
+	heldMax       reasonMemo[heldMax]
+}
+
+// countIn is a count and a time (removable in).
+type countIn struct {
+	n  int
+	in time.Duration
+}
+
+// reasonMemo is the string last formatted from key.
+type reasonMemo[K comparable] struct {
+	ok  bool
+	key K
+	s   string
+}
+
+// get returns format(key): the last string when it was formatted from the
+// same key (format must depend on key alone).
+func (r *reasonMemo[K]) get(key K, format func(K) string) string {
+	if !r.ok || r.key != key {
+		r.key, r.s, r.ok = key, format(key), true
+	}
+	return r.s
 }

@@ -203,10 +203,13 @@ func (w *poolWork) scaleUp() bool {
 	}
 	why := ""
 	if need > 0 {
-		why = fmt.Sprintf("%s; %s of %s hold them", needRoom(len(items)-len(res.Unfit)), count(need, "machine"), w.shape)
-		if len(ahead) > 0 {
-			why += fmt.Sprintf(" (%d of the tasks are the forecast's, within the boot time)", len(ahead))
-		}
+		why = ix.scratch.reasons.room.get(roomWhy{len(items) - len(res.Unfit), need, w.shape, len(ahead)}, func(k roomWhy) string {
+			why := fmt.Sprintf("%s; %s of %s hold them", needRoom(k.items), count(k.need, "machine"), k.shape)
+			if k.ahead > 0 {
+				why += fmt.Sprintf(" (%d of the tasks are the forecast's, within the boot time)", k.ahead)
+			}
+			return why
+		})
 	}
 	if d.Active+need < pool.Min {
 		need = pool.Min - d.Active
@@ -225,7 +228,9 @@ func (w *poolWork) scaleUp() bool {
 		allowed := pool.Max - w.exists
 		if allowed <= 0 {
 			d.Action, d.HoldKind = ActHold, HoldMax
-			d.Reason = fmt.Sprintf("wanted %s, held: %d of max %d exist (%s)", count(need, "machine"), w.exists, pool.Max, why)
+			d.Reason = ix.scratch.reasons.heldMax.get(heldMax{need, w.exists, pool.Max, why}, func(k heldMax) string {
+				return fmt.Sprintf("wanted %s, held: %d of max %d exist (%s)", count(k.need, "machine"), k.exists, k.max, k.why)
+			})
 			return true
 		}
 		d.Create = min(need, allowed)
@@ -274,4 +279,18 @@ func reservation(app *config.App, svc *cluster.Service) cluster.Resources {
 		return svc.Reservation
 	}
 	return cluster.Resources{MilliCPU: cluster.CPUs(app.Resources.Reservations.CPUs), Memory: int64(app.Resources.Reservations.Memory)}
+}
+
+// roomWhy is what a scale-up's reason says: the tasks that need room, the
+// machines of shape that hold them, and how many tasks are the forecast's.
+type roomWhy struct {
+	items, need int
+	shape       cluster.Resources
+	ahead       int
+}
+
+// heldMax is what a scale-up held at the pool's max says.
+type heldMax struct {
+	need, exists, max int
+	why               string
 }

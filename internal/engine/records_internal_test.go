@@ -323,3 +323,38 @@ func TestListingMapSharedOnlyWhenTheSame(t *testing.T) {
 		t.Error("an empty listing after a nil one kept the nil")
 	}
 }
+
+// The pools' reasons kept from one decision to the next say what reasons
+// formatted afresh say, as they count down to a scale-in, change with the
+// nodes and come back to earlier words.
+func TestKeptReasonsSayWhatFreshOnesSay(t *testing.T) {
+	cfg, err := config.Parse("decide.yaml", []byte(decideConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := new(dworld).node("n1", cluster.PhaseReady, 2).node("n2", cluster.PhaseReady, 1).node("n3", cluster.PhaseReady, 0)
+	full := new(dworld).node("n1", cluster.PhaseReady, 4).node("n2", cluster.PhaseReady, 4).node("n3", cluster.PhaseReady, 3)
+	waiting := new(dworld).node("n1", cluster.PhaseReady, 4).node("n2", cluster.PhaseReady, 4).node("n3", cluster.PhaseReady, 4).node("n4", cluster.PhaseReady, 4).pending(3)
+	fewer := new(dworld).node("n1", cluster.PhaseReady, 4).node("n2", cluster.PhaseReady, 4).node("n3", cluster.PhaseReady, 4).node("n4", cluster.PhaseReady, 4).pending(2)
+	kept, fresh := newMemory(), newMemory()
+	ix := &index{}
+	reasons := map[string]bool{}
+	for i, w := range []*dworld{quiet, quiet, quiet, full, full, quiet, waiting, waiting, fewer, waiting, quiet, quiet, full, quiet} {
+		snap := w.snapshot(cfg, len(w.tasks), Sample{Value: 30, OK: true})
+		snap.Time = dt0.Add(time.Duration(i) * 10 * time.Second)
+		s1, s2 := *snap, *snap
+		s1.Records, s2.Records = slices.Clone(snap.Records), slices.Clone(snap.Records)
+		got := decideInto(cfg, &s1, kept, ix)
+		want := decideInto(cfg, &s2, fresh, nil)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("decision %d: kept reasons\n%+v\nfresh ones\n%+v", i, got.Pools, want.Pools)
+		}
+		if !reflect.DeepEqual(kept, fresh) {
+			t.Fatalf("decision %d: memories differ", i)
+		}
+		reasons[got.Pools[0].Reason] = true
+	}
+	if len(reasons) < 4 {
+		t.Fatalf("the decisions gave too few reasons to tell: %v", reasons)
+	}
+}
