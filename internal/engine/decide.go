@@ -24,8 +24,10 @@ type index struct {
 	// new for each decision, since its plan keeps them.
 	votes []PolicyVote
 	// placed counts the tasks on a node; nodesSorted and recsSorted are
-	// filled on first use in a decision (see sortedNodes, sortedRecords),
-	// into the buffers of the last one.
+	// filled on first use (see sortedNodes, sortedRecords) and kept while
+	// what they sort is: haveNodes is cleared where ix.nodes is filled
+	// (indexState), haveRecs where ix.records is (buildIndex, lifecycle's
+	// adoptions).
 	placed              int
 	nodesSorted         []*cluster.Node
 	recsSorted          []*cluster.MachineRecord
@@ -232,7 +234,7 @@ func buildIndex(s *Snapshot, ix *index) *index {
 		ix = &index{}
 	}
 	ix.provider = reuse(ix.provider, len(s.Machines))
-	ix.votes, ix.haveNodes, ix.haveRecs = nil, false, false
+	ix.votes = nil
 	if !ix.stateHolds(&s.State) {
 		ix.indexState(&s.State)
 	}
@@ -244,6 +246,7 @@ func buildIndex(s *Snapshot, ix *index) *index {
 	// an hour, decisions come every few seconds).
 	if !ix.recordsHold(s.Records) {
 		ix.records = reuse(ix.records, len(s.Records))
+		ix.haveRecs = false
 		ix.scratch.recs = append(ix.scratch.recs[:0], s.Records...) // one buffer for all the copies
 		recs := ix.scratch.recs
 		for i := range recs {
@@ -285,6 +288,7 @@ func buildIndex(s *Snapshot, ix *index) *index {
 // stateHolds compares.
 func (ix *index) indexState(st *cluster.State) {
 	ix.nodes = reuse(ix.nodes, len(st.Nodes))
+	ix.haveNodes = false
 	ix.byMachine = reuse(ix.byMachine, len(st.Nodes))
 	ix.reserved = reuse(ix.reserved, len(st.Nodes))
 	sc := &ix.scratch
@@ -551,9 +555,8 @@ func recordOfNode(ix *index, n *cluster.Node) *cluster.MachineRecord {
 	return ix.recByNode[n.ID]
 }
 
-// sortedRecords is ix.records by name, made once per decision: called after
-// the lifecycle step, the last to add records. Callers only read it, within
-// the decision (the next one refills it).
+// sortedRecords is ix.records by name, sorted again only after records were
+// added (see haveRecs). Callers only read it, and not across an adoption.
 func (ix *index) sortedRecords() []*cluster.MachineRecord {
 	if !ix.haveRecs {
 		ix.recsSorted, ix.haveRecs = sortedRecords(ix.recsSorted[:0], ix.records), true
@@ -561,8 +564,8 @@ func (ix *index) sortedRecords() []*cluster.MachineRecord {
 	return ix.recsSorted
 }
 
-// sortedNodes is ix.nodes by ID, made once per decision. Callers only read
-// it, within the decision.
+// sortedNodes is ix.nodes by ID, sorted again only after ix.nodes was
+// filled again (see haveNodes). Callers only read it.
 func (ix *index) sortedNodes() []*cluster.Node {
 	if !ix.haveNodes {
 		ix.nodesSorted, ix.haveNodes = sortedNodes(ix.nodesSorted[:0], ix.nodes), true

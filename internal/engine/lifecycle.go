@@ -15,18 +15,12 @@ import (
 func lifecycle(cfg *config.Config, s *Snapshot, ix *index, m *memory) []MachineAction {
 	now := s.Time
 	var out []MachineAction
-	names := ix.scratch.names[:0] // the last decision's buffer
-	for n := range ix.records {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	ix.scratch.names = names
 	step := func(r *cluster.MachineRecord, to cluster.Phase, action MachineOp, reason string) {
 		node := r.NodeID
 		out = append(out, MachineAction{Machine: r.Name, Pool: r.Pool, Node: node, From: r.Phase, To: to, Action: action, Reason: reason})
 	}
-	for _, name := range names {
-		r := ix.records[name]
+	for _, r := range ix.sortedRecords() {
+		name := r.Name
 		if r.Phase == cluster.PhaseDestroyed || s.Busy[name] {
 			continue
 		}
@@ -160,6 +154,7 @@ func lifecycle(cfg *config.Config, s *Snapshot, ix *index, m *memory) []MachineA
 			}
 			out = append(out, MachineAction{Machine: n, Pool: pool, Node: nodeID, To: to, Action: MActAdopt, Reason: reason})
 			ix.records[n] = &cluster.MachineRecord{Name: n, Pool: pool, Phase: to, NodeID: nodeID, OrderedAt: now, Since: now}
+			ix.haveRecs = false
 		}
 	}
 	// Later steps of this decision see the phases as they will be.

@@ -234,6 +234,7 @@ func TestKeptStateDecidesAsAFreshOne(t *testing.T) {
 			st.Services = slices.Clone(st.Services)
 		}},
 		{"the same again", nil},
+		{"a node of the new state not ready in place", func() { st.Nodes[1].Ready = false }},
 		{"an equal state in new arrays, the old ones changed after", func() {
 			tasks, nodes := st.Tasks, st.Nodes
 			st.Tasks, st.Nodes = slices.Clone(tasks), slices.Clone(nodes)
@@ -356,5 +357,25 @@ func TestKeptReasonsSayWhatFreshOnesSay(t *testing.T) {
 	}
 	if len(reasons) < 4 {
 		t.Fatalf("the decisions gave too few reasons to tell: %v", reasons)
+	}
+}
+
+// A machine adopted in a decision is counted by the pool's decision that
+// follows (the records sorted before the adoption are sorted again).
+func TestAdoptedMachineCountedInItsDecision(t *testing.T) {
+	cfg, err := config.Parse("decide.yaml", []byte(decideConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := new(dworld).node("n1", cluster.PhaseReady, 2).snapshot(cfg, 2, Sample{Value: 30, OK: true})
+	snap.Machines["workers"] = append(snap.Machines["workers"], cluster.Machine{Name: "m9", Status: cluster.MachineCreating})
+	ix := &index{}
+	for i := 0; i < 2; i++ { // a fresh index, then the kept one
+		s := *snap
+		s.Records = slices.Clone(snap.Records)
+		p := decideInto(cfg, &s, newMemory(), ix)
+		if len(p.Machines) != 1 || p.Machines[0].Action != MActAdopt || p.Pools[0].InFlight != 1 || p.Pools[0].Ready != 1 {
+			t.Fatalf("decision %d: actions %+v, pool %+v", i, p.Machines, p.Pools[0])
+		}
 	}
 }
