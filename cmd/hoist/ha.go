@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hoist/hoist/internal/api"
+	"github.com/hoist/hoist/internal/clock"
 	"github.com/hoist/hoist/internal/cluster"
 	"github.com/hoist/hoist/internal/collector"
 	"github.com/hoist/hoist/internal/engine"
@@ -53,6 +54,7 @@ type haFeature struct {
 	state    *swarm.State
 	machines *resettableStore
 	elector  *lease.Elector // set by elect, once the API's address is known
+	clock    clock.Clock    // the elector's (nil: the wall clock)
 
 	mu    sync.Mutex
 	fresh bool // became the leader: read the cluster's state before the next tick
@@ -156,7 +158,7 @@ func (h *haFeature) providers(ps map[string]engine.Provider) {
 // elect makes the elector; url is where this process serves the API.
 func (h *haFeature) elect(url string, rec engine.Recorder) error {
 	e, err := lease.New(h.leases, lease.Options{ID: h.opt.ID, Address: url, Lease: h.opt.Lease, Renew: h.opt.Renew,
-		Logger: h.log, OnChange: func(c lease.Change) { h.changed(c, rec) }})
+		Clock: h.clock, Logger: h.log, OnChange: func(c lease.Change) { h.changed(c, rec) }})
 	if err != nil {
 		return err
 	}
@@ -182,7 +184,10 @@ func (h *haFeature) run(ctx context.Context) error {
 	return h.elector.Run(ctx)
 }
 
-// acting reports whether the loop may tick now. The first tick of a new
+// acting reports whether the loop may tick now: while this process leads
+// with lease left on its own clock (Leading: a process resumed after a pause
+// past its lease's deadline starts no tick, though its elector has not yet
+// run the round that steps it down). The first tick of a new
 // leadership starts from the cluster's state: the registry read again, the
 // machine records dropped (the engine adopts the machines it finds), the
 // engine's memory reset.

@@ -9,7 +9,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/hoist/hoist/internal/clock"
 	"github.com/hoist/hoist/internal/cluster"
 	"github.com/hoist/hoist/internal/engine"
 	"github.com/hoist/hoist/internal/events"
@@ -97,5 +99,36 @@ func TestHAProvidersNeedLease(t *testing.T) {
 	}
 	if h.engineStore(nil) == nil {
 		t.Error("no engine store")
+	}
+}
+
+// A leader paused past its lease's deadline (SIGSTOP, a frozen VM) does not
+// start a tick when it resumes, though its elector has not yet run the
+// round that steps it down.
+func TestHANoTickOnAnExpiredLease(t *testing.T) {
+	ctx := context.Background()
+	vc := clock.NewVirtual(time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC))
+	h := &haFeature{opt: haOptions{ID: "a", Lease: lease.DefaultLease, Renew: lease.DefaultRenew}, log: slog.New(slog.DiscardHandler),
+		leases: &lease.Memory{}, machines: newResettableStore(), clock: vc}
+	if err := h.elect("", events.NewMemory(10)); err != nil {
+		t.Fatal(err)
+	}
+	if h.acting(ctx, nil) {
+		t.Fatal("acting before leading")
+	}
+	h.elector.Step(ctx)
+	h.mu.Lock()
+	h.fresh = false // the new leader's first read of the swarm, done
+	h.mu.Unlock()
+	if !h.acting(ctx, nil) {
+		t.Fatal("the leader does not act")
+	}
+	vc.Advance(lease.DefaultLease * 2 / 3) // the deadline, with no renewal and no round
+	if h.acting(ctx, nil) {
+		t.Error("a leader past its lease's deadline ticks")
+	}
+	h.elector.Step(ctx) // too late to renew: steps down
+	if h.elector.Status().Epoch != 1 || h.acting(ctx, nil) {
+		t.Errorf("after the round: %+v, acting %v", h.elector.Status(), h.acting(ctx, nil))
 	}
 }
