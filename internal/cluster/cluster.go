@@ -141,9 +141,11 @@ type State struct {
 	Tasks    []Task    `json:"tasks"`
 	// Stopping are tasks told to stop (scaled in, drained, replaced) whose
 	// containers have not stopped yet: no longer replicas of their service,
-	// but Swarm's scheduler counts a task's reservation on its node until
-	// the task's observed state passes running, so their room is not free
-	// yet, and a node being drained is not empty while it holds one.
+	// and still serving their last requests, so a node being drained is not
+	// empty while it holds one. Swarm's scheduler counts a task's
+	// reservation on its node until its observed state passes running:
+	// Reserved counts them (what the node holds now); the engine's room
+	// does not (it frees within seconds).
 	Stopping []Task `json:"stopping,omitempty"`
 	Nodes    []Node `json:"nodes"`
 }

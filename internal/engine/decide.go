@@ -13,8 +13,8 @@ type index struct {
 	onNode    map[string][]*cluster.Task // by node ID, into the snapshot's tasks
 	nodes     map[string]*cluster.Node
 	byMachine map[string]*cluster.Node
-	reserved  map[string]cluster.Resources // stopping tasks' included
-	stopping  map[string]int               // tasks stopping, by node ID
+	reserved  map[string]cluster.Resources
+	stopping  map[string]int // tasks stopping, by node ID (their room is not counted: see addStopping)
 	records   map[string]*cluster.MachineRecord
 	provider  map[string]map[string]cluster.Machine // pool -> name -> machine
 	// Filled after the lifecycle step, which may adopt machines.
@@ -211,8 +211,12 @@ func (ix *index) groupTasks(tasks []cluster.Task, nodes int) {
 	}
 }
 
-// addStopping counts the tasks stopping on each node and their room as
-// taken (see cluster.State.Stopping); nil when none stop, as on most ticks.
+// addStopping counts the tasks stopping on each node (see
+// cluster.State.Stopping); nil when none stop, as on most ticks. Their room
+// is not counted as reserved: it frees within seconds, and a machine ordered
+// or a drain cancelled for it would come long after it had freed (a drain
+// on the real stack was cancelled so: the replacement of the drained
+// node's task did not fit beside a task that was still stopping).
 func (ix *index) addStopping(stopping []cluster.Task) {
 	ix.stopping = nil
 	for _, t := range stopping {
@@ -223,7 +227,6 @@ func (ix *index) addStopping(stopping []cluster.Task) {
 			ix.stopping = map[string]int{}
 		}
 		ix.stopping[t.NodeID]++
-		ix.reserved[t.NodeID] = ix.reserved[t.NodeID].Add(t.Reservation)
 	}
 }
 
@@ -328,8 +331,7 @@ func (ix *index) indexState(st *cluster.State) {
 		k.read = append(k.read, keptRead{a: st.Nodes[i].ID, b: st.Nodes[i].Machine})
 	}
 	for i := range st.Stopping {
-		t := &st.Stopping[i]
-		k.read = append(k.read, keptRead{b: t.NodeID, r: t.Reservation})
+		k.read = append(k.read, keptRead{b: st.Stopping[i].NodeID})
 	}
 }
 
@@ -347,7 +349,7 @@ type keptState struct {
 
 // keptRead is what indexState reads of a service (its name), a task (its
 // service, node and reservation), a node (its ID and machine) or a stopping
-// task (its node and reservation).
+// task (its node).
 type keptRead struct {
 	a, b string
 	r    cluster.Resources
@@ -385,8 +387,7 @@ func (ix *index) stateHolds(st *cluster.State) bool {
 	}
 	read = read[len(st.Nodes):]
 	for i := range st.Stopping {
-		t := &st.Stopping[i]
-		if (keptRead{b: t.NodeID, r: t.Reservation}) != read[i] {
+		if (keptRead{b: st.Stopping[i].NodeID}) != read[i] {
 			return false
 		}
 	}

@@ -179,16 +179,16 @@ func TestDecide(t *testing.T) {
 			pool: PoolDecision{Action: ActScale, Create: 1, NeedRoom: 1, Reason: "1 task needs room; 1 machine of"},
 		},
 		{
-			// Swarm counts a stopping task's reservation until it has
-			// stopped: n1's last CPU is not free for the waiting task.
-			name: "a task still stopping holds its room",
+			// Swarm frees a stopping task's room once it has stopped, in
+			// seconds: no machine is ordered for a task waiting for it.
+			name: "a task still stopping: its room frees, no machine",
 			snap: new(dworld).node("n1", cluster.PhaseReady, 3).stopping("n1", 1).pending(1).snapshot(cfg, 4, rps(30)),
 			app:  AppDecision{Action: ActNone, Desired: 4},
-			pool: PoolDecision{Action: ActScale, Create: 1, NeedRoom: 1, Reason: "1 task needs room; 1 machine of"},
+			pool: PoolDecision{Action: ActNone, NeedRoom: 1},
 		},
 		{
-			name: "without it the waiting task fits",
-			snap: new(dworld).node("n1", cluster.PhaseReady, 3).pending(1).snapshot(cfg, 4, rps(30)),
+			name: "nor is a drain cancelled for it",
+			snap: new(dworld).node("n1", cluster.PhaseReady, 3).stopping("n1", 1).node("n2", cluster.PhaseDraining, 0).stopping("n2", 1).pending(1).snapshot(cfg, 4, rps(30)),
 			app:  AppDecision{Action: ActNone, Desired: 4},
 			pool: PoolDecision{Action: ActNone, NeedRoom: 1},
 		},
