@@ -60,8 +60,24 @@ func (ix *index) voteSlice(n int) []PolicyVote {
 	return v
 }
 
-// afterLifecycle builds the lookups that depend on the records' new phases.
+// afterLifecycle builds the lookups that depend on the records' new phases,
+// unless they were built from the same: the same records (in name order)
+// with the same node, pool and existence each (lifeKey).
 func (ix *index) afterLifecycle() {
+	recs := ix.sortedRecords()
+	kept := ix.scratch.life
+	if ix.recByNode != nil && len(kept) == len(recs) {
+		same := true
+		for i, r := range recs {
+			if kept[i] != (lifeKey{r, r.NodeID, r.Pool, r.Phase.Exists()}) {
+				same = false
+				break
+			}
+		}
+		if same {
+			return
+		}
+	}
 	ix.recByNode = reuse(ix.recByNode, len(ix.records))
 	ix.exists = reuse(ix.exists, 0)
 	for _, r := range ix.records {
@@ -72,6 +88,18 @@ func (ix *index) afterLifecycle() {
 			ix.exists[r.Pool]++
 		}
 	}
+	kept = kept[:0]
+	for _, r := range recs {
+		kept = append(kept, lifeKey{r, r.NodeID, r.Pool, r.Phase.Exists()})
+	}
+	ix.scratch.life = kept
+}
+
+// lifeKey is what afterLifecycle reads of a record.
+type lifeKey struct {
+	rec        *cluster.MachineRecord
+	node, pool string
+	exists     bool
 }
 
 // reuse returns m emptied, or a new map sized for n when m is nil: the
@@ -103,6 +131,7 @@ type scratch struct {
 	down            scaleInScratch
 	state           keptState // what the state's lookups were made from
 	reasons         poolReasons
+	life            []lifeKey // what afterLifecycle's lookups were made from
 	// appOrder is the apps' order by name (indices into the snapshot's
 	// Apps) as last sorted: kept while it still holds, since the apps
 	// rarely change from one tick to the next.

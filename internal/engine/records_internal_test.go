@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"maps"
 	"reflect"
 	"slices"
 	"testing"
@@ -372,6 +373,54 @@ func TestAdoptedMachineCountedInItsDecision(t *testing.T) {
 		p := decideInto(cfg, &s, newMemory(), ix)
 		if len(p.Machines) != 1 || p.Machines[0].Action != MActAdopt || p.Pools[0].InFlight != 1 || p.Pools[0].Ready != 1 {
 			t.Fatalf("decision %d: actions %+v, pool %+v", i, p.Machines, p.Pools[0])
+		}
+	}
+}
+
+// afterLifecycle's lookups (records by node, machines that exist per pool)
+// kept from one decision to the next are those made afresh from the records,
+// whatever changed in them: a node, a phase, a pool, a record replaced.
+func TestKeptLifecycleLookupsAsFresh(t *testing.T) {
+	cfg, err := config.Parse("decide.yaml", []byte(decideConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := new(dworld).node("n1", cluster.PhaseReady, 2).node("n2", cluster.PhaseReady, 1).node("n3", cluster.PhaseDraining, 0).snapshot(cfg, 3, Sample{Value: 30, OK: true})
+	ix := buildIndex(snap, &index{})
+	ix.afterLifecycle()
+	rec := func(name string) *cluster.MachineRecord { return ix.records[name] }
+	for _, step := range []struct {
+		name string
+		edit func()
+	}{
+		{"unchanged", func() {}},
+		{"a record's node set", func() { rec("m1").NodeID = "n7" }},
+		{"a record's node cleared", func() { rec("m2").NodeID = "" }},
+		{"a record destroyed", func() { rec("m3").Phase = cluster.PhaseDestroyed }},
+		{"a record in another pool", func() { rec("m1").Pool = "other" }},
+		{"a record replaced by a copy (the records rebuilt)", func() {
+			c := *rec("m1")
+			ix.records["m1"], ix.haveRecs = &c, false
+		}},
+		{"a record added (adopted)", func() {
+			ix.records["m9"] = &cluster.MachineRecord{Name: "m9", Pool: "workers", Phase: cluster.PhaseBooting, NodeID: "n9"}
+			ix.haveRecs = false
+		}},
+		{"unchanged again", func() {}},
+	} {
+		step.edit()
+		ix.afterLifecycle()
+		byNode, exists := map[string]*cluster.MachineRecord{}, map[string]int{}
+		for _, r := range ix.records {
+			if r.NodeID != "" {
+				byNode[r.NodeID] = r
+			}
+			if r.Phase.Exists() {
+				exists[r.Pool]++
+			}
+		}
+		if !maps.Equal(ix.recByNode, byNode) || !maps.Equal(ix.exists, exists) {
+			t.Fatalf("%s: kept %v %v, fresh %v %v", step.name, ix.recByNode, ix.exists, byNode, exists)
 		}
 	}
 }
