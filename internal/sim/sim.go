@@ -1014,6 +1014,23 @@ func (l *appLoad) evalQueue(lambda float64) QueueResult {
 	return l.qm.eval(lambda)
 }
 
+// field is a sample's metric i, numbered as appLoad.value numbers them.
+func (s *sample) field(i int) float64 {
+	switch i {
+	case 0:
+		return s.cpu
+	case 1:
+		return s.mem
+	case 2:
+		return s.rps
+	case 3:
+		return s.latency
+	case 4:
+		return s.rx
+	}
+	return s.tx
+}
+
 func (l *appLoad) push(s sample) {
 	l.hist[l.histN%historyLen] = s
 	l.histN++
@@ -1022,28 +1039,33 @@ func (l *appLoad) push(s sample) {
 func (l *appLoad) value(metric string, window time.Duration) (float64, error) {
 	n := int(window / Step)
 	n = max(1, min(n, historyLen, l.histN))
+	// The metric's field (see sample.field), found once rather than for
+	// every sample.
+	field := -1
+	switch metric {
+	case "cpu":
+		field = 0
+	case "memory":
+		field = 1
+	case "rps":
+		field = 2
+	case "latency_p95":
+		field = 3
+	case "net_rx":
+		field = 4
+	case "net_tx":
+		field = 5
+	}
 	sum, got := 0.0, 0
 	for i := 0; i < n; i++ {
-		s := l.hist[(l.histN-1-i+historyLen)%historyLen]
+		s := &l.hist[(l.histN-1-i+historyLen)%historyLen]
 		if !s.ok {
 			continue
 		}
-		switch metric {
-		case "cpu":
-			sum += s.cpu
-		case "memory":
-			sum += s.mem
-		case "rps":
-			sum += s.rps
-		case "latency_p95":
-			sum += s.latency
-		case "net_rx":
-			sum += s.rx
-		case "net_tx":
-			sum += s.tx
-		default:
+		if field < 0 { // an unknown metric, once there is a sample to read it from
 			return 0, fmt.Errorf("metric %q: %w", metric, engine.ErrNoData)
 		}
+		sum += s.field(field)
 		got++
 	}
 	if got == 0 {

@@ -227,3 +227,34 @@ func TestReadyAndExistingAgreeWithPoolCounts(t *testing.T) {
 		t.Fatal("no tick checked")
 	}
 }
+
+// An app's metric over a window is the mean of that field over the samples
+// with replicas running, newest first; an unknown metric is no data, as is a
+// window without any such sample.
+func TestAppLoadValueReadsEachMetric(t *testing.T) {
+	l := &appLoad{}
+	for i := 0; i < 30; i++ {
+		f := float64(i)
+		l.push(sample{cpu: f, mem: 2 * f, rps: 3 * f, latency: 4 * f, rx: 5 * f, tx: 6 * f, ok: i%4 != 0})
+	}
+	for k, metric := range []string{"cpu", "memory", "rps", "latency_p95", "net_rx", "net_tx"} {
+		sum, got := 0.0, 0
+		for i := 29; i >= 20; i-- { // the last 10 s
+			if i%4 != 0 {
+				sum += float64(k+1) * float64(i)
+				got++
+			}
+		}
+		v, err := l.value(metric, 10*time.Second)
+		if err != nil || v != sum/float64(got) {
+			t.Errorf("%s: %v, %v; want %v", metric, v, err, sum/float64(got))
+		}
+	}
+	if _, err := l.value("gpu", 10*time.Second); !errors.Is(err, engine.ErrNoData) || !strings.Contains(err.Error(), `metric "gpu"`) {
+		t.Errorf("unknown metric: %v", err)
+	}
+	l.push(sample{})
+	if _, err := l.value("gpu", time.Second); !errors.Is(err, engine.ErrNoData) || !strings.Contains(err.Error(), "no running replica") {
+		t.Errorf("unknown metric, no sample: %v", err)
+	}
+}
