@@ -249,8 +249,8 @@ func (ix *index) groupTasks(tasks []cluster.Task, nodes int) {
 func (ix *index) addStopping(stopping []cluster.Task) {
 	ix.stopping = nil
 	for _, t := range stopping {
-		if t.NodeID == "" {
-			continue
+		if t.NodeID == "" || t.Global {
+			continue // a global task (the agent) never moves and never holds a drain, as movableTasks
 		}
 		if ix.stopping == nil {
 			ix.stopping = map[string]int{}

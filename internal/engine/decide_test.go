@@ -198,6 +198,16 @@ func TestDecide(t *testing.T) {
 			app:  AppDecision{Action: ActNone, Desired: 2},
 		},
 		{
+			name: "a global task stopping there (the agent) does not hold it",
+			snap: func() *Snapshot {
+				w := new(dworld).node("n1", cluster.PhaseReady, 2).node("n2", cluster.PhaseDraining, 0)
+				w.stops = append(w.stops, cluster.Task{ID: "agent-n2", Service: "agent", NodeID: "n2", State: cluster.TaskRunning, Global: true})
+				return w.snapshot(cfg, 2, rps(30))
+			}(),
+			app:  AppDecision{Action: ActNone, Desired: 2},
+			acts: []MachineAction{{Machine: "m2", Action: MActObserve, To: cluster.PhaseDrained}},
+		},
+		{
 			name: "once it has stopped the node is drained",
 			snap: new(dworld).node("n1", cluster.PhaseReady, 2).node("n2", cluster.PhaseDraining, 0).snapshot(cfg, 2, rps(30)),
 			app:  AppDecision{Action: ActNone, Desired: 2},
