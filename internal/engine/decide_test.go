@@ -198,6 +198,17 @@ func TestDecide(t *testing.T) {
 			app:  AppDecision{Action: ActNone, Desired: 2},
 		},
 		{
+			// A global task never moves, but its reservation takes room.
+			name: "a global task's room is taken",
+			snap: func() *Snapshot {
+				w := new(dworld).node("n1", cluster.PhaseReady, 3).pending(1)
+				w.tasks = append(w.tasks, cluster.Task{ID: "agent-n1", Service: "agent", NodeID: "n1", State: cluster.TaskRunning, Reservation: cpu(1), Global: true})
+				return w.snapshot(cfg, 4, rps(30))
+			}(),
+			app:  AppDecision{Action: ActNone, Desired: 4},
+			pool: PoolDecision{Action: ActScale, Create: 1, NeedRoom: 1, Reason: "1 task needs room; 1 machine of"},
+		},
+		{
 			name: "a global task stopping there (the agent) does not hold it",
 			snap: func() *Snapshot {
 				w := new(dworld).node("n1", cluster.PhaseReady, 2).node("n2", cluster.PhaseDraining, 0)
