@@ -222,6 +222,9 @@ func load(ctx context.Context, out io.Writer, args []string) error {
 	}
 	var sc *schedule
 	if *sched != "" {
+		if *rate != 0 {
+			return fmt.Errorf("--rate and --schedule both set: give one (the schedule is the rate)")
+		}
 		t0 := time.Now()
 		if *epoch != 0 {
 			t0 = time.Unix(*epoch, 0)

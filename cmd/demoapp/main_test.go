@@ -165,6 +165,10 @@ func TestSchedule(t *testing.T) {
 	if _, err := parseSchedule("0s=1", 0, t0); err == nil {
 		t.Error("a schedule without a period accepted")
 	}
+	// --rate beside --schedule was ignored: refused, before any request.
+	if err := load(context.Background(), io.Discard, []string{"--target", "127.0.0.1:1", "--schedule", "0s=200", "--period", "1s", "--rate", "5"}); err == nil || !strings.Contains(err.Error(), "--rate and --schedule") {
+		t.Errorf("--rate with --schedule: %v", err)
+	}
 	// The generator follows it: 200 req/s for 300ms sends about 60.
 	var n atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { n.Add(1) }))
