@@ -348,20 +348,27 @@ func (ix *index) indexState(st *cluster.State) {
 	k := &sc.state
 	k.ok = true
 	k.services, k.tasks, k.nodes, k.stopping = st.Services, st.Tasks, st.Nodes, st.Stopping
-	k.read = k.read[:0]
+	k.read = appendReads(k.read[:0], st)
+}
+
+// appendReads appends what indexState reads of each element of st: the
+// services', the tasks', the nodes', then the stopping tasks' (keptRead).
+// indexState keeps them and stateHolds compares them, from this one list.
+func appendReads(dst []keptRead, st *cluster.State) []keptRead {
 	for i := range st.Services {
-		k.read = append(k.read, keptRead{a: st.Services[i].Name})
+		dst = append(dst, keptRead{a: st.Services[i].Name})
 	}
 	for i := range st.Tasks {
 		t := &st.Tasks[i]
-		k.read = append(k.read, keptRead{a: t.Service, b: t.NodeID, r: t.Reservation})
+		dst = append(dst, keptRead{a: t.Service, b: t.NodeID, r: t.Reservation})
 	}
 	for i := range st.Nodes {
-		k.read = append(k.read, keptRead{a: st.Nodes[i].ID, b: st.Nodes[i].Machine})
+		dst = append(dst, keptRead{a: st.Nodes[i].ID, b: st.Nodes[i].Machine})
 	}
 	for i := range st.Stopping {
-		k.read = append(k.read, keptRead{b: st.Stopping[i].NodeID})
+		dst = append(dst, keptRead{b: st.Stopping[i].NodeID})
 	}
+	return dst
 }
 
 // keptState is the state an index's lookups were made from (indexState):
@@ -373,7 +380,8 @@ type keptState struct {
 	tasks    []cluster.Task
 	nodes    []cluster.Node
 	stopping []cluster.Task
-	read     []keptRead // the services', the tasks', the nodes', then the stopping tasks'
+	read     []keptRead // appendReads of the state
+	now      []keptRead // stateHolds' buffer for the state it is asked about
 }
 
 // keptRead is what indexState reads of a service (its name), a task (its
@@ -395,32 +403,8 @@ func (ix *index) stateHolds(st *cluster.State) bool {
 		!sameArray(k.stopping, st.Stopping) {
 		return false
 	}
-	read := k.read
-	for i := range st.Services {
-		if (keptRead{a: st.Services[i].Name}) != read[i] {
-			return false
-		}
-	}
-	read = read[len(st.Services):]
-	for i := range st.Tasks {
-		t := &st.Tasks[i]
-		if (keptRead{a: t.Service, b: t.NodeID, r: t.Reservation}) != read[i] {
-			return false
-		}
-	}
-	read = read[len(st.Tasks):]
-	for i := range st.Nodes {
-		if (keptRead{a: st.Nodes[i].ID, b: st.Nodes[i].Machine}) != read[i] {
-			return false
-		}
-	}
-	read = read[len(st.Nodes):]
-	for i := range st.Stopping {
-		if (keptRead{b: st.Stopping[i].NodeID}) != read[i] {
-			return false
-		}
-	}
-	return true
+	k.now = appendReads(k.now[:0], st)
+	return slices.Equal(k.now, k.read)
 }
 
 // sameArray: a and b are the same elements of the same array.
