@@ -385,15 +385,23 @@ type lbWatch struct {
 	node map[string]string // task IP -> node ID (every task ever seen)
 
 	inRotation map[string][2]time.Time // node ID -> first and last poll with a server of it in rotation
-	drainAt    map[string]time.Time    // node ID -> first seen draining
+	drainAt    map[string]time.Time    // node ID -> first seen paused or drained
 	goneAt     map[string]time.Time    // node ID -> first poll without it
 	seenNode   map[string]bool
 	frontend   map[string]int64 // balancer task ID -> highest request count seen
 	polls      int
+	runs       []runSample       // running tasks of the app at every poll
 	status     map[string]string // balancer task ID and server address -> status and last check
 	timeline   []string          // changes of status
 	stop       chan struct{}
 	done       chan struct{}
+}
+
+// runSample is how many tasks of the app Swarm saw running at a poll, and where.
+type runSample struct {
+	at      time.Time
+	running int
+	where   string // node ID prefixes of the running tasks
 }
 
 func newLBWatch(t *testing.T, s *stack) *lbWatch {
@@ -465,6 +473,17 @@ func (w *lbWatch) poll() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.polls++
+	run := runSample{at: now}
+	var where []string
+	for _, tk := range tasks.Items {
+		if tk.Status.State == mswarm.TaskStateRunning {
+			run.running++
+			where = append(where, tk.NodeID[:min(len(tk.NodeID), 6)])
+		}
+	}
+	sort.Strings(where)
+	run.where = strings.Join(where, " ")
+	w.runs = append(w.runs, run)
 	for _, tk := range tasks.Items {
 		for _, na := range tk.NetworksAttachments {
 			for _, a := range na.Addresses {
@@ -478,7 +497,9 @@ func (w *lbWatch) poll() {
 	for _, n := range nodes.Items {
 		present[n.ID] = true
 		w.seenNode[n.ID] = true
-		if n.Spec.Availability == mswarm.NodeAvailabilityDrain {
+		// hoist drains by pausing the node (make-before-break); Swarm's own
+		// drain is the availability drain.
+		if n.Spec.Availability != mswarm.NodeAvailabilityActive {
 			if _, ok := w.drainAt[n.ID]; !ok {
 				w.drainAt[n.ID] = now
 			}
@@ -530,6 +551,29 @@ func (w *lbWatch) snapshot() (rot map[string][2]time.Time, drain, gone map[strin
 		frontend += v
 	}
 	return rot, drain, gone, frontend, w.polls
+}
+
+// runsBetween returns the polls of the app's running tasks from from to to:
+// the fewest running, and the timeline of changes.
+func (w *lbWatch) runsBetween(from, to time.Time) (fewest, polls int, timeline []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	fewest = -1
+	last := ""
+	for _, r := range w.runs {
+		if r.at.Before(from) || r.at.After(to) {
+			continue
+		}
+		polls++
+		if fewest < 0 || r.running < fewest {
+			fewest = r.running
+		}
+		if cur := fmt.Sprintf("%d running [%s]", r.running, r.where); cur != last {
+			timeline = append(timeline, r.at.Format("15:04:05.000")+" "+cur)
+			last = cur
+		}
+	}
+	return fewest, polls, timeline
 }
 
 // running counts the running tasks of service and the ready nodes of pool.
@@ -699,7 +743,8 @@ func TestBalancer(t *testing.T) {
 	time.Sleep(5 * time.Second) // steady traffic before any change
 
 	// 3. Drain: the app pool's min goes to 1; hoist drains one machine, its
-	// task moves, the machine is removed and destroyed.
+	// task moves (make-before-break: its replacement runs before it stops),
+	// the machine is removed and destroyed.
 	drainStart = time.Now()
 	write(1, lbApps)
 	reload(2)
@@ -730,6 +775,17 @@ func TestBalancer(t *testing.T) {
 		drained, span[1].Format("15:04:05.000"), drains[drained].Format("15:04:05.000"), goneAt.Format("15:04:05.000"),
 		goneAt.Sub(span[1]).Seconds(), polls)
 	t.Log(drainReport)
+	// Make before break: 2 tasks of the app running at every poll from the
+	// drain until the machine was destroyed (Swarm's own drain stops the
+	// task first and starts its replacement only after).
+	fewest, runPolls, runs := watch.runsBetween(drainStart, drainEnd)
+	runReport := fmt.Sprintf("tasks of %s running from the drain to the machine's destruction (%.1fs, node removed %.1fs after the drain was issued): fewest %d in %d polls:\n    %s",
+		lbWeb, drainEnd.Sub(drainStart).Seconds(), goneAt.Sub(drains[drained]).Seconds(), fewest, runPolls, strings.Join(runs, "\n    "))
+	t.Log(runReport)
+	if runPolls < 5 || fewest < 2 {
+		t.Errorf("make before break: %s", runReport)
+	}
+	drainReport += "\n  " + runReport
 
 	// 4. Heavy load: the app grows 2 -> 4, the balancer 1 -> 2 replicas, the
 	// second on a new machine, and the generator finds it.

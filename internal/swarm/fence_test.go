@@ -176,7 +176,7 @@ func TestFencingNodes(t *testing.T) {
 	if err := old.RemoveNode(ctx, "n1"); !errors.Is(err, lease.ErrFenced) {
 		t.Errorf("stale node removal: %v", err)
 	}
-	if fake.nodes["n1"].Spec.Availability != swarm.NodeAvailabilityDrain {
+	if fake.nodes["n1"].Spec.Availability != swarm.NodeAvailabilityPause {
 		t.Error("a stale write changed the node")
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -364,6 +365,8 @@ func (o *Orchestrator) Scale(ctx context.Context, name string, replicas int) err
 // conflictRetries bounds retries of an update that lost a race.
 const conflictRetries = 5
 
+// updateService applies change to the service's spec; a change returning
+// errUnchanged writes nothing.
 func (o *Orchestrator) updateService(ctx context.Context, name string, change func(*swarm.ServiceSpec) error) error {
 	var last error
 	for attempt := 0; attempt < conflictRetries; attempt++ {
@@ -375,7 +378,9 @@ func (o *Orchestrator) updateService(ctx context.Context, name string, change fu
 			return fmt.Errorf("inspect service %s: %w", name, err)
 		}
 		spec := res.Service.Spec
-		if err := change(&spec); err != nil {
+		if err := change(&spec); errors.Is(err, errUnchanged) {
+			return nil
+		} else if err != nil {
 			return err
 		}
 		_, err = o.api.ServiceUpdate(ctx, res.Service.ID, client.ServiceUpdateOptions{Version: res.Service.Version, Spec: spec})
@@ -473,6 +478,10 @@ func (o *Orchestrator) Deploy(ctx context.Context, app config.App, replicas int)
 		return o.updateService(ctx, app.Name, func(spec *swarm.ServiceSpec) error {
 			next := Spec(app, 0, o.opt.Pools)
 			next.Mode = spec.Mode
+			// A drain in progress must go on: keep its node.id!= constraints.
+			if keep := pins(*spec); len(keep) > 0 {
+				placementOf(&next).Constraints = append(placementOf(&next).Constraints, keep...)
+			}
 			*spec = next
 			return nil
 		})
@@ -515,14 +524,129 @@ func (o *Orchestrator) Remove(ctx context.Context, name string) error {
 	return nil
 }
 
-// Drain implements engine.Orchestrator.
+// Drain implements engine.Orchestrator, make-before-break. Swarm's own drain
+// stops a node's tasks first and starts their replacements only once they
+// have stopped (swarmkit restart.Supervisor.Restart waits for the old task),
+// so every drain took the moved replicas' capacity away for a stop and a
+// start. Instead the node is paused (no new task goes there, its tasks stay)
+// and every replicated service with a task on it gets the constraint
+// node.id!=ID and a start-first update order: swarmkit's updater then
+// replaces exactly the tasks on that node (IsTaskDirty: a task whose node
+// still satisfies changed constraints is not dirty) and, start-first, shuts
+// each one down only once its replacement runs elsewhere. Global tasks stay
+// until RemoveNode. Idempotent: the engine retries a drain that failed.
 func (o *Orchestrator) Drain(ctx context.Context, id string) error {
-	return o.setAvailability(ctx, id, swarm.NodeAvailabilityDrain)
+	if err := o.setAvailability(ctx, id, swarm.NodeAvailabilityPause); err != nil {
+		return err
+	}
+	res, err := o.api.TaskList(ctx, client.TaskListOptions{Filters: client.Filters{}.Add("node", id).Add("desired-state", "running")})
+	if err != nil {
+		return fmt.Errorf("drain node %s: list tasks: %w", id, err)
+	}
+	svcs := map[string]bool{}
+	for _, t := range res.Items {
+		if t.NodeID == id && t.DesiredState == swarm.TaskStateRunning {
+			svcs[t.ServiceID] = true
+		}
+	}
+	ids := make([]string, 0, len(svcs))
+	for s := range svcs {
+		ids = append(ids, s)
+	}
+	sort.Strings(ids)
+	for _, s := range ids {
+		err := o.updateService(ctx, s, func(spec *swarm.ServiceSpec) error {
+			if spec.Mode.Replicated == nil {
+				return errUnchanged // global tasks belong to their node; jobs are rerun by an update
+			}
+			changed := addPin(spec, id)
+			if spec.UpdateConfig == nil {
+				spec.UpdateConfig = &swarm.UpdateConfig{Parallelism: 1}
+			}
+			if spec.UpdateConfig.Order != swarm.UpdateOrderStartFirst {
+				spec.UpdateConfig.Order = swarm.UpdateOrderStartFirst
+				changed = true
+			}
+			if !changed {
+				return errUnchanged
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, ErrNoService) {
+			return fmt.Errorf("drain node %s: %w", id, err)
+		}
+	}
+	return nil
 }
 
-// Activate implements engine.Orchestrator.
+// Activate implements engine.Orchestrator: the node takes tasks again and
+// no service is kept off it any more.
 func (o *Orchestrator) Activate(ctx context.Context, id string) error {
-	return o.setAvailability(ctx, id, swarm.NodeAvailabilityActive)
+	if err := o.setAvailability(ctx, id, swarm.NodeAvailabilityActive); err != nil {
+		return err
+	}
+	return o.unpin(ctx, id)
+}
+
+// PinConstraint is the placement constraint Drain adds to the services of a
+// node it drains, and which RemoveNode and Activate take away again.
+func PinConstraint(nodeID string) string { return "node.id!=" + nodeID }
+
+func placementOf(spec *swarm.ServiceSpec) *swarm.Placement {
+	if spec.TaskTemplate.Placement == nil {
+		spec.TaskTemplate.Placement = &swarm.Placement{}
+	}
+	return spec.TaskTemplate.Placement
+}
+
+func addPin(spec *swarm.ServiceSpec, id string) bool {
+	p := placementOf(spec)
+	if slices.Contains(p.Constraints, PinConstraint(id)) {
+		return false
+	}
+	p.Constraints = append(p.Constraints, PinConstraint(id))
+	return true
+}
+
+// unpin removes node.id!=ID from every service that has it. The tasks the
+// constraint moved are not touched: their node matches the new constraints.
+func (o *Orchestrator) unpin(ctx context.Context, id string) error {
+	res, err := o.api.ServiceList(ctx, client.ServiceListOptions{})
+	if err != nil {
+		return fmt.Errorf("list services: %w", err)
+	}
+	pin := PinConstraint(id)
+	for _, s := range res.Items {
+		if p := s.Spec.TaskTemplate.Placement; p == nil || !slices.Contains(p.Constraints, pin) {
+			continue
+		}
+		err := o.updateService(ctx, s.ID, func(spec *swarm.ServiceSpec) error {
+			p := placementOf(spec)
+			n := len(p.Constraints)
+			p.Constraints = slices.DeleteFunc(p.Constraints, func(c string) bool { return c == pin })
+			if len(p.Constraints) == n {
+				return errUnchanged
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, ErrNoService) {
+			return fmt.Errorf("unpin node %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// pins returns the node.id!= constraints of spec, to keep across a rebuild.
+func pins(spec swarm.ServiceSpec) []string {
+	var out []string
+	if p := spec.TaskTemplate.Placement; p != nil {
+		for _, c := range p.Constraints {
+			if key, op, _, ok := parseConstraint(c); ok && key == "node.id" && op == "!=" {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
 }
 
 func (o *Orchestrator) setAvailability(ctx context.Context, id string, a swarm.NodeAvailability) error {
@@ -579,33 +703,41 @@ func (o *Orchestrator) updateNode(ctx context.Context, id string, change func(*s
 	return fmt.Errorf("update node %s: still out of sequence after %d tries: %w", id, conflictRetries, last)
 }
 
-// RemoveNode implements engine.Orchestrator. A node that is down or drained is
-// removed with force (a worker that is still up must be forced out); a ready,
-// active node is refused, as the simulator does, so a mistake never cuts a
-// serving node out of the cluster.
+// RemoveNode implements engine.Orchestrator. A node that is down, paused
+// (Drain) or drained is removed with force (a worker that is still up must be
+// forced out); a ready, active node is refused, as the simulator does, so a
+// mistake never cuts a serving node out of the cluster. A paused node is set
+// to drain first so that what is left on it (global tasks) is stopped. Then
+// the node.id!= constraints Drain added are removed.
 func (o *Orchestrator) RemoveNode(ctx context.Context, id string) error {
 	if id == "" {
 		return nil
 	}
 	res, err := o.api.NodeInspect(ctx, id, client.NodeInspectOptions{})
-	if err != nil {
-		if cerrdefs.IsNotFound(err) {
-			return nil
-		}
+	switch {
+	case cerrdefs.IsNotFound(err):
+		return o.unpin(ctx, id)
+	case err != nil:
 		return fmt.Errorf("inspect node %s: %w", id, err)
 	}
 	n := res.Node
 	if n.Spec.Role == swarm.NodeRoleManager {
 		return fmt.Errorf("remove node %s: it is a manager", id)
 	}
-	if n.Status.State == swarm.NodeStateReady && n.Spec.Availability != swarm.NodeAvailabilityDrain {
+	ready := n.Status.State == swarm.NodeStateReady
+	if ready && n.Spec.Availability == swarm.NodeAvailabilityActive {
 		return fmt.Errorf("remove node %s: %w", id, ErrNotDrained)
+	}
+	if ready && n.Spec.Availability == swarm.NodeAvailabilityPause {
+		if err := o.setAvailability(ctx, id, swarm.NodeAvailabilityDrain); err != nil {
+			return fmt.Errorf("remove node %s: %w", id, err)
+		}
 	}
 	_, err = o.api.NodeRemove(ctx, id, client.NodeRemoveOptions{Force: true})
 	if err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("remove node %s: %w", id, err)
 	}
-	return nil
+	return o.unpin(ctx, id)
 }
 
 func copyMap(m map[string]string) map[string]string {

@@ -346,8 +346,8 @@ func TestNodeLifecycle(t *testing.T) {
 	if err := o.Drain(ctx, "w"); err != nil {
 		t.Fatal(err)
 	}
-	if f.nodes["w"].Spec.Availability != swarm.NodeAvailabilityDrain {
-		t.Fatal("not drained")
+	if f.nodes["w"].Spec.Availability != swarm.NodeAvailabilityPause {
+		t.Fatal("not paused")
 	}
 	if err := o.Drain(ctx, "w"); err != nil { // idempotent
 		t.Fatal(err)
@@ -355,7 +355,7 @@ func TestNodeLifecycle(t *testing.T) {
 	if err := o.LabelNode(ctx, "w", map[string]string{NodePool: "workers"}); err != nil || f.nodes["w"].Spec.Labels[NodePool] != "workers" {
 		t.Fatalf("label: %v %v", err, f.nodes["w"].Spec.Labels)
 	}
-	if f.nodes["w"].Spec.Availability != swarm.NodeAvailabilityDrain {
+	if f.nodes["w"].Spec.Availability != swarm.NodeAvailabilityPause {
 		t.Fatal("labelling lost the availability")
 	}
 	if err := o.RemoveNode(ctx, "w"); err != nil {
