@@ -12,6 +12,7 @@
 package swarm
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -43,8 +44,12 @@ const (
 	LabelNetwork  = "hoist.network"      // app label: overlay network to attach to (default hoist-NAME)
 	LabelEndpoint = "hoist.endpoint"     // app label: "vip" to keep Swarm's VIP (default dnsrr)
 	LabelMetrics  = "hoist.metrics.port"
-	NodePool      = "hoist.pool"    // node: the pool the machine belongs to
-	NodeMachine   = "hoist.machine" // node: the provider's name of the machine
+	// LabelOrder is set on a service whose update order a drain made
+	// start-first: the order it had ("none": no update config), restored
+	// once no drain pins it any more.
+	LabelOrder  = "hoist.drain.order"
+	NodePool    = "hoist.pool"    // node: the pool the machine belongs to
+	NodeMachine = "hoist.machine" // node: the provider's name of the machine
 )
 
 // Errors callers may branch on.
@@ -455,6 +460,11 @@ func Spec(app config.App, replicas int, known []string) swarm.ServiceSpec {
 		},
 		Mode:         swarm.ServiceMode{Replicated: &swarm.ReplicatedService{Replicas: &n}},
 		EndpointSpec: &swarm.EndpointSpec{Mode: swarm.ResolutionModeDNSRR},
+		// Make before break, in a rolling update as in a drain (Drain): a
+		// replica stops once its replacement runs. No published port can
+		// clash on one node (the balancer, which publishes in host mode,
+		// sets stop-first); the price is room for one more task meanwhile.
+		UpdateConfig: &swarm.UpdateConfig{Parallelism: 1, Order: swarm.UpdateOrderStartFirst},
 	}
 	if strings.EqualFold(app.Labels[LabelEndpoint], "vip") {
 		spec.EndpointSpec.Mode = swarm.ResolutionModeVIP
@@ -560,10 +570,20 @@ func (o *Orchestrator) Drain(ctx context.Context, id string) error {
 				return errUnchanged // global tasks belong to their node; jobs are rerun by an update
 			}
 			changed := addPin(spec, id)
-			if spec.UpdateConfig == nil {
-				spec.UpdateConfig = &swarm.UpdateConfig{Parallelism: 1}
-			}
-			if spec.UpdateConfig.Order != swarm.UpdateOrderStartFirst {
+			if u := spec.UpdateConfig; u == nil || u.Order != swarm.UpdateOrderStartFirst {
+				// Kept to be restored: start-first left on a service with
+				// host-mode ports would hold its next update (the port is
+				// taken on the replaced task's node).
+				was := "none"
+				if u == nil {
+					spec.UpdateConfig = &swarm.UpdateConfig{Parallelism: 1}
+				} else {
+					was = string(cmp.Or(u.Order, swarm.UpdateOrderStopFirst))
+				}
+				if spec.Labels == nil {
+					spec.Labels = map[string]string{}
+				}
+				spec.Labels[LabelOrder] = was
 				spec.UpdateConfig.Order = swarm.UpdateOrderStartFirst
 				changed = true
 			}
@@ -608,8 +628,10 @@ func addPin(spec *swarm.ServiceSpec, id string) bool {
 	return true
 }
 
-// unpin removes node.id!=ID from every service that has it. The tasks the
-// constraint moved are not touched: their node matches the new constraints.
+// unpin removes node.id!=ID from every service that has it, and restores the
+// update order Drain changed once no other drain pins the service. The tasks
+// the constraint moved are not touched: their node matches the new
+// constraints.
 func (o *Orchestrator) unpin(ctx context.Context, id string) error {
 	res, err := o.api.ServiceList(ctx, client.ServiceListOptions{})
 	if err != nil {
@@ -626,6 +648,15 @@ func (o *Orchestrator) unpin(ctx context.Context, id string) error {
 			p.Constraints = slices.DeleteFunc(p.Constraints, func(c string) bool { return c == pin })
 			if len(p.Constraints) == n {
 				return errUnchanged
+			}
+			if was, ok := spec.Labels[LabelOrder]; ok && len(pins(*spec)) == 0 {
+				delete(spec.Labels, LabelOrder)
+				switch {
+				case was == "none":
+					spec.UpdateConfig = nil
+				case spec.UpdateConfig != nil:
+					spec.UpdateConfig.Order = swarm.UpdateOrder(was)
+				}
 			}
 			return nil
 		})
