@@ -140,7 +140,9 @@ func TestKillAndRestart(t *testing.T) {
 	deadline = time.Now().Add(90 * time.Second)
 	for draining == "" && time.Now().Before(deadline) {
 		for _, n := range s.state(t).Nodes {
-			if n.Pool == pool && n.Availability == cluster.Drain {
+			// hoist drains a node by pausing it (make-before-break), and
+			// sets it to drain just before removing it.
+			if n.Pool == pool && n.Availability != cluster.Active {
 				h4.kill()
 				draining = n.Machine
 			}
