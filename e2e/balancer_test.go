@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -786,6 +787,17 @@ func TestBalancer(t *testing.T) {
 		t.Errorf("make before break: %s", runReport)
 	}
 	drainReport += "\n  " + runReport
+	// The drain's constraint went with the node; the app keeps start-first.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if res, err := s.cli.ServiceInspect(ctx, lbWeb, client.ServiceInspectOptions{}); err != nil {
+		t.Errorf("inspect %s: %v", lbWeb, err)
+	} else if spec := res.Service.Spec; spec.TaskTemplate.Placement == nil ||
+		!slices.Equal(spec.TaskTemplate.Placement.Constraints, []string{"node.labels.hoist.pool==" + lbAppPool}) ||
+		spec.UpdateConfig == nil || spec.UpdateConfig.Order != mswarm.UpdateOrderStartFirst {
+		t.Errorf("%s after the drain: placement %+v, update config %+v; want only the pool's constraint, start-first",
+			lbWeb, spec.TaskTemplate.Placement, spec.UpdateConfig)
+	}
 
 	// 4. Heavy load: the app grows 2 -> 4, the balancer 1 -> 2 replicas, the
 	// second on a new machine, and the generator finds it.
