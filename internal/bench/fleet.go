@@ -160,7 +160,7 @@ func (f *fleet) order(ctx context.Context, v *view, n int) (int, error) {
 // cluster and destroys its machine. A node that is not empty yet stays
 // drained and is finished by a later look.
 func (f *fleet) remove(ctx context.Context, n cluster.Node) error {
-	if err := f.env.Cluster.Drain(ctx, n.ID); err != nil {
+	if err := f.env.Cluster.DrainStopFirst(ctx, n.ID); err != nil {
 		return fmt.Errorf("drain %s: %w", n.ID, err)
 	}
 	f.leaving[n.ID] = n.Machine

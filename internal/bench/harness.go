@@ -32,7 +32,10 @@ type Cluster interface {
 	State(ctx context.Context) (cluster.State, error)
 	Scale(ctx context.Context, service string, replicas int) error
 	Deploy(ctx context.Context, app config.App, replicas int) error
-	Drain(ctx context.Context, nodeID string) error
+	// DrainStopFirst drains a node as Swarm's availability drain and
+	// Kubernetes' eviction do: its tasks stop, then start elsewhere (hoist's
+	// engine drains make-before-break, through Drain).
+	DrainStopFirst(ctx context.Context, nodeID string) error
 	RemoveNode(ctx context.Context, nodeID string) error
 	Value(ctx context.Context, q engine.MetricQuery) (float64, error)
 }

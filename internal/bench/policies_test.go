@@ -75,9 +75,9 @@ func (r *recorder) Scale(ctx context.Context, svc string, n int) error {
 	return r.Cluster.Scale(ctx, svc, n)
 }
 
-func (r *recorder) Drain(ctx context.Context, id string) error {
+func (r *recorder) DrainStopFirst(ctx context.Context, id string) error {
 	r.add(act{kind: "drain", id: id})
-	return r.Cluster.Drain(ctx, id)
+	return r.Cluster.DrainStopFirst(ctx, id)
 }
 
 func (r *recorder) RemoveNode(ctx context.Context, id string) error {
@@ -416,7 +416,7 @@ type fakeCluster struct {
 }
 
 func (f *fakeCluster) State(context.Context) (cluster.State, error) { return cluster.State{}, nil }
-func (f *fakeCluster) Drain(_ context.Context, id string) error {
+func (f *fakeCluster) DrainStopFirst(_ context.Context, id string) error {
 	f.calls = append(f.calls, "drain "+id)
 	return nil
 }

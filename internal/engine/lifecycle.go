@@ -142,10 +142,11 @@ func lifecycle(cfg *config.Config, s *Snapshot, ix *index, m *memory) []MachineA
 				if node.Ready {
 					to = cluster.PhaseReady
 				}
-				if node.Ready && node.Availability == cluster.Drain {
-					// A drained machine of ours: a scale-in that a restart
-					// without its state interrupted. Finish it (the pool's min
-					// orders a replacement if needed).
+				if node.Ready && (node.Availability == cluster.Drain || node.Availability == cluster.Pause) {
+					// A drained (or paused: hoist's make-before-break drain)
+					// machine of ours: a scale-in that a restart without its
+					// state interrupted. Finish it (the pool's min orders a
+					// replacement if needed).
 					to, reason = cluster.PhaseDraining, "found drained at the provider: finishing its scale-in"
 				}
 			}

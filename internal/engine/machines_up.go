@@ -181,7 +181,16 @@ func (w *poolWork) scaleUp() bool {
 		more := append([]capacity.Bin(nil), bins...)
 		for _, r := range w.reclaimable {
 			n := ix.nodes[r.NodeID]
-			more = append(more, capacity.Bin{ID: "reclaim:" + r.Name, Free: n.Capacity.Sub(ix.reserved[n.ID])})
+			// A drain moves tasks make before break: those still on the node
+			// would stay if it is taken back, and their replacements, waiting
+			// for room, are among the items. So their room counts as free.
+			free := n.Capacity.Sub(ix.reserved[n.ID])
+			for _, t := range ix.onNode[n.ID] {
+				if !t.Global {
+					free = free.Add(t.Reservation)
+				}
+			}
+			more = append(more, capacity.Bin{ID: "reclaim:" + r.Name, Free: free})
 		}
 		res2 := capacity.Pack(w.shape, more, items)
 		used := map[string]bool{}

@@ -92,6 +92,9 @@ type Cluster struct {
 	stateOK  bool
 	// lists is each pool's last List answer.
 	lists map[string][]cluster.Machine
+	// moving counts the tasks waiting on a paused node for their
+	// replacement (Drain).
+	moving int
 }
 
 type node struct {
@@ -100,6 +103,10 @@ type node struct {
 	availability      cluster.Availability
 	ready             bool
 }
+
+// leaving says whether the node is on its way out (hoist's make-before-break
+// drain pauses it, a Swarm drain drains it): not counted as ready.
+func (n *node) leaving() bool { return n.availability != cluster.Active }
 
 type machine struct {
 	name, pool string
@@ -131,6 +138,9 @@ type task struct {
 	reason  string
 	readyAt time.Time
 	since   time.Time
+	// moving: on a node hoist drains; it serves until a replacement of its
+	// service runs elsewhere (see Drain).
+	moving bool
 }
 
 // Options change how a cluster is built.
@@ -230,6 +240,9 @@ func (c *Cluster) step(dt time.Duration) {
 		if t.state == cluster.TaskStarting && !now.Before(t.readyAt) {
 			t.state, t.since = cluster.TaskRunning, now
 			c.gen++
+			if c.moving > 0 {
+				c.changed = true // a replacement runs: a moving task may go
+			}
 		}
 	}
 	if c.changed {
@@ -287,10 +300,14 @@ func (c *Cluster) join(m *machine) {
 func (c *Cluster) reconcile() {
 	for _, name := range c.serviceNames() {
 		s := c.services[name]
-		var live []*task
+		var live, moving []*task
 		for _, t := range c.tasks {
 			if t.service == name {
-				live = append(live, t)
+				if t.moving {
+					moving = append(moving, t)
+				} else {
+					live = append(live, t)
+				}
 			}
 		}
 		for i := len(live); i < s.desired; i++ {
@@ -319,6 +336,24 @@ func (c *Cluster) reconcile() {
 				gone[t] = true
 			}
 			c.removeTasks(func(t *task) bool { return gone[t] })
+			live = live[extra:]
+		}
+		// Make before break: a moving task stops once the service has its
+		// desired count without it (a replacement runs, or it scaled down).
+		if len(moving) > 0 {
+			running := 0
+			for _, t := range live {
+				if t.state == cluster.TaskRunning {
+					running++
+				}
+			}
+			if stop := min(len(moving), running+len(moving)-s.desired); stop > 0 {
+				gone := map[*task]bool{}
+				for _, t := range moving[:stop] {
+					gone[t] = true
+				}
+				c.removeTasks(func(t *task) bool { return gone[t] })
+			}
 		}
 	}
 }
@@ -327,8 +362,11 @@ func (c *Cluster) removeTasks(drop func(*task) bool) {
 	c.change()
 	out := c.tasks[:0]
 	for _, t := range c.tasks {
-		if !drop(t) {
+		switch {
+		case !drop(t):
 			out = append(out, t)
+		case t.moving:
+			c.moving--
 		}
 	}
 	for i := len(out); i < len(c.tasks); i++ {
@@ -521,9 +559,36 @@ func (c *Cluster) Remove(_ context.Context, name string) error {
 	return nil
 }
 
-// Drain implements engine.Orchestrator: the node's tasks stop at once and the
-// services reschedule them elsewhere.
+// Drain implements engine.Orchestrator as hoist's Swarm adapter does (make
+// before break, docs/swarm.md): the node is paused (no new task) and each of
+// its tasks serves until a replacement of its service runs elsewhere; one
+// that cannot be placed keeps serving there.
 func (c *Cluster) Drain(_ context.Context, id string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, ok := c.nodeByID[id]
+	if !ok {
+		return fmt.Errorf("drain %s: %w", id, ErrNoNode)
+	}
+	if n.availability == cluster.Drain {
+		return nil
+	}
+	n.availability = cluster.Pause
+	c.change()
+	for _, t := range c.tasks {
+		if t.node == id && !t.moving {
+			t.moving = true
+			c.moving++
+		}
+	}
+	return nil
+}
+
+// DrainStopFirst drains a node as Swarm's availability drain does (and as
+// Kubernetes' eviction does): its tasks stop at once and their services start
+// replacements elsewhere, a container start later. The reference policies
+// drain this way.
+func (c *Cluster) DrainStopFirst(_ context.Context, id string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n, ok := c.nodeByID[id]
@@ -546,11 +611,17 @@ func (c *Cluster) Activate(_ context.Context, id string) error {
 	}
 	n.availability = cluster.Active
 	c.change()
+	for _, t := range c.tasks {
+		if t.node == id && t.moving {
+			t.moving = false
+			c.moving--
+		}
+	}
 	return nil
 }
 
-// RemoveNode implements engine.Orchestrator. Like Swarm without --force, it
-// refuses a node that is ready and not drained.
+// RemoveNode implements engine.Orchestrator. Like hoist's Swarm adapter, it
+// refuses a node that is ready and active (not drained nor paused).
 func (c *Cluster) RemoveNode(_ context.Context, id string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -558,7 +629,7 @@ func (c *Cluster) RemoveNode(_ context.Context, id string) error {
 	if !ok {
 		return nil
 	}
-	if n.ready && n.availability != cluster.Drain {
+	if n.ready && !n.leaving() {
 		return fmt.Errorf("remove %s: %w", id, ErrNotDrained)
 	}
 	c.dropNode(n)
@@ -828,7 +899,7 @@ func (c *Cluster) poolStatus(name string) PoolStatus {
 	// The reservations of the tasks on the pool's ready, active nodes: a
 	// placed task's node is in c.nodes, which are the machines' nodes.
 	for _, t := range c.tasks {
-		if n := t.n; n != nil && n.pool == name && n.ready && n.availability != cluster.Drain {
+		if n := t.n; n != nil && n.pool == name && n.ready && !n.leaving() {
 			st.Reserved = st.Reserved.Add(t.svc.reservation)
 		}
 	}
@@ -844,7 +915,7 @@ func (c *Cluster) readyAndExisting(name string) (ready, exist int) {
 			continue
 		}
 		exist++
-		if n := m.node; n != nil && n.ready && n.availability != cluster.Drain {
+		if n := m.node; n != nil && n.ready && !n.leaving() {
 			ready++
 		}
 	}
@@ -865,7 +936,7 @@ func (c *Cluster) poolCounts(name string) PoolStatus {
 			}
 		case !m.node.ready:
 			st.Down++
-		case m.node.availability == cluster.Drain:
+		case m.node.leaving():
 			st.Draining++
 		default:
 			st.Ready++

@@ -258,3 +258,95 @@ func TestAppLoadValueReadsEachMetric(t *testing.T) {
 		t.Errorf("unknown metric, no sample: %v", err)
 	}
 }
+
+// Drain moves a node's tasks make before break, as hoist's Swarm adapter
+// does (docs/swarm.md): each keeps serving until its replacement runs, and
+// one that cannot be placed keeps serving where it is. DrainStopFirst (Swarm's
+// own drain, the reference policies') stops them at once.
+func TestDrainMakesBeforeBreak(t *testing.T) {
+	ctx := context.Background()
+	onNode := func(c *Cluster, id string) int {
+		st, _ := c.State(ctx)
+		n := 0
+		for _, tk := range st.Tasks {
+			if tk.NodeID == id {
+				n++
+			}
+		}
+		return n
+	}
+	deploy := func(replicas int) *Cluster {
+		c := newCluster(t, twoPools)
+		app, _ := c.cfg.App("web")
+		if err := c.Deploy(ctx, *app, replicas); err != nil {
+			t.Fatal(err)
+		}
+		c.Advance(10 * time.Second)
+		if a := c.App("web"); a.Running != replicas {
+			t.Fatalf("deployed: %+v", a)
+		}
+		return c
+	}
+
+	// Room elsewhere: 4 tasks, 2 a node; the other node takes 2 more.
+	c := deploy(4)
+	if err := c.Drain(ctx, "node-a-init1"); err != nil {
+		t.Fatal(err)
+	}
+	for s := 1; s <= 10; s++ {
+		c.Advance(time.Second)
+		if a := c.App("web"); a.Running < 4 {
+			t.Fatalf("%d s after the drain: %d running, want 4 throughout", s, a.Running)
+		}
+	}
+	if n, m := onNode(c, "node-a-init1"), onNode(c, "node-a-init0"); n != 0 || m != 4 {
+		t.Errorf("after the move: %d tasks left on the drained node, %d on the other, want 0 and 4", n, m)
+	}
+	if p := c.Pool("a"); p.Draining != 1 || p.Ready != 1 {
+		t.Errorf("pool while draining: %+v", p)
+	}
+	if err := c.RemoveNode(ctx, "node-a-init1"); err != nil {
+		t.Errorf("RemoveNode of the drained node: %v", err)
+	}
+
+	// Swarm's own drain: the tasks stop first, and start again a container
+	// start later.
+	c = deploy(4)
+	if err := c.DrainStopFirst(ctx, "node-a-init1"); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(time.Second)
+	if a := c.App("web"); a.Running != 2 {
+		t.Errorf("a second after a stop-first drain: %d running, want 2", a.Running)
+	}
+
+	// No room elsewhere: the tasks stay and serve; taken back, the waiting
+	// replacements go.
+	c = deploy(8)
+	if err := c.Drain(ctx, "node-a-init1"); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(time.Minute)
+	if a := c.App("web"); a.Running != 8 || a.Pending != 4 || onNode(c, "node-a-init1") != 4 {
+		t.Errorf("a minute into a drain without room: %+v, %d on the node; want 8 running, 4 replacements waiting", a, onNode(c, "node-a-init1"))
+	}
+	if err := c.Activate(ctx, "node-a-init1"); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(time.Second)
+	if a := c.App("web"); a.Running != 8 || a.Pending != 0 {
+		t.Errorf("taken back: %+v, want 8 running and none waiting", a)
+	}
+	// Scaling down while a move waits stops the moving tasks first.
+	if err := c.Drain(ctx, "node-a-init1"); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(time.Second)
+	if err := c.Scale(ctx, "web", 4); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(time.Second)
+	if a, n := c.App("web"), onNode(c, "node-a-init1"); a.Running != 4 || a.Pending != 0 || n != 0 {
+		t.Errorf("scaled to 4 during the drain: %+v, %d on the drained node; want 4 running elsewhere", a, n)
+	}
+}
