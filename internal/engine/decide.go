@@ -399,17 +399,12 @@ type keptRead struct {
 // still has the fields they were made from.
 func (ix *index) stateHolds(st *cluster.State) bool {
 	k := &ix.scratch.state
-	if !k.ok || !sameArray(k.services, st.Services) || !sameArray(k.tasks, st.Tasks) || !sameArray(k.nodes, st.Nodes) ||
-		!sameArray(k.stopping, st.Stopping) {
+	if !k.ok || !sameSlice(k.services, st.Services) || !sameSlice(k.tasks, st.Tasks) || !sameSlice(k.nodes, st.Nodes) ||
+		!sameSlice(k.stopping, st.Stopping) {
 		return false
 	}
 	k.now = appendReads(k.now[:0], st)
 	return slices.Equal(k.now, k.read)
-}
-
-// sameArray: a and b are the same elements of the same array.
-func sameArray[T any](a, b []T) bool {
-	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // recordsHold reports whether ix.records is still the copies of recs that
