@@ -127,7 +127,9 @@ func (o *Orchestrator) apply(ctx context.Context, spec mswarm.ServiceSpec) error
 			return fmt.Errorf("inspect balancer service %s: %w", name, err)
 		}
 		spec.Mode = cur.Service.Spec.Mode
-		_, err = o.api.ServiceUpdate(ctx, cur.Service.ID, client.ServiceUpdateOptions{Version: cur.Service.Version, Spec: spec})
+		next := spec
+		swarm.KeepDrain(cur.Service.Spec, &next) // a drain moving a balancer task goes on
+		_, err = o.api.ServiceUpdate(ctx, cur.Service.ID, client.ServiceUpdateOptions{Version: cur.Service.Version, Spec: next})
 		switch {
 		case err == nil:
 			return nil

@@ -18,6 +18,7 @@ import (
 	"github.com/hoist/hoist/internal/config"
 	"github.com/hoist/hoist/internal/engine"
 	"github.com/hoist/hoist/internal/events"
+	"github.com/hoist/hoist/internal/swarm"
 )
 
 // fakeDocker keeps services and configs as Swarm would, as far as the
@@ -332,6 +333,26 @@ func TestOrchestratorDeploy(t *testing.T) {
 	}
 	if got := api.configNames(); len(got) != 1 {
 		t.Errorf("configs %v", got)
+	}
+	// A reload while a drain moves a balancer task (swarm.Orchestrator.Drain
+	// pinned the service off node n1, start-first): the rebuilt spec keeps
+	// the pin, once, through a conflict retry, and start-first until the
+	// drain ends, to give back the balancer's stop-first then.
+	s = api.services["web-lb"]
+	s.Spec.TaskTemplate.Placement.Constraints = append(s.Spec.TaskTemplate.Placement.Constraints, swarm.PinConstraint("n1"))
+	s.Spec.UpdateConfig.Order = mswarm.UpdateOrderStartFirst
+	s.Spec.Labels[swarm.LabelOrder] = string(mswarm.UpdateOrderStopFirst)
+	api.services["web-lb"] = s
+	api.conflict = 1
+	if err := o.Deploy(ctx, lb, 1); err != nil {
+		t.Fatal(err)
+	}
+	spec = api.services["web-lb"].Spec
+	if got := spec.TaskTemplate.Placement.Constraints; len(got) != 2 || got[1] != "node.id!=n1" {
+		t.Errorf("constraints after a reload during a drain: %v, want the pool's and the pin", got)
+	}
+	if spec.UpdateConfig.Order != mswarm.UpdateOrderStartFirst || spec.Labels[swarm.LabelOrder] != string(mswarm.UpdateOrderStopFirst) {
+		t.Errorf("update %+v, label %q: want start-first until the drain ends, stop-first to restore", spec.UpdateConfig, spec.Labels[swarm.LabelOrder])
 	}
 }
 

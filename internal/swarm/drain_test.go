@@ -254,3 +254,31 @@ func TestPinsReadBack(t *testing.T) {
 		t.Errorf("pins %v", got)
 	}
 }
+
+// KeepDrain carries a drain over a spec rebuilt from the descriptor (the
+// balancer's redeploy uses it): the pins, start-first until the drain ends,
+// and the rebuilt spec's own order to restore then; the caller's spec, which
+// it may reuse on a conflict, is left as it was; without pins nothing changes.
+func TestKeepDrain(t *testing.T) {
+	cur := swarm.ServiceSpec{TaskTemplate: swarm.TaskSpec{Placement: &swarm.Placement{Constraints: []string{PoolConstraint("a"), PinConstraint("n1")}}}}
+	built := swarm.ServiceSpec{Annotations: swarm.Annotations{Labels: map[string]string{"k": "v"}},
+		TaskTemplate: swarm.TaskSpec{Placement: &swarm.Placement{Constraints: make([]string, 1, 4)}},
+		UpdateConfig: &swarm.UpdateConfig{Parallelism: 1, Order: swarm.UpdateOrderStopFirst}}
+	built.TaskTemplate.Placement.Constraints[0] = PoolConstraint("a")
+	next := built
+	KeepDrain(cur, &next)
+	if got := next.TaskTemplate.Placement.Constraints; !slices.Equal(got, []string{PoolConstraint("a"), PinConstraint("n1")}) {
+		t.Errorf("constraints %v", got)
+	}
+	if next.UpdateConfig.Order != swarm.UpdateOrderStartFirst || next.Labels[LabelOrder] != string(swarm.UpdateOrderStopFirst) || next.Labels["k"] != "v" {
+		t.Errorf("update %+v, labels %v", next.UpdateConfig, next.Labels)
+	}
+	if len(built.TaskTemplate.Placement.Constraints) != 1 || built.UpdateConfig.Order != swarm.UpdateOrderStopFirst || len(built.Labels) != 1 {
+		t.Errorf("the caller's spec changed: %+v", built)
+	}
+	again := built
+	KeepDrain(swarm.ServiceSpec{}, &again)
+	if !reflect.DeepEqual(again, built) {
+		t.Errorf("no drain: %+v", again)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -488,10 +489,7 @@ func (o *Orchestrator) Deploy(ctx context.Context, app config.App, replicas int)
 		return o.updateService(ctx, app.Name, func(spec *swarm.ServiceSpec) error {
 			next := Spec(app, 0, o.opt.Pools)
 			next.Mode = spec.Mode
-			// A drain in progress must go on: keep its node.id!= constraints.
-			if keep := pins(*spec); len(keep) > 0 {
-				placementOf(&next).Constraints = append(placementOf(&next).Constraints, keep...)
-			}
+			KeepDrain(*spec, &next) // a drain in progress must go on
 			*spec = next
 			return nil
 		})
@@ -570,23 +568,7 @@ func (o *Orchestrator) Drain(ctx context.Context, id string) error {
 				return errUnchanged // global tasks belong to their node; jobs are rerun by an update
 			}
 			changed := addPin(spec, id)
-			if u := spec.UpdateConfig; u == nil || u.Order != swarm.UpdateOrderStartFirst {
-				// Kept to be restored: start-first left on a service with
-				// host-mode ports would hold its next update (the port is
-				// taken on the replaced task's node).
-				was := "none"
-				if u == nil {
-					spec.UpdateConfig = &swarm.UpdateConfig{Parallelism: 1}
-				} else {
-					was = string(cmp.Or(u.Order, swarm.UpdateOrderStopFirst))
-				}
-				if spec.Labels == nil {
-					spec.Labels = map[string]string{}
-				}
-				spec.Labels[LabelOrder] = was
-				spec.UpdateConfig.Order = swarm.UpdateOrderStartFirst
-				changed = true
-			}
+			changed = startFirst(spec) || changed
 			if !changed {
 				return errUnchanged
 			}
@@ -606,6 +588,55 @@ func (o *Orchestrator) Activate(ctx context.Context, id string) error {
 		return err
 	}
 	return o.unpin(ctx, id)
+}
+
+// startFirst makes spec's update order start-first, recording the order it
+// had in LabelOrder to be restored once no drain pins it (start-first left on
+// a service with host-mode ports would hold its next update: the port is
+// taken on the replaced task's node). It reports whether spec changed.
+func startFirst(spec *swarm.ServiceSpec) bool {
+	u := spec.UpdateConfig
+	if u != nil && u.Order == swarm.UpdateOrderStartFirst {
+		return false
+	}
+	was := "none"
+	if u == nil {
+		spec.UpdateConfig = &swarm.UpdateConfig{Parallelism: 1}
+	} else {
+		was = string(cmp.Or(u.Order, swarm.UpdateOrderStopFirst))
+	}
+	if spec.Labels == nil {
+		spec.Labels = map[string]string{}
+	}
+	spec.Labels[LabelOrder] = was
+	spec.UpdateConfig.Order = swarm.UpdateOrderStartFirst
+	return true
+}
+
+// KeepDrain carries the drains in progress on a service from its current spec
+// to next, a spec rebuilt from the descriptor (a reload): their node.id!=
+// constraints, and a start-first order until they end (the order next gives
+// is the one restored then). Without it a reload during a drain dropped the
+// pin, and the move stopped until the drain timeout.
+func KeepDrain(cur swarm.ServiceSpec, next *swarm.ServiceSpec) {
+	keep := pins(cur)
+	if len(keep) == 0 {
+		return
+	}
+	// next may share its placement, update config and labels with a spec
+	// the caller reuses (a retry): change copies.
+	var p swarm.Placement
+	if next.TaskTemplate.Placement != nil {
+		p = *next.TaskTemplate.Placement
+	}
+	p.Constraints = append(slices.Clip(p.Constraints), keep...)
+	next.TaskTemplate.Placement = &p
+	if next.UpdateConfig != nil {
+		u := *next.UpdateConfig
+		next.UpdateConfig = &u
+	}
+	next.Labels = maps.Clone(next.Labels)
+	startFirst(next)
 }
 
 // PinConstraint is the placement constraint Drain adds to the services of a
