@@ -289,7 +289,7 @@ func (e *Engine) setPhase(ctx context.Context, r *cluster.MachineRecord, to clus
 	}
 	e.persist(ctx, r)
 	ev := events.Event{Time: now, Kind: phaseKind(to), Pool: r.Pool, Machine: r.Name, Node: r.NodeID, Reason: reason}
-	if to == cluster.PhaseReady && (from == cluster.PhaseSelected || from == cluster.PhaseDraining) {
+	if to == cluster.PhaseReady && (from == cluster.PhaseSelected || from == cluster.PhaseDraining || from == cluster.PhaseDrained) {
 		ev.Kind = events.MachineDrainCancelled
 	}
 	if to == cluster.PhaseBooting && from == cluster.PhaseOrdered {

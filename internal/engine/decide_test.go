@@ -56,8 +56,8 @@ func cpu(n float64) cluster.Resources {
 // node adds a ready machine in phase with tasks of web reserving 1 CPU each.
 func (w *dworld) node(id string, phase cluster.Phase, tasks int) *dworld {
 	avail := cluster.Active
-	if phase == cluster.PhaseDraining || phase == cluster.PhaseSelected {
-		avail = cluster.Drain
+	if phase == cluster.PhaseDraining || phase == cluster.PhaseSelected || phase == cluster.PhaseDrained {
+		avail = cluster.Pause // hoist's make-before-break drain
 	}
 	m := "m" + strings.TrimPrefix(id, "n")
 	w.nodes = append(w.nodes, cluster.Node{ID: id, Machine: m, Pool: "workers", Ready: true, Availability: avail,
@@ -171,6 +171,21 @@ func TestDecide(t *testing.T) {
 			app:  AppDecision{Action: ActNone, Desired: 6},
 			pool: PoolDecision{Action: ActScale, Create: 0, Reclaim: []string{"m2"}, NeedRoom: 1, Reason: "returned m2 to service"},
 			acts: []MachineAction{{Machine: "m2", Action: MActActivate, To: cluster.PhaseReady}},
+		},
+		{
+			// Seen on the real stack (docs/bench, the ramp's R20): the node
+			// left and a machine was ordered in the same tick.
+			name: "a drained node about to be removed is taken back before a machine is bought",
+			snap: new(dworld).node("n1", cluster.PhaseReady, 4).node("n2", cluster.PhaseDrained, 0).pending(1).snapshot(cfg, 5, rps(30)),
+			app:  AppDecision{Action: ActNone, Desired: 5},
+			pool: PoolDecision{Action: ActScale, Create: 0, Reclaim: []string{"m2"}, NeedRoom: 1, Reason: "returned m2 to service"},
+			acts: []MachineAction{{Machine: "m2", Action: MActActivate, To: cluster.PhaseReady}},
+		},
+		{
+			name: "a drained node no room needs is removed",
+			snap: new(dworld).node("n1", cluster.PhaseReady, 4).node("n2", cluster.PhaseDrained, 0).snapshot(cfg, 4, rps(30)),
+			app:  AppDecision{Action: ActNone, Desired: 4},
+			acts: []MachineAction{{Machine: "m2", Action: MActRemove, To: cluster.PhaseRemoved}},
 		},
 		{
 			name: "with no drain to take back, a machine is bought",
