@@ -1085,21 +1085,25 @@ func (l *appLoad) evalQueue(lambda float64) QueueResult {
 	return l.qm.eval(lambda)
 }
 
-// field is a sample's metric i, numbered as appLoad.value numbers them.
-func (s *sample) field(i int) float64 {
-	switch i {
-	case 0:
-		return s.cpu
-	case 1:
-		return s.mem
-	case 2:
-		return s.rps
-	case 3:
-		return s.latency
-	case 4:
-		return s.rx
+// sampleField returns the reader of a sample's metric, nil for a metric the
+// simulator does not produce. appLoad.value picks it once per query, not
+// once per sample.
+func sampleField(metric string) func(*sample) float64 {
+	switch metric {
+	case "cpu":
+		return func(s *sample) float64 { return s.cpu }
+	case "memory":
+		return func(s *sample) float64 { return s.mem }
+	case "rps":
+		return func(s *sample) float64 { return s.rps }
+	case "latency_p95":
+		return func(s *sample) float64 { return s.latency }
+	case "net_rx":
+		return func(s *sample) float64 { return s.rx }
+	case "net_tx":
+		return func(s *sample) float64 { return s.tx }
 	}
-	return s.tx
+	return nil
 }
 
 func (l *appLoad) push(s sample) {
@@ -1110,33 +1114,17 @@ func (l *appLoad) push(s sample) {
 func (l *appLoad) value(metric string, window time.Duration) (float64, error) {
 	n := int(window / Step)
 	n = max(1, min(n, historyLen, l.histN))
-	// The metric's field (see sample.field), found once rather than for
-	// every sample.
-	field := -1
-	switch metric {
-	case "cpu":
-		field = 0
-	case "memory":
-		field = 1
-	case "rps":
-		field = 2
-	case "latency_p95":
-		field = 3
-	case "net_rx":
-		field = 4
-	case "net_tx":
-		field = 5
-	}
+	field := sampleField(metric)
 	sum, got := 0.0, 0
 	for i := 0; i < n; i++ {
 		s := &l.hist[(l.histN-1-i+historyLen)%historyLen]
 		if !s.ok {
 			continue
 		}
-		if field < 0 { // an unknown metric, once there is a sample to read it from
+		if field == nil { // an unknown metric, once there is a sample to read it from
 			return 0, fmt.Errorf("metric %q: %w", metric, engine.ErrNoData)
 		}
-		sum += s.field(field)
+		sum += field(s)
 		got++
 	}
 	if got == 0 {
