@@ -19,10 +19,7 @@ type index struct {
 	provider  map[string]map[string]cluster.Machine // pool -> name -> machine
 	// Filled after the lifecycle step, which may adopt machines.
 	recByNode map[string]*cluster.MachineRecord
-	// removing: machines whose drained node the lifecycle step removes
-	// this tick; a pool that needs room takes them back instead.
-	removing []string
-	exists   map[string]int // pool -> machines that may still exist
+	exists    map[string]int // pool -> machines that may still exist
 	// votes is where the apps' vote lists are cut from (see voteSlice):
 	// new for each decision, since its plan keeps them.
 	votes []PolicyVote
@@ -463,12 +460,6 @@ func decideInto(cfg *config.Config, s *Snapshot, m *memory, ix *index) *Plan {
 	p := &Plan{Time: s.Time}
 	ix = buildIndex(s, ix)
 	p.Machines = lifecycle(cfg, s, ix, m)
-	ix.removing = ix.removing[:0]
-	for _, a := range p.Machines {
-		if a.Action == MActRemove {
-			ix.removing = append(ix.removing, a.Machine)
-		}
-	}
 	learnBoots(p.Machines, ix, m, s.Time)
 	ix.afterLifecycle()
 	if len(s.Apps) > 0 {

@@ -158,9 +158,11 @@ func lifecycle(cfg *config.Config, s *Snapshot, ix *index, m *memory) []MachineA
 			ix.haveRecs = false
 		}
 	}
-	// Later steps of this decision see the phases as they will be.
+	// Later steps of this decision see the phases as they will be, but for
+	// a removal: its node is still there, and a pool that needs room takes
+	// it back instead (decide then drops the removal).
 	for _, a := range out {
-		if r := ix.records[a.Machine]; r != nil && a.Action != MActNodeIDSet {
+		if r := ix.records[a.Machine]; r != nil && a.Action != MActNodeIDSet && a.Action != MActRemove {
 			r.Phase = a.To
 		}
 	}

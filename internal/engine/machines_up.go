@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 
@@ -62,9 +61,9 @@ func (w *poolWork) count() {
 		case r.Phase == cluster.PhaseOrdered || r.Phase == cluster.PhaseBooting:
 			d.InFlight++
 		case (r.Phase == cluster.PhaseSelected || r.Phase == cluster.PhaseDraining) && !r.Cancel,
-			r.Phase == cluster.PhaseRemoved && slices.Contains(w.ix.removing, r.Name):
-			// A drained node the lifecycle removes this tick is still there:
-			// taking it back beats removing it and ordering another.
+			r.Phase == cluster.PhaseDrained:
+			// A drained node is still there until it is removed: taking it
+			// back beats removing it and ordering another.
 			if n := w.ix.nodes[r.NodeID]; n != nil && n.Ready {
 				w.reclaimable = append(w.reclaimable, r)
 			}
@@ -206,11 +205,7 @@ func (w *poolWork) scaleUp() bool {
 		for _, r := range w.reclaimable {
 			if used[r.Name] {
 				d.Reclaim = append(d.Reclaim, r.Name)
-				from := r.Phase
-				if from == cluster.PhaseRemoved {
-					from = cluster.PhaseDrained // the removal is not made (decide drops it)
-				}
-				w.acts = append(w.acts, MachineAction{Machine: r.Name, Pool: pool.Name, Node: r.NodeID, From: from, To: cluster.PhaseReady, Action: MActActivate, Reason: "scale-in cancelled: its room is needed"})
+				w.acts = append(w.acts, MachineAction{Machine: r.Name, Pool: pool.Name, Node: r.NodeID, From: r.Phase, To: cluster.PhaseReady, Action: MActActivate, Reason: "scale-in cancelled: its room is needed"})
 				r.Phase = cluster.PhaseReady
 				d.Active++
 				d.Leaving--
